@@ -1,0 +1,40 @@
+# The two commands of the README: `make run` and `make test`. Both create the
+# virtual environment in .venv and install recsvc into it on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SAMPLE := var/sample
+export RECSVC_MODELS ?= models
+
+.PHONY: run test lint sample clean
+
+$(BIN)/recsvc: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(SAMPLE)/events.csv: | $(BIN)/recsvc
+	$(BIN)/python scripts/sample_data.py --out $(SAMPLE)
+
+sample: $(SAMPLE)/events.csv
+
+## run: the sample shop's model, trained on first run, then its evaluation
+run: $(BIN)/recsvc $(SAMPLE)/events.csv
+	@$(BIN)/recsvc models verify >/dev/null 2>&1 || \
+		$(BIN)/recsvc train --events $(SAMPLE)/events.csv --items $(SAMPLE)/items.csv
+	$(BIN)/recsvc models list
+	$(BIN)/recsvc evaluate --events $(SAMPLE)/events.csv --items $(SAMPLE)/items.csv
+
+## lint: ruff (lint and format) and mypy
+lint: $(BIN)/recsvc
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## test: lint, then the whole test suite
+test: lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

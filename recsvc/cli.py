@@ -1,0 +1,276 @@
+"""The ``recsvc`` command: train, evaluate and manage model versions.
+
+Options override the ``RECSVC_*`` environment variables, which override the defaults
+(see recsvc/config.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .artifact import ModelStore, iter_manifests
+from .config import TrainingConfig, format_event_weights, models_dir, parse_event_weights
+from .errors import ConfigError, QualityGateFailed, RecsvcError
+from .training.evaluation import METRICS, SPLITS
+from .training.pipeline import evaluate_dataset, read_dataset, train
+
+#: exit status when the quality gate refuses to publish (1 is any other error)
+EXIT_GATE_FAILED = 3
+
+
+class _GateFailure(click.ClickException):
+    exit_code = EXIT_GATE_FAILED
+
+
+def _domain_errors(command: Callable[..., None]) -> Callable[..., None]:
+    """Turn recsvc's errors into a one-line message and an exit status, no traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except QualityGateFailed as exc:
+            raise _GateFailure(f"not published: {exc} (use --force to publish anyway)") from exc
+        except RecsvcError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper
+
+
+def _store_option(command: Callable[..., None]) -> Callable[..., None]:
+    return click.option(
+        "--models",
+        "models",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Model store folder. [default: $RECSVC_MODELS, else models]",
+    )(command)
+
+
+def _store(models: Path | None) -> ModelStore:
+    return ModelStore(models if models is not None else models_dir())
+
+
+def _data_options(command: Callable[..., None]) -> Callable[..., None]:
+    path = click.Path(dir_okay=False, path_type=Path)
+    command = click.option(
+        "--items", type=path, default=None,
+        help="Catalog file: item_id, optional title, category, price, available.",
+    )(command)  # fmt: skip
+    return click.option(
+        "--events", type=path, required=True,
+        help="Events file (.csv, .parquet or .jsonl): user_id, item_id, event_type, timestamp.",
+    )(command)  # fmt: skip
+
+
+_TRAINING_OPTIONS: list[tuple[str, Any, str]] = [
+    ("--event-weights", str, "Weight per event type, e.g. 'view=1,add_to_cart=3,purchase=4'."),
+    ("--half-life-days", float, "Halve an event's weight per this many days of age."),
+    ("--min-user-events", int, "Leave out users with fewer events."),
+    ("--min-item-users", int, "Leave out items touched by fewer users."),
+    ("--factors", int, "ALS latent factors."),
+    ("--regularization", float, "ALS L2 regularization."),
+    ("--alpha", float, "ALS confidence scaling (confidence = alpha x weight)."),
+    ("--iterations", int, "ALS iterations."),
+    ("--neighbours", int, "Items kept per item in the bought-together model."),
+    ("--holdout-fraction", float, "Share of each user's latest events held out to evaluate."),
+    ("--seed", int, "Random seed."),
+]
+_CONFIG_FIELD = {"factors": "als_factors", "regularization": "als_regularization",
+                 "alpha": "als_alpha", "iterations": "als_iterations",
+                 "neighbours": "bought_together_neighbours"}  # fmt: skip
+
+
+def _training_options(command: Callable[..., None]) -> Callable[..., None]:
+    defaults = TrainingConfig()
+    for flag, kind, text in reversed(_TRAINING_OPTIONS):
+        name = flag[2:].replace("-", "_")
+        default = getattr(defaults, _CONFIG_FIELD.get(name, name))
+        if name == "event_weights":
+            default = format_event_weights(default)
+        command = click.option(flag, type=kind, default=None, help=f"{text} [default: {default}]")(
+            command
+        )
+    return command
+
+
+def _config(options: Mapping[str, Any]) -> TrainingConfig:
+    """Defaults, then RECSVC_* variables, then the command line."""
+    changes = {_CONFIG_FIELD.get(k, k): v for k, v in options.items()}
+    if changes.get("event_weights") is not None:
+        changes["event_weights"] = parse_event_weights(changes["event_weights"])
+    try:
+        return TrainingConfig.from_env().replace(**changes)
+    except TypeError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="recsvc")
+def main() -> None:
+    """recsvc: train, evaluate and publish recommendation models for a shop."""
+
+
+@main.command("train")
+@_data_options
+@_store_option
+@_training_options
+@click.option(
+    "--max-ndcg-drop",
+    type=float,
+    default=None,
+    help="Refuse to publish when holdout NDCG@10 falls more than this below the"
+    " current version's settings on the same holdout. [default: 0.01]",
+)
+@click.option("--force", is_flag=True, help="Publish even when the quality gate refuses.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bars. [default: when the terminal is interactive]",
+)
+@_domain_errors
+def train_command(
+    events: Path,
+    items: Path | None,
+    models: Path | None,
+    force: bool,
+    progress: bool | None,
+    **options: Any,
+) -> None:
+    """Train on an events file, evaluate on a time holdout, and publish a new version.
+
+    The new version becomes current unless its holdout NDCG@10 drops more than
+    --max-ndcg-drop below what the current version's settings reach on the same
+    holdout (exit status 3, nothing published).
+    """
+    config = _config(options)
+    store = _store(models)
+    show = sys.stderr.isatty() if progress is None else progress
+    report = train(
+        events,
+        items,
+        config=config,
+        store=store,
+        force=force,
+        show_progress=show,
+        say=lambda text: click.echo(text, err=True),
+    )
+    click.echo(f"published {report.version} to {store.root} (current)")
+    click.echo("counts: " + ", ".join(f"{k} {v:,}" for k, v in report.counts.items()))
+    click.echo("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.steps.items()))
+    holdout = report.metrics["holdout"]
+    click.echo(f"holdout ({holdout['split']}, {holdout['users_scored']:,} users scored):")
+    click.echo(
+        _table({"recsvc": report.metrics["model"], "popularity": report.metrics["popularity"]})
+    )
+    if report.gate is not None:
+        click.echo(f"quality gate: {report.gate['message']}")
+
+
+@main.command("evaluate")
+@_data_options
+@_training_options
+@click.option(
+    "--split",
+    type=click.Choice(SPLITS),
+    default="user-time",
+    show_default=True,
+    help="user-time: each user's latest events are the test part (BENCHMARK.md);"
+    " global-time: all events after one moment are.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+@_domain_errors
+def evaluate_command(
+    events: Path, items: Path | None, split: str, as_json: bool, **options: Any
+) -> None:
+    """Score the configured model against popularity and library-default ALS, in one run."""
+    config = _config(options)
+    rows = evaluate_dataset(read_dataset(events, items, config), config, split=split)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        click.echo(f"split: {split}, holdout fraction {config.holdout_fraction:g}")
+        click.echo(_table(rows))
+
+
+@main.group("models")
+def models_group() -> None:
+    """List, inspect, promote and roll back published model versions."""
+
+
+@models_group.command("list")
+@_store_option
+@_domain_errors
+def models_list(models: Path | None) -> None:
+    """Every version in the store, oldest first; * marks the current one."""
+    store = _store(models)
+    current = store.current()
+    rows = list(iter_manifests(store))
+    if not rows:
+        click.echo(f"no versions in {store.root}")
+    for version, manifest in rows:
+        mark = "*" if version == current else " "
+        if isinstance(manifest, Exception):
+            click.echo(f"{mark} {version}  unreadable: {manifest}")
+            continue
+        ndcg = manifest.get("metrics", {}).get("model", {}).get("ndcg@10")
+        counts = manifest.get("counts", {})
+        click.echo(
+            f"{mark} {version}  created {manifest.get('created')}  "
+            f"events {counts.get('events', 0):,}  items {counts.get('items', 0):,}  "
+            f"NDCG@10 {ndcg if ndcg is None else f'{ndcg:.4f}'}"
+        )
+
+
+@models_group.command("show")
+@click.argument("version", required=False)
+@_store_option
+@_domain_errors
+def models_show(version: str | None, models: Path | None) -> None:
+    """Print a version's manifest (default: the current version)."""
+    click.echo(json.dumps(_store(models).manifest(version), indent=2, sort_keys=True))
+
+
+@models_group.command("verify")
+@click.argument("version", required=False)
+@_store_option
+@_domain_errors
+def models_verify(version: str | None, models: Path | None) -> None:
+    """Check a version's files against its checksums (default: the current version)."""
+    store = _store(models)
+    model = store.load(version)
+    click.echo(f"{model.version}: {len(model.manifest['files'])} files verified")
+
+
+@models_group.command("promote")
+@click.argument("version")
+@_store_option
+@_domain_errors
+def models_promote(version: str, models: Path | None) -> None:
+    """Make VERSION current (it is verified first)."""
+    store = _store(models)
+    store.promote(version)
+    click.echo(f"current version: {version}")
+
+
+@models_group.command("rollback")
+@_store_option
+@_domain_errors
+def models_rollback(models: Path | None) -> None:
+    """Make the previously current version current again."""
+    click.echo(f"current version: {_store(models).rollback()}")
+
+
+def _table(rows: Mapping[str, Mapping[str, float]]) -> str:
+    width = max(len(name) for name in rows)
+    lines = [f"{'model':<{width}}  " + "  ".join(f"{m:>12}" for m in METRICS)]
+    for name, metrics in rows.items():
+        lines.append(f"{name:<{width}}  " + "  ".join(f"{metrics[m]:>12.4f}" for m in METRICS))
+    return "\n".join(lines)

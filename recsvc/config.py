@@ -1,0 +1,159 @@
+"""Settings from the environment, with defaults that run on a laptop.
+
+Every setting has an environment variable (``RECSVC_`` + the field name in upper
+case, e.g. ``RECSVC_ALS_FACTORS=64``); the ``recsvc`` command reads the same
+variables and its options override them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+from .errors import ConfigError
+
+#: Weight of one event of each type in the interaction matrix. Event types not in
+#: this mapping are rejected when reading events, so adding a type here (e.g.
+#: ``RECSVC_EVENT_WEIGHTS="view=1,add_to_cart=3,purchase=4,wishlist=2"``) is how a
+#: shop makes a new type known.
+DEFAULT_EVENT_WEIGHTS: Mapping[str, float] = types.MappingProxyType(
+    {"view": 1.0, "add_to_cart": 3.0, "purchase": 4.0}
+)
+
+
+def parse_event_weights(text: str) -> dict[str, float]:
+    """Parse ``"view=1,purchase=4"`` into ``{"view": 1.0, "purchase": 4.0}``."""
+    weights: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ConfigError(f"event weights: expected 'type=weight', got {part.strip()!r}")
+        try:
+            weight = float(value)
+        except ValueError:
+            raise ConfigError(
+                f"event weights: weight of {name!r} is not a number: {value!r}"
+            ) from None
+        if not weight > 0:
+            raise ConfigError(f"event weights: weight of {name!r} must be positive, got {value}")
+        weights[name] = weight
+    return weights
+
+
+def format_event_weights(weights: Mapping[str, float]) -> str:
+    """The inverse of :func:`parse_event_weights`."""
+    return ",".join(f"{name}={weight:g}" for name, weight in weights.items())
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingConfig:
+    """What `recsvc train` and `recsvc evaluate` do, and with which hyperparameters."""
+
+    #: weight of one event, per event type (see DEFAULT_EVENT_WEIGHTS)
+    event_weights: Mapping[str, float] = field(default_factory=lambda: DEFAULT_EVENT_WEIGHTS)
+    #: halve an event's weight for every this many days it is older than the newest
+    #: event; None turns time decay off
+    half_life_days: float | None = None
+    #: users with fewer events are left out of training (they get popular items)
+    min_user_events: int = 1
+    #: items touched by fewer distinct users are left out of training
+    min_item_users: int = 1
+    als_factors: int = 32
+    als_regularization: float = 10.0
+    als_alpha: float = 1.0
+    als_iterations: int = 15
+    #: neighbours kept per item in the "bought together" model
+    bought_together_neighbours: int = 50
+    #: event types that count as buying an item together with another
+    bought_together_event_types: tuple[str, ...] = ("add_to_cart", "purchase")
+    #: share of each user's latest events held out to evaluate before publishing
+    holdout_fraction: float = 0.2
+    #: a retrained model whose holdout NDCG@10 is more than this below the current
+    #: version's (same holdout) is not published unless forced
+    max_ndcg_drop: float = 0.01
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        if self.half_life_days is not None and not self.half_life_days > 0:
+            raise ConfigError(f"half_life_days must be positive, got {self.half_life_days}")
+        if not 0 < self.holdout_fraction < 1:
+            raise ConfigError(f"holdout_fraction must be in (0, 1), got {self.holdout_fraction}")
+        for name in ("min_user_events", "min_item_users", "als_factors", "als_iterations"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.bought_together_neighbours < 1:
+            raise ConfigError("bought_together_neighbours must be at least 1")
+        if self.als_regularization < 0 or not self.als_alpha > 0:
+            raise ConfigError("als_regularization must be >= 0 and als_alpha > 0")
+        if not set(self.bought_together_event_types) & set(self.event_weights):
+            raise ConfigError(
+                f"bought_together_event_types {list(self.bought_together_event_types)}"
+                f" names none of the event types {list(self.event_weights)}"
+            )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> TrainingConfig:
+        """Defaults overridden by the ``RECSVC_*`` variables that are set."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        hints = get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            name = f"RECSVC_{f.name.upper()}"
+            if name in environ:
+                values[f.name] = _convert(name, environ[name], hints[f.name])
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> TrainingConfig:
+        """A copy with the given fields changed; ``None`` values are ignored."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form, as recorded in a model's manifest."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["event_weights"] = dict(self.event_weights)
+        data["bought_together_event_types"] = list(self.bought_together_event_types)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainingConfig:
+        """The inverse of :meth:`as_dict`; unknown keys (from newer versions) are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        if "bought_together_event_types" in values:
+            values["bought_together_event_types"] = tuple(values["bought_together_event_types"])
+        return cls(**values)
+
+
+def _convert(name: str, text: str, hint: Any) -> Any:
+    """Convert an environment variable's text to the field's type."""
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):
+        if text.strip().lower() in ("", "none", "off"):
+            return None
+        hint = next(a for a in get_args(hint) if a is not type(None))
+        origin = get_origin(hint)
+    try:
+        if origin is tuple:
+            return tuple(part.strip() for part in text.split(",") if part.strip())
+        if hint is Mapping[str, float] or origin is Mapping:
+            return parse_event_weights(text)
+        if hint is int:
+            return int(text)
+        if hint is float:
+            return float(text)
+    except ValueError:
+        kind = getattr(hint, "__name__", hint)
+        raise ConfigError(f"{name}: cannot read {text!r} as {kind}") from None
+    return text
+
+
+def models_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The model store folder: ``RECSVC_MODELS``, default ``models``."""
+    environ = os.environ if environ is None else environ
+    return Path(environ.get("RECSVC_MODELS", "models"))

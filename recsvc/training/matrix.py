@@ -1,0 +1,134 @@
+"""From events to the weighted user x item interaction matrix, with stable id maps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import scipy.sparse as sp
+
+from ..data.events import Events
+
+DAY = 86_400.0
+
+
+@dataclass(frozen=True, eq=False)
+class IdMap:
+    """The shop's string ids in sorted order: row or column ``i`` is ``ids[i]``.
+
+    Sorted, so the same set of ids always gives the same numbering, and a lookup
+    is a binary search over an array that can stay memory-mapped.
+    """
+
+    ids: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def index(self, ids: Iterable[str] | np.ndarray) -> np.ndarray:
+        """Row/column of each id, -1 for ids not in the map."""
+        wanted = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=str)
+        if len(self.ids) == 0 or len(wanted) == 0:
+            return np.full(len(wanted), -1, dtype=np.int64)
+        pos = np.searchsorted(self.ids, wanted)
+        pos = np.minimum(pos, len(self.ids) - 1)
+        return np.where(self.ids[pos] == wanted, pos, -1).astype(np.int64)
+
+    def codes(self, column: pa.ChunkedArray) -> np.ndarray:
+        """Row/column of each value of a text column, -1 for ids not in the map."""
+        found = pc.index_in(column, value_set=pa.array(self.ids, pa.string()))
+        return np.asarray(pc.fill_null(found, -1).to_numpy(), dtype=np.int64)
+
+    @classmethod
+    def of(cls, *columns: pa.ChunkedArray | np.ndarray) -> IdMap:
+        """The sorted distinct ids found in any of the columns."""
+        parts = []
+        for column in columns:
+            if isinstance(column, np.ndarray):
+                parts.append(np.unique(column.astype(str)))
+            else:
+                unique = pc.unique(column)
+                parts.append(np.asarray(unique.to_numpy(zero_copy_only=False)).astype(str))
+        ids = np.unique(np.concatenate(parts)) if parts else np.array([], dtype=str)
+        return cls(ids)
+
+
+@dataclass(frozen=True, eq=False)
+class Interactions:
+    """Weighted user x item matrix (CSR, float32) with its id maps."""
+
+    users: IdMap
+    items: IdMap
+    matrix: sp.csr_matrix
+
+    @property
+    def nnz(self) -> int:
+        """Distinct (user, item) pairs."""
+        return int(self.matrix.nnz)
+
+
+def event_weights(
+    events: Events,
+    weights: Mapping[str, float],
+    *,
+    half_life_days: float | None = None,
+    now: int | None = None,
+) -> np.ndarray:
+    """Weight of each event: its type's weight, halved every ``half_life_days`` of age.
+
+    Age is measured from ``now`` (epoch seconds), by default the newest event.
+    """
+    # a type the weights do not name counts for nothing (an older version's settings
+    # re-fitted on newer events, in the quality gate)
+    per_type = np.array([weights.get(name, 0.0) for name in events.event_types])
+    weight = per_type[events.event_type]
+    if half_life_days is not None and len(events):
+        reference = int(events.timestamp.max()) if now is None else now
+        age_days = np.maximum(reference - events.timestamp, 0) / DAY
+        weight = weight * np.exp2(-age_days / half_life_days)
+    return np.asarray(weight, dtype=np.float32)
+
+
+def build_interactions(
+    events: Events,
+    weights: Mapping[str, float],
+    *,
+    half_life_days: float | None = None,
+    min_user_events: int = 1,
+    min_item_users: int = 1,
+    users: IdMap | None = None,
+    items: IdMap | None = None,
+) -> Interactions:
+    """Sum the events' weights per (user, item) into a CSR matrix.
+
+    Users with fewer than ``min_user_events`` events are left out of the user map;
+    items touched by fewer than ``min_item_users`` users keep their column (the
+    catalog still knows them) but it is emptied, so no model learns from so little.
+    Given ``users``/``items`` maps are used as they are (events of ids not in them
+    are dropped), so a holdout matrix lines up with the training one.
+    """
+    weight = event_weights(events, weights, half_life_days=half_life_days)
+    if users is None:
+        counts = pc.value_counts(events.user_id)
+        enough = pc.greater_equal(counts.field("counts"), min_user_events)
+        users = IdMap.of(counts.field("values").filter(enough))
+    if items is None:
+        items = IdMap.of(events.item_id)
+    rows = users.codes(events.user_id)
+    cols = items.codes(events.item_id)
+    keep = (rows >= 0) & (cols >= 0)
+    matrix = sp.csr_matrix(
+        (weight[keep], (rows[keep], cols[keep])),
+        shape=(len(users), len(items)),
+        dtype=np.float32,
+    )
+    matrix.sum_duplicates()
+    matrix.eliminate_zeros()
+    if min_item_users > 1:
+        too_few = np.flatnonzero(np.bincount(matrix.indices, minlength=len(items)) < min_item_users)
+        matrix.data[np.isin(matrix.indices, too_few)] = 0
+        matrix.eliminate_zeros()
+    return Interactions(users=users, items=items, matrix=matrix)

@@ -1,0 +1,159 @@
+"""The models recsvc fits, each behind the same small interface.
+
+- :class:`AlsModel`: implicit's alternating least squares, for personalized
+  recommendations, session fold-in and similar items.
+- :class:`BoughtTogetherModel`: item-item cosine over what users bought (or
+  carted), for the cart placement.
+- :class:`PopularityModel`: the baseline, and the fallback for unknown users.
+
+Fitting uses every core (implicit's OpenMP) with BLAS single-threaded, as implicit
+recommends; a model built for serving uses one thread (see ARCHITECTURE.md: a
+multi-threaded OpenMP region in gunicorn's master hangs every forked worker).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import implicit.cpu.als
+import implicit.nearest_neighbours
+import numpy as np
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+
+class Ranker(Protocol):
+    """Anything that ranks items for users, given the users' rows of the matrix."""
+
+    def recommend(self, users: np.ndarray, user_items: sp.csr_matrix, n: int) -> np.ndarray:
+        """Top-``n`` item columns per user (one row per user), items in the rows excluded.
+
+        A row may end in -1 where fewer than ``n`` items could be ranked.
+        """
+        ...
+
+
+class AlsModel:
+    """Implicit ALS factors, fitted here or loaded from an artifact."""
+
+    def __init__(
+        self, user_factors: np.ndarray, item_factors: np.ndarray, *, num_threads: int = 1
+    ) -> None:
+        with threadpool_limits(1, "blas"):
+            model = implicit.cpu.als.AlternatingLeastSquares(
+                factors=item_factors.shape[1], num_threads=num_threads
+            )
+        model.user_factors = user_factors
+        model.item_factors = item_factors
+        self.implicit = model
+
+    @classmethod
+    def fit(
+        cls,
+        matrix: sp.csr_matrix,
+        *,
+        factors: int,
+        regularization: float,
+        alpha: float,
+        iterations: int,
+        seed: int,
+        show_progress: bool = False,
+    ) -> AlsModel:
+        """Fit on a user x item matrix with all cores; the result ranks with one thread."""
+        with threadpool_limits(1, "blas"):
+            model = implicit.cpu.als.AlternatingLeastSquares(
+                factors=factors,
+                regularization=regularization,
+                alpha=alpha,
+                iterations=iterations,
+                random_state=seed,
+                num_threads=0,
+            )
+            model.fit(matrix, show_progress=show_progress)
+        return cls(model.user_factors, model.item_factors)
+
+    @property
+    def user_factors(self) -> np.ndarray:
+        """One row of latent factors per user."""
+        factors: np.ndarray = self.implicit.user_factors
+        return factors
+
+    @property
+    def item_factors(self) -> np.ndarray:
+        """One row of latent factors per item."""
+        factors: np.ndarray = self.implicit.item_factors
+        return factors
+
+    def recommend(self, users: np.ndarray, user_items: sp.csr_matrix, n: int) -> np.ndarray:
+        """Top-``n`` items per user by factor score, the users' own items excluded."""
+        n = min(n, self.item_factors.shape[0])
+        ids, _ = self.implicit.recommend(users, user_items, N=n, filter_already_liked_items=True)
+        return np.asarray(ids)
+
+
+class BoughtTogetherModel:
+    """Item-item cosine similarity over users' purchase (and cart) history."""
+
+    def __init__(self, similarity: sp.csr_matrix) -> None:
+        self.similarity = similarity
+
+    @classmethod
+    def fit(
+        cls, bought: sp.csr_matrix, *, neighbours: int, show_progress: bool = False
+    ) -> BoughtTogetherModel:
+        """Keep the ``neighbours`` most similar items of each item (a user x item matrix in)."""
+        binary = sp.csr_matrix(bought, dtype=np.float32, copy=True)
+        binary.data[:] = 1
+        # Cosine is the dot product of L2-normalized item columns; normalizing here
+        # keeps the matrix CSR (implicit's CosineRecommender hands its kNN a COO).
+        norms = np.sqrt(np.bincount(binary.indices, minlength=binary.shape[1]))
+        normalized = sp.csr_matrix(binary.multiply(1 / np.maximum(norms, 1)[None, :]))
+        with threadpool_limits(1, "blas"):
+            model = implicit.nearest_neighbours.ItemItemRecommender(K=neighbours, num_threads=0)
+            model.fit(normalized, show_progress=show_progress)
+        similarity = sp.csr_matrix(model.similarity, dtype=np.float32)
+        similarity.setdiag(0)
+        similarity.eliminate_zeros()
+        return cls(similarity)
+
+    def recommend(self, users: np.ndarray, user_items: sp.csr_matrix, n: int) -> np.ndarray:
+        """Items most bought with each user's items, the users' own items excluded."""
+        rows = user_items[users] if user_items.shape[0] != len(users) else user_items
+        scores = (rows @ self.similarity).tocsr()
+        return _top_n_sparse(scores, rows, n)
+
+
+class PopularityModel:
+    """Items ranked by their summed event weight (BENCHMARK.md's popularity baseline)."""
+
+    def __init__(self, counts: np.ndarray) -> None:
+        self.counts = counts
+        self.order = np.argsort(-counts, kind="stable")
+
+    @classmethod
+    def fit(cls, matrix: sp.csr_matrix) -> PopularityModel:
+        """Sum each item column of a weighted user x item matrix."""
+        return cls(np.asarray(matrix.sum(axis=0), dtype=np.float32).reshape(-1))
+
+    def recommend(self, users: np.ndarray, user_items: sp.csr_matrix, n: int) -> np.ndarray:
+        """The most popular items each user has not touched."""
+        rows = user_items[users] if user_items.shape[0] != len(users) else user_items
+        out = np.full((len(users), n), -1, dtype=np.int64)
+        for r in range(len(users)):
+            seen = rows.indices[rows.indptr[r] : rows.indptr[r + 1]]
+            head = self.order[: n + len(seen)]
+            head = head[~np.isin(head, seen)][:n]
+            out[r, : len(head)] = head
+        return out
+
+
+def _top_n_sparse(scores: sp.csr_matrix, exclude: sp.csr_matrix, n: int) -> np.ndarray:
+    out = np.full((scores.shape[0], n), -1, dtype=np.int64)
+    for r in range(scores.shape[0]):
+        start, end = scores.indptr[r], scores.indptr[r + 1]
+        cols, vals = scores.indices[start:end], scores.data[start:end]
+        keep = ~np.isin(cols, exclude.indices[exclude.indptr[r] : exclude.indptr[r + 1]])
+        cols, vals = cols[keep], vals[keep]
+        best = cols[np.lexsort((cols, -vals))][:n]
+        out[r, : len(best)] = best
+    return out

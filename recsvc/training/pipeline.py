@@ -1,0 +1,288 @@
+"""Training end to end: events in, an evaluated model out, published if it passes the gate.
+
+Steps: read events and catalog → evaluate on a time-based holdout (the model and the
+popularity baseline, and the current version's settings on the same holdout for the
+quality gate) → fit on all events → publish atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import implicit
+import numpy as np
+import scipy.sparse as sp
+
+from .. import __version__
+from ..artifact import Model, ModelStore
+from ..config import TrainingConfig
+from ..data.catalog import Catalog, read_catalog
+from ..data.events import Events, read_events
+from ..errors import QualityGateFailed
+from .evaluation import Holdout, evaluate, make_holdout
+from .matrix import IdMap, build_interactions
+from .models import AlsModel, BoughtTogetherModel, PopularityModel
+
+#: the event types whose holdout items a model must find
+TARGET_EVENT_TYPES = ("purchase",)
+
+
+@dataclass
+class TrainReport:
+    """What a training run did: time per step, counts, metrics, the gate, the version."""
+
+    steps: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    gate: dict[str, Any] | None = None
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Validated events with the catalog (if any) and the items they name."""
+
+    events: Events
+    catalog: Catalog | None
+    items: IdMap
+
+
+def read_dataset(
+    events_path: Path | str,
+    items_path: Path | str | None,
+    config: TrainingConfig,
+) -> Dataset:
+    """Read and validate the events (and catalog) files."""
+    events = read_events(events_path, event_types=config.event_weights)
+    catalog = read_catalog(items_path) if items_path is not None else None
+    if catalog is None:
+        items = IdMap.of(events.item_id)
+    else:
+        items = IdMap.of(events.item_id, catalog.item_id)
+    return Dataset(events=events, catalog=catalog, items=items)
+
+
+def holdout_for(data: Dataset, config: TrainingConfig, *, split: str = "user-time") -> Holdout:
+    """The evaluation holdout of a dataset under a configuration's weights and limits."""
+    return make_holdout(
+        data.events,
+        config.event_weights,
+        split=split,
+        fraction=config.holdout_fraction,
+        half_life_days=config.half_life_days,
+        min_user_events=config.min_user_events,
+        min_item_users=config.min_item_users,
+        target_types=TARGET_EVENT_TYPES,
+        items=data.items,
+    )
+
+
+def fit_als(
+    matrix: sp.csr_matrix,
+    config: TrainingConfig,
+    *,
+    show_progress: bool = False,
+) -> AlsModel:
+    """ALS with the configuration's hyperparameters."""
+    return AlsModel.fit(
+        matrix,
+        factors=config.als_factors,
+        regularization=config.als_regularization,
+        alpha=config.als_alpha,
+        iterations=config.als_iterations,
+        seed=config.seed,
+        show_progress=show_progress,
+    )
+
+
+def train(
+    events_path: Path | str,
+    items_path: Path | str | None,
+    *,
+    config: TrainingConfig,
+    store: ModelStore,
+    force: bool = False,
+    show_progress: bool = False,
+    say: Callable[[str], None] = lambda _: None,
+) -> TrainReport:
+    """Train, evaluate, gate and publish; returns what happened.
+
+    Raises :class:`QualityGateFailed` (nothing published) when the holdout NDCG@10
+    is more than ``config.max_ndcg_drop`` below what the current version's settings
+    reach on the same holdout, unless ``force``.
+    """
+    report = TrainReport()
+    timer = _StepTimer(report.steps, say)
+    with timer("read events"):
+        data = read_dataset(events_path, items_path, config)
+    report.counts["events"] = len(data.events)
+
+    with timer("evaluate on holdout"):
+        holdout = holdout_for(data, config)
+        model_metrics = evaluate(fit_als(holdout.train.matrix, config), holdout)
+        popular = PopularityModel.fit(holdout.train.matrix)
+        report.metrics = {
+            "holdout": {"split": "user-time", "fraction": config.holdout_fraction,
+                        "users_scored": len(holdout.users)},
+            "model": model_metrics,
+            "popularity": evaluate(popular, holdout),
+        }  # fmt: skip
+
+    current = store.current()
+    if current is not None:
+        with timer("quality gate"):
+            report.gate = _gate(data, holdout, model_metrics, store, current, config)
+        if not report.gate["passed"] and not force:
+            raise QualityGateFailed(report.gate["message"])
+
+    with timer("build matrix"):
+        interactions = build_interactions(
+            data.events,
+            config.event_weights,
+            half_life_days=config.half_life_days,
+            min_user_events=config.min_user_events,
+            min_item_users=config.min_item_users,
+            items=data.items,
+        )
+        bought_events = data.events.take(data.events.of_types(config.bought_together_event_types))
+        bought = build_interactions(
+            bought_events, config.event_weights, users=interactions.users, items=data.items
+        ).matrix
+        purchased = build_interactions(
+            data.events.take(data.events.of_types(TARGET_EVENT_TYPES)),
+            config.event_weights,
+            users=interactions.users,
+            items=data.items,
+        ).matrix
+        purchased.data[:] = 1
+    report.counts.update(
+        users=len(interactions.users), items=len(interactions.items),
+        interactions=interactions.nnz, purchases=int(purchased.nnz),
+    )  # fmt: skip
+
+    with timer("fit ALS"):
+        als = fit_als(interactions.matrix, config, show_progress=show_progress)
+    with timer("fit bought-together"):
+        together = BoughtTogetherModel.fit(
+            bought, neighbours=config.bought_together_neighbours, show_progress=show_progress
+        )
+
+    catalog = (Catalog.empty() if data.catalog is None else data.catalog).aligned_to(data.items.ids)
+    model = Model(
+        users=interactions.users,
+        items=interactions.items,
+        als=als,
+        user_items=interactions.matrix,
+        purchased=purchased,
+        bought_together=together,
+        popularity=PopularityModel.fit(interactions.matrix).counts,
+        catalog=catalog,
+        manifest=_manifest(data, config, report),
+    )
+    with timer("publish"):
+        report.version = store.publish(model)
+    return report
+
+
+#: implicit's own defaults: the "ALS, library defaults" row of BENCHMARK.md
+LIBRARY_DEFAULT_ALS = TrainingConfig(
+    als_factors=100, als_regularization=0.01, als_alpha=1.0, als_iterations=15
+)
+
+
+def evaluate_dataset(
+    data: Dataset, config: TrainingConfig, *, split: str = "user-time"
+) -> dict[str, dict[str, float]]:
+    """The configured model beside the baselines, fitted and scored on one holdout in one run.
+
+    Rows: ``popularity``, ``als (library defaults)``, ``bought-together`` (item-item
+    cosine over what users bought, as the cart placement uses it) and ``recsvc``
+    (what `recsvc train` would publish with this configuration).
+    """
+    holdout = holdout_for(data, config, split=split)
+    matrix = holdout.train.matrix
+    return {
+        "popularity": evaluate(PopularityModel.fit(matrix), holdout),
+        "als (library defaults)": evaluate(
+            fit_als(matrix, LIBRARY_DEFAULT_ALS.replace(seed=config.seed)), holdout
+        ),
+        "bought-together": evaluate(
+            BoughtTogetherModel.fit(matrix, neighbours=config.bought_together_neighbours), holdout
+        ),
+        "recsvc": evaluate(fit_als(matrix, config), holdout),
+    }
+
+
+def _gate(
+    data: Dataset,
+    holdout: Holdout,
+    candidate: Mapping[str, float],
+    store: ModelStore,
+    current: str,
+    config: TrainingConfig,
+) -> dict[str, Any]:
+    """Compare with the current version's settings, refitted on the same holdout."""
+    current_config = TrainingConfig.from_dict(store.manifest(current).get("parameters", {}))
+    if current_config == config:
+        reference = candidate["ndcg@10"]
+    else:
+        current_holdout = holdout_for(data, current_config)
+        reference = evaluate(
+            fit_als(current_holdout.train.matrix, current_config), current_holdout
+        )["ndcg@10"]
+    drop = reference - candidate["ndcg@10"]
+    passed = drop <= config.max_ndcg_drop
+    message = (
+        f"holdout NDCG@10 {candidate['ndcg@10']:.4f} vs {reference:.4f} for the current"
+        f" version {current}'s settings on the same holdout: "
+        + ("within" if passed else "drops more than")
+        + f" the allowed {config.max_ndcg_drop:g}"
+    )
+    return {"current": current, "current_ndcg@10": reference,
+            "candidate_ndcg@10": candidate["ndcg@10"], "max_drop": config.max_ndcg_drop,
+            "passed": passed, "message": message}  # fmt: skip
+
+
+def _manifest(data: Dataset, config: TrainingConfig, report: TrainReport) -> dict[str, Any]:
+    times = data.events.timestamp
+    return {
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "data_window": {
+            "first_event": _iso(int(times.min())),
+            "last_event": _iso(int(times.max())),
+        },
+        "counts": dict(report.counts),
+        "parameters": config.as_dict(),
+        "metrics": report.metrics,
+        "quality_gate": report.gate,
+        # Serving must rank with one thread: a multi-threaded OpenMP region in a
+        # preloaded gunicorn master hangs every forked worker (ARCHITECTURE.md).
+        "serving": {"num_threads": 1, "blas_threads": 1},
+        "software": {"recsvc": __version__, "implicit": implicit.__version__,
+                     "numpy": np.__version__},
+    }  # fmt: skip
+
+
+def _iso(epoch: int) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+class _StepTimer:
+    """Times named steps into a dict and says when each is done."""
+
+    def __init__(self, steps: dict[str, float], say: Callable[[str], None]) -> None:
+        self.steps, self.say = steps, say
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        self.say(f"{name}…")
+        yield
+        self.steps[name] = time.perf_counter() - start
+        self.say(f"{name}: done in {self.steps[name]:.1f} s")

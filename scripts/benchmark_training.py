@@ -1,0 +1,129 @@
+"""Training speed: end-to-end `recsvc train` against a plain implicit fit, in one run.
+
+For each size of synthetic shop (generated once into var/bench/, Parquet), runs:
+
+- ``recsvc train``: read events and catalog, evaluate on the holdout (one ALS fit on
+  the training part), build the matrix, fit ALS and the bought-together model, write
+  and publish the artifact, into a throwaway model store;
+- a plain fit: the same matrix (built outside the timing) fitted by
+  ``implicit.cpu.als.AlternatingLeastSquares`` with the same parameters.
+
+Each runs in its own process, so its peak resident memory is its own.
+
+    python scripts/benchmark_training.py                      # 1M and 10M events
+    python scripts/benchmark_training.py --sizes 1000000,10000000,50000000
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(args: list[str]) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS in MiB, and stdout of one child process."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        child = subprocess.Popen(args, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(child.pid, 0)  # this child's own peak memory
+        seconds = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if child.returncode != 0:
+            raise click.ClickException(f"{' '.join(args)} failed:\n{err.read()}")
+        return seconds, usage.ru_maxrss / 1024, out.read()
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--sizes", default="1000000,10000000", show_default=True, help="Comma-separated event counts."
+)
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=ROOT / "var" / "bench",
+    show_default=True,
+    help="Where the synthetic shops are kept between runs.",
+)
+@click.option("--plain-fit", type=click.Path(dir_okay=False, path_type=Path), hidden=True)
+def main(sizes: str, data: Path, plain_fit: Path | None) -> None:
+    """Time end-to-end training against a plain implicit fit of the same matrix."""
+    if plain_fit is not None:
+        _plain_fit(plain_fit)
+        return
+    rows = []
+    for size in (int(s) for s in sizes.split(",")):
+        folder = data / f"{size}"
+        if not (folder / "events.parquet").is_file():
+            subprocess.run([sys.executable, ROOT / "scripts" / "sample_data.py", "--out", folder,
+                            "--events", str(size), "--format", "parquet"], check=True)  # fmt: skip
+        events, items = folder / "events.parquet", folder / "items.parquet"
+        with tempfile.TemporaryDirectory() as store:
+            recsvc = str(Path(sys.executable).with_name("recsvc"))
+            train_s, train_mib, out = _run(
+                [
+                    recsvc,
+                    "train",
+                    "--events",
+                    str(events),
+                    "--items",
+                    str(items),
+                    "--models",
+                    store,
+                    "--no-progress",
+                ]
+            )
+        plain_s, plain_mib, plain_out = _run([sys.executable, __file__, "--plain-fit", str(events)])
+        plain = json.loads(plain_out)
+        steps = next(line for line in out.splitlines() if line.startswith("time: "))[6:]
+        counts = next(line for line in out.splitlines() if line.startswith("counts: "))[8:]
+        rows.append((size, train_s, train_mib, plain["fit_seconds"], plain_mib, steps, counts))
+        click.echo(f"{size:,} events: recsvc train {train_s:.1f} s, plain fit {plain_s:.1f} s"
+                   f" (fit alone {plain['fit_seconds']:.1f} s)", err=True)  # fmt: skip
+
+    click.echo("| events | `recsvc train` | peak RSS | plain implicit fit | peak RSS | ratio |")
+    click.echo("|---:|---:|---:|---:|---:|---:|")
+    for size, train_s, train_mib, plain_s, plain_mib, _, _ in rows:
+        click.echo(f"| {size:,} | {train_s:.1f} s | {train_mib:,.0f} MiB | {plain_s:.1f} s |"
+                   f" {plain_mib:,.0f} MiB | {train_s / plain_s:.1f}x |")  # fmt: skip
+    click.echo()
+    for size, *_, steps, counts in rows:
+        click.echo(f"- {size:,} events ({counts}): {steps}")
+
+
+def _plain_fit(events: Path) -> None:
+    """Build the matrix as recsvc does (not timed), then time implicit's fit alone."""
+    import implicit.cpu.als
+    from threadpoolctl import threadpool_limits
+
+    from recsvc.config import TrainingConfig
+    from recsvc.data.events import read_events
+    from recsvc.training.matrix import build_interactions
+
+    config = TrainingConfig.from_env()
+    matrix = build_interactions(
+        read_events(events, event_types=config.event_weights), config.event_weights
+    ).matrix
+    with threadpool_limits(1, "blas"):
+        model = implicit.cpu.als.AlternatingLeastSquares(
+            factors=config.als_factors, regularization=config.als_regularization,
+            alpha=config.als_alpha, iterations=config.als_iterations, random_state=config.seed,
+        )  # fmt: skip
+        start = time.perf_counter()
+        model.fit(matrix, show_progress=False)
+        seconds = time.perf_counter() - start
+    print(json.dumps({"fit_seconds": seconds, "shape": list(matrix.shape), "nnz": matrix.nnz}))
+
+
+if __name__ == "__main__":
+    main()

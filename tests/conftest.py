@@ -1,0 +1,65 @@
+"""Shared fixtures: small shops written to temporary files, and the MovieLens 100K log."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from recsvc.config import TrainingConfig
+from recsvc.data.events import Events, read_events
+from recsvc.data.sample import ShopShape, write_shop
+
+ML100K = Path(
+    os.environ.get("RECSVC_ML100K", Path(__file__).resolve().parents[2] / "shared/data/ml-100k")
+)
+
+
+@pytest.fixture(scope="session")
+def ml100k() -> Path:
+    """The MovieLens 100K event log (shared/data/ml-100k beside the repository)."""
+    if not (ML100K / "events.csv").is_file():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"MovieLens 100K not found at {ML100K} (set RECSVC_ML100K)")
+        pytest.skip(f"MovieLens 100K not found at {ML100K} (set RECSVC_ML100K)")
+    return ML100K
+
+
+@pytest.fixture(scope="session")
+def small_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A synthetic shop of about 20,000 events (events.csv, items.csv)."""
+    folder = tmp_path_factory.mktemp("shop")
+    return write_shop(ShopShape(events=20_000, users=600, items=300, seed=3), folder)
+
+
+@pytest.fixture
+def fast_config() -> TrainingConfig:
+    """Settings that train in a fraction of a second."""
+    return TrainingConfig(als_factors=8, als_iterations=5, bought_together_neighbours=20)
+
+
+@pytest.fixture
+def write_csv(tmp_path: Path) -> Callable[[str, str], Path]:
+    """Write text to a CSV file in the test's folder."""
+
+    def write(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def events_of(write_csv: Callable[[str, str], Path]) -> Callable[[list[str]], Events]:
+    """Events from CSV rows ``user_id,item_id,event_type,timestamp``."""
+
+    def make(rows: list[str]) -> Events:
+        text = "user_id,item_id,event_type,timestamp\n" + "".join(r + "\n" for r in rows)
+        return read_events(
+            write_csv("e.csv", text), event_types=("view", "add_to_cart", "purchase")
+        )
+
+    return make

@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recsvc.artifact import POINTER, ModelStore, load_version, verify_version
+from recsvc.config import TrainingConfig
+from recsvc.errors import CorruptVersion, ModelStoreError, NoCurrentVersion, UnknownVersion
+from recsvc.training.pipeline import fit_als, train
+
+
+@pytest.fixture
+def store(tmp_path: Path, small_shop: tuple[Path, Path], fast_config: TrainingConfig) -> ModelStore:
+    """A store with one published version."""
+    store = ModelStore(tmp_path / "models")
+    train(*small_shop, config=fast_config, store=store)
+    return store
+
+
+def publish_again(store: ModelStore) -> str:
+    model = store.load()
+    return store.publish(model)
+
+
+def test_loaded_version_recommends_exactly_as_before_saving(
+    tmp_path: Path, small_shop: tuple[Path, Path], fast_config: TrainingConfig
+) -> None:
+    store = ModelStore(tmp_path / "models")
+    report = train(*small_shop, config=fast_config, store=store)
+    loaded = store.load()
+    assert loaded.version == report.version == store.current()
+    # refit in memory with the same settings and seed, then compare with what was saved
+    refit = fit_als(loaded.user_items.copy(), fast_config)
+    users = np.arange(len(loaded.users))
+    before = refit.recommend(users, loaded.user_items[users], 10)
+    after = loaded.als.recommend(users, loaded.user_items[users], 10)
+    assert np.array_equal(before, after)
+    assert np.array_equal(refit.item_factors, loaded.als.item_factors)
+
+
+def test_arrays_are_memory_mapped_and_never_pickled(store: ModelStore) -> None:
+    model = store.load()
+    assert isinstance(model.als.item_factors, np.memmap)
+    assert isinstance(model.items.ids, np.memmap)
+    assert model.als.implicit.num_threads == 1
+    folder = store.path(store.current() or "")
+    for path in folder.glob("*.npy"):
+        np.load(path, allow_pickle=False)  # raises for an object (pickled) array
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["serving"] == {"num_threads": 1, "blas_threads": 1}
+    assert set(manifest) >= {"version", "created", "data_window", "counts", "parameters",
+                             "metrics", "files"}  # fmt: skip
+    assert all(len(f["sha256"]) == 64 for f in manifest["files"].values())
+
+
+def test_checksum_failure_names_the_file(store: ModelStore) -> None:
+    folder = store.path(store.current() or "")
+    target = folder / "item_factors.npy"
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF  # same size, one bit pattern changed
+    target.write_bytes(bytes(data))
+    with pytest.raises(CorruptVersion, match=r"item_factors\.npy fails its checksum"):
+        store.load()
+
+
+def test_missing_and_truncated_files_are_named(store: ModelStore) -> None:
+    folder = store.path(store.current() or "")
+    (folder / "user_ids.npy").unlink()
+    with pytest.raises(CorruptVersion, match=r"user_ids\.npy is missing"):
+        verify_version(folder)
+    (folder / "user_ids.npy").write_bytes(b"")
+    with pytest.raises(CorruptVersion, match=r"user_ids\.npy has 0 bytes"):
+        load_version(folder)
+    (folder / "manifest.json").write_text("{not json")
+    with pytest.raises(CorruptVersion, match=r"manifest\.json: unreadable"):
+        load_version(folder)
+
+
+def test_crash_before_rename_leaves_no_version(
+    store: ModelStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    current = store.current()
+    model = store.load()
+
+    def crash(*args: object) -> None:
+        raise KeyboardInterrupt  # the process dies between writing and renaming
+
+    monkeypatch.setattr(os, "rename", crash)
+    with pytest.raises(KeyboardInterrupt):
+        store.publish(model)
+    monkeypatch.undo()
+    assert store.versions() == [current]
+    assert store.current() == current
+    assert not list(store.root.glob(".staging-*"))
+
+
+def test_crash_before_pointer_switch_keeps_the_old_current(
+    store: ModelStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    current = store.current()
+    model = store.load()
+    real_replace = os.replace
+
+    def crash(src: str, dst: str) -> None:
+        if str(dst).endswith(POINTER):
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        store.publish(model)
+    monkeypatch.undo()
+    assert store.current() == current  # readers still see the old version, whole
+    assert len(store.versions()) == 2  # the new one is complete, and can be promoted
+    store.load(current)
+
+
+def test_leftover_staging_of_a_dead_process_is_ignored_then_cleaned(store: ModelStore) -> None:
+    leftover = store.root / ".staging-20990101T000000Z-999999999"
+    leftover.mkdir()
+    (leftover / "item_factors.npy").write_bytes(b"half")
+    assert ".staging" not in " ".join(store.versions())
+    publish_again(store)
+    assert not leftover.exists()
+
+
+def test_a_corrupt_version_can_never_become_current(store: ModelStore) -> None:
+    good = store.current()
+    bad = store.publish(store.load(), promote=False)
+    (store.path(bad) / "item_popularity.npy").write_bytes(b"garbage")
+    with pytest.raises(CorruptVersion):
+        store.promote(bad)
+    assert store.current() == good
+
+
+def test_promote_and_rollback(store: ModelStore) -> None:
+    first = store.current()
+    second = publish_again(store)
+    third = publish_again(store)
+    assert store.versions() == [first, second, third]
+    assert store.current() == third
+    assert store.rollback() == second
+    assert store.rollback() == first
+    with pytest.raises(ModelStoreError, match="no earlier version"):
+        store.rollback()
+    store.promote(third)
+    assert store.current() == third
+    assert store.rollback() == first  # back to what was current before the promote
+
+
+def test_rollback_skips_a_corrupt_version(store: ModelStore) -> None:
+    first = store.current()
+    second = publish_again(store)
+    publish_again(store)
+    (store.path(second) / "item_ids.npy").unlink()
+    assert store.rollback() == first
+
+
+def test_empty_store_and_unknown_version(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path / "nothing")
+    assert store.versions() == []
+    assert store.current() is None
+    with pytest.raises(NoCurrentVersion, match="recsvc train"):
+        store.load()
+    with pytest.raises(NoCurrentVersion):
+        store.rollback()
+    with pytest.raises(UnknownVersion, match="no version 'v9'"):
+        store.promote("v9")
+    with pytest.raises(UnknownVersion):
+        store.path("../etc")
+
+
+def test_unreadable_pointer_is_reported(store: ModelStore) -> None:
+    (store.root / POINTER).write_text("[1, 2")
+    with pytest.raises(ModelStoreError, match="CURRENT: unreadable"):
+        store.current()

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from recsvc.cli import EXIT_GATE_FAILED, main
+
+FAST = ["--factors", "8", "--iterations", "5", "--neighbours", "20"]
+
+
+@pytest.fixture
+def models(tmp_path: Path) -> Path:
+    return tmp_path / "models"
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def test_train_prints_metrics_and_publishes(small_shop: tuple[Path, Path], models: Path) -> None:
+    events, items = small_shop
+    # the real console script, as a user runs it
+    done = subprocess.run(
+        [Path(sys.executable).with_name("recsvc"), "train", "--events", events, "--items", items,
+         "--models", models, *FAST, "--no-progress"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "published " in done.stdout
+    assert "popularity" in done.stdout
+    assert "ndcg@10" in done.stdout
+    assert "fit ALS: done in" in done.stderr
+    code, out = run("models", "list", "--models", str(models))
+    assert code == 0
+    assert out.startswith("* ")
+
+
+def test_bad_input_is_one_clear_line(tmp_path: Path, models: Path) -> None:
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,item_id,event_type,timestamp\nu1,i1,view,soon\n")
+    code, out = run("train", "--events", str(events), "--models", str(models))
+    assert code == 1
+    assert f"Error: {events}, row 1, field 'timestamp': not an ISO 8601" in out
+    assert "Traceback" not in out
+    assert not models.exists() or not any(models.iterdir())
+
+
+def test_gate_failure_exit_status(small_shop: tuple[Path, Path], models: Path) -> None:
+    events, items = small_shop
+    base = ["train", "--events", str(events), "--items", str(items), "--models", str(models)]
+    assert run(*base, *FAST)[0] == 0
+    code, out = run(*base, "--factors", "1", "--iterations", "1", "--max-ndcg-drop", "0")
+    assert code == EXIT_GATE_FAILED
+    assert "not published" in out
+    assert "--force" in out
+    code, out = run(*base, "--factors", "1", "--iterations", "1", "--max-ndcg-drop", "0",
+                    "--force")  # fmt: skip
+    assert code == 0
+
+
+def test_models_commands(small_shop: tuple[Path, Path], models: Path) -> None:
+    events, _ = small_shop
+    base = ["train", "--events", str(events), "--models", str(models), *FAST]
+    assert run(*base)[0] == 0
+    assert run(*base)[0] == 0
+    versions = sorted(p.name for p in models.iterdir() if not p.name.startswith((".", "C")))
+    code, out = run("models", "show", "--models", str(models))
+    assert code == 0
+    assert json.loads(out)["version"] == versions[1]
+    assert run("models", "rollback", "--models", str(models)) == (
+        0,
+        f"current version: {versions[0]}\n",
+    )
+    assert run("models", "promote", versions[1], "--models", str(models))[0] == 0
+    code, out = run("models", "verify", "--models", str(models))
+    assert (code, out.split(":")[0]) == (0, versions[1])
+    code, out = run("models", "promote", "nope", "--models", str(models))
+    assert code == 1
+    assert "no version 'nope'" in out
+
+
+def test_evaluate_prints_baselines_in_one_table(small_shop: tuple[Path, Path]) -> None:
+    events, items = small_shop
+    code, out = run("evaluate", "--events", str(events), "--items", str(items), *FAST, "--json")
+    assert code == 0
+    rows = json.loads(out)
+    assert list(rows) == ["popularity", "als (library defaults)", "bought-together", "recsvc"]
+    assert set(rows["recsvc"]) == {"ndcg@10", "precision@10", "recall@10", "map@10", "coverage"}
+
+
+def test_help_explains_the_options() -> None:
+    code, out = run("train", "--help")
+    assert code == 0
+    for words in ("--events", "--half-life-days", "[default: 32]", "--max-ndcg-drop", "--force"):
+        assert words in out

@@ -1,0 +1,43 @@
+"""The ML engineer's workflows in scripts/, run as they are run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = ["--factors", "8", "--iterations", "5", "--neighbours", "20", "--no-progress"]
+
+
+def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    return subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, check=False, env=env, cwd=ROOT
+    )
+
+
+def test_sample_data_script_writes_a_shop(tmp_path: Path) -> None:
+    done = run(sys.executable, "scripts/sample_data.py", "--out", tmp_path, "--events", "3000",
+               "--format", "parquet")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "events.parquet").stat().st_size > 0
+    assert (tmp_path / "items.parquet").stat().st_size > 0
+
+
+def test_retrain_publishes_then_refuses_a_worse_model(
+    tmp_path: Path, small_shop: tuple[Path, Path]
+) -> None:
+    events, items = small_shop
+    models = tmp_path / "models"
+    first = run("scripts/retrain.sh", events, items, "--models", models, *FAST)
+    assert first.returncode == 0, first.stderr
+    assert "retrain: published" in first.stdout
+    current = (models / "CURRENT").read_text()
+    worse = run("scripts/retrain.sh", events, items, "--models", models, *FAST,
+                "--factors", "1", "--iterations", "1", "--max-ndcg-drop", "0")  # fmt: skip
+    assert worse.returncode == 3
+    assert "refused by the quality gate" in worse.stderr
+    assert (models / "CURRENT").read_text() == current
+    assert worse.stdout.count("\n") == 1  # the listing: still one version

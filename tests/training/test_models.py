@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsvc.training.models import AlsModel, BoughtTogetherModel, PopularityModel
+
+
+def checkerboard(users: int = 40, items: int = 20) -> sp.csr_matrix:
+    """Even users like even items, odd users odd items; each user misses a few."""
+    rng = np.random.default_rng(0)
+    dense = np.zeros((users, items), dtype=np.float32)
+    for u in range(users):
+        liked = np.arange(u % 2, items, 2)
+        dense[u, rng.choice(liked, size=len(liked) - 3, replace=False)] = 1
+    return sp.csr_matrix(dense)
+
+
+def test_als_recommends_the_missing_items_of_the_users_half() -> None:
+    matrix = checkerboard()  # rank 2: two factors capture it
+    model = AlsModel.fit(matrix, factors=2, regularization=0.01, alpha=1.0, iterations=10,
+                         seed=1)  # fmt: skip
+    users = np.arange(matrix.shape[0])
+    top = model.recommend(users, matrix, 3)
+    assert top.shape == (40, 3)
+    for u in users:
+        same_half = np.arange(u % 2, matrix.shape[1], 2)
+        missing = set(same_half) - set(matrix[u].indices)
+        assert set(top[u]) == missing
+
+
+def test_als_fit_is_reproducible_with_its_seed() -> None:
+    matrix = checkerboard()
+    args = {"factors": 4, "regularization": 0.1, "alpha": 2.0, "iterations": 5}
+    one = AlsModel.fit(matrix, seed=3, **args)  # type: ignore[arg-type]
+    two = AlsModel.fit(matrix, seed=3, **args)  # type: ignore[arg-type]
+    assert np.array_equal(one.item_factors, two.item_factors)
+    assert one.implicit.num_threads == 1  # fitted with all cores, ranks with one
+
+
+def test_bought_together_finds_co_bought_items() -> None:
+    # items 0 and 1 are always bought together, 2 and 3 too
+    bought = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [0, 1, 1, 1]],
+                                    dtype=np.float32))  # fmt: skip
+    model = BoughtTogetherModel.fit(bought, neighbours=3)
+    similarity = model.similarity.toarray()
+    assert similarity.diagonal().tolist() == [0, 0, 0, 0]
+    assert similarity[0].argmax() == 1
+    assert similarity[2].argmax() == 3
+    basket = sp.csr_matrix(np.array([[1, 0, 0, 0]], dtype=np.float32))
+    assert model.recommend(np.array([0]), basket, 1).tolist() == [[1]]
+
+
+def test_popularity_skips_what_the_user_has() -> None:
+    matrix = sp.csr_matrix(np.array([[5, 1, 0, 0], [4, 0, 2, 0], [0, 0, 0, 1]], dtype=np.float32))
+    model = PopularityModel.fit(matrix)
+    assert model.counts.tolist() == [9, 1, 2, 1]
+    assert model.recommend(np.arange(3), matrix, 2).tolist() == [[2, 3], [1, 3], [0, 2]]
+    assert model.recommend(np.array([0]), matrix[[0]], 3).tolist() == [[2, 3, -1]]

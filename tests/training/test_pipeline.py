@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from recsvc.artifact import ModelStore
+from recsvc.config import TrainingConfig
+from recsvc.errors import DataError, QualityGateFailed
+from recsvc.training.pipeline import evaluate_dataset, read_dataset, train
+
+
+def test_train_publishes_an_evaluated_version(
+    tmp_path: Path, small_shop: tuple[Path, Path], fast_config: TrainingConfig
+) -> None:
+    store = ModelStore(tmp_path / "models")
+    said: list[str] = []
+    report = train(*small_shop, config=fast_config, store=store, say=said.append)
+    assert report.version == store.current()
+    manifest = store.manifest()
+    assert manifest["metrics"]["model"]["ndcg@10"] > manifest["metrics"]["popularity"]["ndcg@10"]
+    assert manifest["counts"]["events"] == report.counts["events"] > 19_000
+    assert manifest["parameters"]["als_factors"] == 8
+    assert manifest["data_window"]["first_event"] < manifest["data_window"]["last_event"]
+    assert set(report.steps) >= {"read events", "evaluate on holdout", "fit ALS", "publish"}
+    assert "fit ALS: done in" in " ".join(said)
+    model = store.load()
+    assert len(model.catalog.title) == len(model.items)
+    assert model.catalog.title[model.items.index(["p0"])[0]] == "Shoes no. 1"
+    assert model.purchased.nnz == report.counts["purchases"] > 0
+    assert model.bought_together.similarity.nnz > 0
+
+
+def test_bad_input_publishes_nothing(
+    tmp_path: Path, small_shop: tuple[Path, Path], fast_config: TrainingConfig
+) -> None:
+    store = ModelStore(tmp_path / "models")
+    good = train(*small_shop, config=fast_config, store=store).version
+    bad = tmp_path / "bad.csv"
+    lines = small_shop[0].read_text().splitlines()
+    lines[500] = lines[500].replace('"view"', '"teleport"')
+    bad.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match="row 500, field 'event_type'"):
+        train(bad, small_shop[1], config=fast_config, store=store)
+    assert store.versions() == [good]
+    assert store.current() == good
+
+
+def test_quality_gate_refuses_a_worse_model_unless_forced(
+    tmp_path: Path, small_shop: tuple[Path, Path], fast_config: TrainingConfig
+) -> None:
+    store = ModelStore(tmp_path / "models")
+    good = train(*small_shop, config=fast_config, store=store).version
+    worse = fast_config.replace(als_factors=1, als_iterations=1, max_ndcg_drop=0.001)
+    with pytest.raises(QualityGateFailed, match=f"current version {good}"):
+        train(*small_shop, config=worse, store=store)
+    assert store.versions() == [good]
+    forced = train(*small_shop, config=worse, store=store, force=True)
+    assert store.current() == forced.version != good
+    assert forced.gate is not None
+    assert not forced.gate["passed"]
+    assert store.manifest()["quality_gate"]["current"] == good
+
+
+def test_same_settings_pass_the_gate(
+    tmp_path: Path, small_shop: tuple[Path, Path], fast_config: TrainingConfig
+) -> None:
+    store = ModelStore(tmp_path / "models")
+    train(*small_shop, config=fast_config, store=store)
+    report = train(*small_shop, config=fast_config, store=store)
+    assert report.gate is not None
+    assert report.gate["passed"]
+    assert report.gate["current_ndcg@10"] == report.gate["candidate_ndcg@10"]
+
+
+def test_stored_metrics_equal_what_evaluate_recomputes(
+    tmp_path: Path, small_shop: tuple[Path, Path], fast_config: TrainingConfig
+) -> None:
+    store = ModelStore(tmp_path / "models")
+    train(*small_shop, config=fast_config, store=store)
+    rows = evaluate_dataset(read_dataset(*small_shop, fast_config), fast_config)
+    assert rows["recsvc"] == store.manifest()["metrics"]["model"]
+    assert rows["popularity"] == store.manifest()["metrics"]["popularity"]
+
+
+def test_evaluate_reproduces_the_benchmark_reference_rows(ml100k: Path) -> None:
+    """BENCHMARK.md: popularity NDCG@10 0.101 / P 0.076 / R 0.080 / coverage 0.045;
+    ALS library defaults 0.157 / 0.106 / 0.149 / 0.402."""
+    config = TrainingConfig()
+    data = read_dataset(ml100k / "events.csv", ml100k / "items.csv", config)
+    rows = evaluate_dataset(data, config)
+    popularity, als = rows["popularity"], rows["als (library defaults)"]
+    assert popularity["ndcg@10"] == pytest.approx(0.101, abs=0.001)
+    assert popularity["precision@10"] == pytest.approx(0.076, abs=0.001)
+    assert popularity["recall@10"] == pytest.approx(0.080, abs=0.001)
+    assert popularity["coverage"] == pytest.approx(0.045, abs=0.001)
+    assert als["ndcg@10"] == pytest.approx(0.157, abs=0.006)
+    assert als["precision@10"] == pytest.approx(0.106, abs=0.005)
+    assert als["recall@10"] == pytest.approx(0.149, abs=0.006)
+    assert als["coverage"] == pytest.approx(0.402, abs=0.02)
+    assert rows["recsvc"]["ndcg@10"] > als["ndcg@10"] + 0.01
