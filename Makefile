@@ -19,12 +19,12 @@ $(SAMPLE)/events.csv: | $(BIN)/recsvc
 
 sample: $(SAMPLE)/events.csv
 
-## run: the sample shop's model, trained on first run, then its evaluation
+## run: the service on the sample shop (model trained on first run), on $PORT (8000)
 run: $(BIN)/recsvc $(SAMPLE)/events.csv
 	@$(BIN)/recsvc models verify >/dev/null 2>&1 || \
 		$(BIN)/recsvc train --events $(SAMPLE)/events.csv --items $(SAMPLE)/items.csv
 	$(BIN)/recsvc models list
-	$(BIN)/recsvc evaluate --events $(SAMPLE)/events.csv --items $(SAMPLE)/items.csv
+	PATH="$(CURDIR)/$(BIN):$$PATH" sh -c "exec $$(sed -n 's/^web: *//p' Procfile)"
 
 ## lint: ruff (lint and format) and mypy
 lint: $(BIN)/recsvc

@@ -34,7 +34,7 @@ from .errors import CorruptVersion, ModelStoreError, NoCurrentVersion, UnknownVe
 from .training.matrix import IdMap
 from .training.models import AlsModel, BoughtTogetherModel
 
-FORMAT = 1
+FORMAT = 2
 MANIFEST = "manifest.json"
 POINTER = "CURRENT"
 STAGING_PREFIX = ".staging-"
@@ -59,6 +59,12 @@ class Model:
     bought_together: BoughtTogetherModel
     #: summed event weight per item: the popularity ranking
     popularity: np.ndarray
+    #: each user's best untouched items by ALS score, best first (user x K, -1 padded)
+    user_top_items: np.ndarray
+    user_top_scores: np.ndarray
+    #: each item's nearest items by cosine of ALS factors (item x K, -1 padded)
+    similar_items: np.ndarray
+    similar_scores: np.ndarray
     catalog: Catalog
     manifest: Mapping[str, Any]
 
@@ -76,6 +82,10 @@ def model_arrays(model: Model) -> dict[str, np.ndarray]:
         "user_factors": np.ascontiguousarray(model.als.user_factors, dtype=np.float32),
         "item_factors": np.ascontiguousarray(model.als.item_factors, dtype=np.float32),
         "item_popularity": model.popularity.astype(np.float32),
+        "user_top_items": model.user_top_items.astype(np.int32),
+        "user_top_scores": model.user_top_scores.astype(np.float32),
+        "similar_items": model.similar_items.astype(np.int32),
+        "similar_scores": model.similar_scores.astype(np.float32),
         "item_title": model.catalog.title,
         "item_category": model.catalog.category,
         "item_price": model.catalog.price.astype(np.float64),
@@ -178,13 +188,23 @@ def load_version(folder: Path, *, verify: bool = True) -> Model:
         return Model(
             users=users,
             items=items,
-            als=AlsModel(arrays["user_factors"], arrays["item_factors"], num_threads=1),
+            als=AlsModel(
+                arrays["user_factors"],
+                arrays["item_factors"],
+                regularization=float(manifest["parameters"]["als_regularization"]),
+                alpha=float(manifest["parameters"]["als_alpha"]),
+                num_threads=1,
+            ),
             user_items=_csr(arrays, "user_items", shape),
             purchased=_csr(arrays, "purchased", shape),
             bought_together=BoughtTogetherModel(
                 _csr(arrays, "bought_together", (len(items), len(items)))
             ),
             popularity=arrays["item_popularity"],
+            user_top_items=arrays["user_top_items"],
+            user_top_scores=arrays["user_top_scores"],
+            similar_items=arrays["similar_items"],
+            similar_scores=arrays["similar_scores"],
             catalog=Catalog(
                 item_id=items.ids,
                 title=arrays["item_title"],

@@ -13,7 +13,7 @@ import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, Self, Union, get_args, get_origin, get_type_hints
 
 from .errors import ConfigError
 
@@ -51,8 +51,51 @@ def format_event_weights(weights: Mapping[str, float]) -> str:
     return ",".join(f"{name}={weight:g}" for name, weight in weights.items())
 
 
+class _FromEnvironment:
+    """Builds a frozen dataclass from ``RECSVC_<FIELD>`` variables over its defaults."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        """Defaults overridden by the ``RECSVC_*`` variables that are set."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        hints = get_type_hints(cls)
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            name = f"RECSVC_{f.name.upper()}"
+            if name in environ:
+                values[f.name] = _convert(name, environ[name], hints[f.name])
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with the given fields changed; ``None`` values are ignored."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
 @dataclass(frozen=True, kw_only=True)
-class TrainingConfig:
+class ServingConfig(_FromEnvironment):
+    """How the HTTP service runs (``PORT`` and ``WEB_CONCURRENCY`` belong to gunicorn.conf.py)."""
+
+    #: the model store folder
+    models: str = "models"
+    #: API key for admin endpoints (model reload); unset disables them
+    admin_key: str | None = None
+    #: API key for write endpoints (events, catalog); unset disables them
+    write_key: str | None = None
+    #: seconds between checks of the store for a newly published version (0: never)
+    reload_interval: float = 5.0
+    #: largest request body accepted (HTTP 413 beyond)
+    max_body_bytes: int = 1 << 20
+    #: JSON changing or adding placements (see recsvc/serving/placements.py)
+    placements: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.reload_interval < 0 or self.max_body_bytes < 1:
+            raise ConfigError("reload_interval must be >= 0 and max_body_bytes >= 1")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingConfig(_FromEnvironment):
     """What `recsvc train` and `recsvc evaluate` do, and with which hyperparameters."""
 
     #: weight of one event, per event type (see DEFAULT_EVENT_WEIGHTS)
@@ -72,6 +115,11 @@ class TrainingConfig:
     bought_together_neighbours: int = 50
     #: event types that count as buying an item together with another
     bought_together_event_types: tuple[str, ...] = ("add_to_cart", "purchase")
+    #: best untouched items precomputed per user, so serving a known user ranks
+    #: these instead of scanning the catalog
+    candidates_per_user: int = 100
+    #: nearest items precomputed per item, for the product placement
+    similar_items_per_item: int = 50
     #: share of each user's latest events held out to evaluate before publishing
     holdout_fraction: float = 0.2
     #: a retrained model whose holdout NDCG@10 is more than this below the current
@@ -84,11 +132,18 @@ class TrainingConfig:
             raise ConfigError(f"half_life_days must be positive, got {self.half_life_days}")
         if not 0 < self.holdout_fraction < 1:
             raise ConfigError(f"holdout_fraction must be in (0, 1), got {self.holdout_fraction}")
-        for name in ("min_user_events", "min_item_users", "als_factors", "als_iterations"):
+        counts = (
+            "min_user_events",
+            "min_item_users",
+            "als_factors",
+            "als_iterations",
+            "bought_together_neighbours",
+            "candidates_per_user",
+            "similar_items_per_item",
+        )
+        for name in counts:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.bought_together_neighbours < 1:
-            raise ConfigError("bought_together_neighbours must be at least 1")
         if self.als_regularization < 0 or not self.als_alpha > 0:
             raise ConfigError("als_regularization must be >= 0 and als_alpha > 0")
         if not set(self.bought_together_event_types) & set(self.event_weights):
@@ -96,22 +151,6 @@ class TrainingConfig:
                 f"bought_together_event_types {list(self.bought_together_event_types)}"
                 f" names none of the event types {list(self.event_weights)}"
             )
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> TrainingConfig:
-        """Defaults overridden by the ``RECSVC_*`` variables that are set."""
-        environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        hints = get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            name = f"RECSVC_{f.name.upper()}"
-            if name in environ:
-                values[f.name] = _convert(name, environ[name], hints[f.name])
-        return cls(**values)
-
-    def replace(self, **changes: Any) -> TrainingConfig:
-        """A copy with the given fields changed; ``None`` values are ignored."""
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form, as recorded in a model's manifest."""
@@ -155,5 +194,4 @@ def _convert(name: str, text: str, hint: Any) -> Any:
 
 def models_dir(environ: Mapping[str, str] | None = None) -> Path:
     """The model store folder: ``RECSVC_MODELS``, default ``models``."""
-    environ = os.environ if environ is None else environ
-    return Path(environ.get("RECSVC_MODELS", "models"))
+    return Path(ServingConfig.from_env(environ).models)

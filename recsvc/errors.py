@@ -74,3 +74,20 @@ class CorruptVersion(ModelStoreError):
 
 class QualityGateFailed(RecsvcError):
     """A retrained model scores worse than the current version beyond the allowed margin."""
+
+
+class InvalidRequest(RecsvcError):
+    """A request the recommender cannot answer as asked, with the field at fault (HTTP 422)."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        self.message = message
+        self.field = field
+        super().__init__(message)
+
+
+class UnknownItem(InvalidRequest):
+    """An item id the model does not know (HTTP 404)."""
+
+
+class NoModelLoaded(RecsvcError):
+    """A serving process that has no model to answer with (HTTP 503)."""

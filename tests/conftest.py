@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from recsvc.artifact import ModelStore
 from recsvc.config import TrainingConfig
 from recsvc.data.events import Events, read_events
 from recsvc.data.sample import ShopShape, write_shop
+from recsvc.training.pipeline import train
 
 ML100K = Path(
     os.environ.get("RECSVC_ML100K", Path(__file__).resolve().parents[2] / "shared/data/ml-100k")
@@ -34,10 +36,23 @@ def small_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return write_shop(ShopShape(events=20_000, users=600, items=300, seed=3), folder)
 
 
+FAST_CONFIG = TrainingConfig(als_factors=8, als_iterations=5, bought_together_neighbours=20)
+
+
 @pytest.fixture
 def fast_config() -> TrainingConfig:
     """Settings that train in a fraction of a second."""
-    return TrainingConfig(als_factors=8, als_iterations=5, bought_together_neighbours=20)
+    return FAST_CONFIG
+
+
+@pytest.fixture(scope="session")
+def trained_store(
+    tmp_path_factory: pytest.TempPathFactory, small_shop: tuple[Path, Path]
+) -> ModelStore:
+    """A model store with one version trained on the small shop (do not modify)."""
+    store = ModelStore(tmp_path_factory.mktemp("store") / "models")
+    train(*small_shop, config=FAST_CONFIG.replace(als_factors=16, als_iterations=10), store=store)
+    return store
 
 
 @pytest.fixture

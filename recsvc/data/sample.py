@@ -50,7 +50,7 @@ class ShopShape:
     @property
     def item_count(self) -> int:
         """Products: grows slower than the event log unless set."""
-        return self.items or int(min(200_000, max(100, 20 * self.events**0.5 / 2.5)))
+        return self.items or int(min(200_000, max(100, 4 * self.events**0.5)))
 
 
 def catalog_table(shape: ShopShape) -> pa.Table:

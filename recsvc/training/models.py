@@ -37,11 +37,22 @@ class AlsModel:
     """Implicit ALS factors, fitted here or loaded from an artifact."""
 
     def __init__(
-        self, user_factors: np.ndarray, item_factors: np.ndarray, *, num_threads: int = 1
+        self,
+        user_factors: np.ndarray,
+        item_factors: np.ndarray,
+        *,
+        regularization: float,
+        alpha: float,
+        num_threads: int = 1,
     ) -> None:
+        # regularization and alpha matter after fitting too: folding in a user
+        # (recalculate_user) solves with them
         with threadpool_limits(1, "blas"):
             model = implicit.cpu.als.AlternatingLeastSquares(
-                factors=item_factors.shape[1], num_threads=num_threads
+                factors=item_factors.shape[1],
+                regularization=regularization,
+                alpha=alpha,
+                num_threads=num_threads,
             )
         model.user_factors = user_factors
         model.item_factors = item_factors
@@ -70,7 +81,9 @@ class AlsModel:
                 num_threads=0,
             )
             model.fit(matrix, show_progress=show_progress)
-        return cls(model.user_factors, model.item_factors)
+        return cls(
+            model.user_factors, model.item_factors, regularization=regularization, alpha=alpha
+        )
 
     @property
     def user_factors(self) -> np.ndarray:
@@ -89,6 +102,36 @@ class AlsModel:
         n = min(n, self.item_factors.shape[0])
         ids, _ = self.implicit.recommend(users, user_items, N=n, filter_already_liked_items=True)
         return np.asarray(ids)
+
+    def top_items(
+        self, user_items: sp.csr_matrix, k: int, *, batch: int = 20_000
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Every user's ``k`` best items they have not touched: (items, scores), -1 padded."""
+        k = min(k, self.item_factors.shape[0])
+        users = user_items.shape[0]
+        items = np.full((users, k), -1, dtype=np.int32)
+        scores = np.zeros((users, k), dtype=np.float32)
+        for start in range(0, users, batch):
+            rows = np.arange(start, min(start + batch, users))
+            ids, vals = self.implicit.recommend(rows, user_items[rows], N=k)
+            items[rows] = ids
+            scores[rows] = vals
+        return _padded(items, scores)
+
+    def similar_items(self, k: int, *, batch: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
+        """Every item's ``k`` nearest items by cosine of their factors, itself left out."""
+        count = self.item_factors.shape[0]
+        k = min(k, count - 1)
+        items = np.full((count, k), -1, dtype=np.int32)
+        scores = np.zeros((count, k), dtype=np.float32)
+        for start in range(0, count, batch):
+            rows = np.arange(start, min(start + batch, count))
+            ids, vals = self.implicit.similar_items(rows, N=k + 1)
+            for r, row in enumerate(rows):
+                keep = ids[r] != row
+                items[row] = ids[r][keep][:k]
+                scores[row] = vals[r][keep][:k]
+        return _padded(items, scores)
 
 
 class BoughtTogetherModel:
@@ -145,6 +188,17 @@ class PopularityModel:
             head = head[~np.isin(head, seen)][:n]
             out[r, : len(head)] = head
         return out
+
+
+def _padded(items: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mark slots that implicit filled with filtered-out items as -1.
+
+    implicit scores those -FLT_MAX (-inf in some versions).
+    """
+    empty = ~(scores > np.finfo(np.float32).min / 2)
+    items[empty] = -1
+    scores[empty] = 0
+    return items, scores
 
 
 def _top_n_sparse(scores: sp.csr_matrix, exclude: sp.csr_matrix, n: int) -> np.ndarray:

@@ -168,6 +168,11 @@ def train(
 
     with timer("fit ALS"):
         als = fit_als(interactions.matrix, config, show_progress=show_progress)
+    with timer("precompute candidates"):
+        user_top_items, user_top_scores = als.top_items(
+            interactions.matrix, config.candidates_per_user
+        )
+        similar_items, similar_scores = als.similar_items(config.similar_items_per_item)
     with timer("fit bought-together"):
         together = BoughtTogetherModel.fit(
             bought, neighbours=config.bought_together_neighbours, show_progress=show_progress
@@ -182,6 +187,10 @@ def train(
         purchased=purchased,
         bought_together=together,
         popularity=PopularityModel.fit(interactions.matrix).counts,
+        user_top_items=user_top_items,
+        user_top_scores=user_top_scores,
+        similar_items=similar_items,
+        similar_scores=similar_scores,
         catalog=catalog,
         manifest=_manifest(data, config, report),
     )

@@ -57,3 +57,18 @@ def test_popularity_skips_what_the_user_has() -> None:
     assert model.counts.tolist() == [9, 1, 2, 1]
     assert model.recommend(np.arange(3), matrix, 2).tolist() == [[2, 3], [1, 3], [0, 2]]
     assert model.recommend(np.array([0]), matrix[[0]], 3).tolist() == [[2, 3, -1]]
+
+
+def test_precomputed_candidates_skip_touched_items_and_pad() -> None:
+    matrix = sp.csr_matrix(np.array([[1, 1, 1, 0, 0], [0, 1, 0, 1, 1], [1, 0, 0, 0, 1]],
+                                    dtype=np.float32))  # fmt: skip
+    model = AlsModel.fit(matrix, factors=2, regularization=0.1, alpha=1.0, iterations=5, seed=1)
+    items, scores = model.top_items(matrix, 4)
+    assert items.shape == (3, 4)
+    assert sorted(items[0][:2]) == [3, 4]  # the two items user 0 has not touched...
+    assert items[0][2:].tolist() == [-1, -1]  # ...and nothing else
+    assert scores[0][2:].tolist() == [0, 0]
+    assert np.all(np.diff(scores[2][:3]) <= 0)  # best first
+    similar, _ = model.similar_items(3)
+    assert similar.shape == (5, 3)
+    assert all(row not in similar[row] for row in range(5))

@@ -1,0 +1,26 @@
+"""gunicorn settings for the web process (the Procfile's `web:`), Heroku-style.
+
+PORT and WEB_CONCURRENCY come from the environment, as on Heroku. Add gunicorn
+options with GUNICORN_CMD_ARGS, e.g. GUNICORN_CMD_ARGS="--access-logfile -" (off by
+default: Heroku's router already logs every request).
+"""
+
+import os
+
+# Serving does linear algebra one request at a time: BLAS threads only slow it down
+# (ARCHITECTURE.md: 50x slower fold-in with 2 OpenBLAS threads), and no OpenMP region
+# may run multi-threaded in the preloading master. Set before numpy is imported.
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Load the app, and so the model, once in the master: the workers share its
+# memory-mapped pages, and a worker restart does not reload the model from disk.
+preload_app = True
+# Heroku's router gives up after 30 s, and sends SIGKILL 30 s after SIGTERM.
+timeout = 25
+graceful_timeout = 25
+keepalive = 5
+errorlog = "-"
+loglevel = "info"

@@ -1,0 +1,1 @@
+"""The HTTP API: blueprints, marshmallow schemas, error handling, OpenAPI (flask-smorest)."""

@@ -1,0 +1,65 @@
+"""Every error as JSON ``{code, status, message, errors?}``, never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import flask_smorest
+from flask import Flask, current_app
+from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
+from werkzeug.http import HTTP_STATUS_CODES
+
+from ..errors import InvalidRequest, NoModelLoaded, UnknownItem
+
+log = logging.getLogger(__name__)
+#: seconds a client should wait before retrying a 503
+RETRY_AFTER = 5
+
+
+def error_body(code: int, message: str, errors: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The one error shape of the API."""
+    body: dict[str, Any] = {"code": code, "status": HTTP_STATUS_CODES.get(code, "Error"),
+                            "message": message}  # fmt: skip
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+class Api(flask_smorest.Api):  # type: ignore[misc]
+    """flask-smorest's Api, with a message on every error."""
+
+    def handle_http_exception(
+        self, error: HTTPException
+    ) -> tuple[dict[str, Any], int, dict[str, str]]:
+        data = getattr(error, "data", None) or {}
+        code = error.code or 500
+        if isinstance(error, InternalServerError):
+            message = "internal error"  # the details go to the log, not to the client
+        elif isinstance(error, RequestEntityTooLarge):
+            limit = current_app.config["MAX_CONTENT_LENGTH"]
+            message = f"request body larger than {limit} bytes (RECSVC_MAX_BODY_BYTES)"
+        elif "message" in data:
+            message = data["message"]
+        elif "messages" in data:
+            message = "invalid request: see errors"
+        else:
+            message = error.description or HTTP_STATUS_CODES.get(code, "error")
+        errors = data.get("errors") or data.get("messages")
+        return error_body(code, message, errors), code, data.get("headers", {})
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Map recsvc's domain errors to HTTP statuses."""
+
+    @app.errorhandler(UnknownItem)
+    def unknown_item(error: UnknownItem) -> tuple[dict[str, Any], int]:
+        return error_body(404, error.message, {error.field: [error.message]}), 404
+
+    @app.errorhandler(InvalidRequest)
+    def invalid_request(error: InvalidRequest) -> tuple[dict[str, Any], int]:
+        return error_body(422, error.message, {error.field: [error.message]}), 422
+
+    @app.errorhandler(NoModelLoaded)
+    def no_model(error: NoModelLoaded) -> tuple[dict[str, Any], int, dict[str, str]]:
+        return error_body(503, str(error)), 503, {"Retry-After": str(RETRY_AFTER)}

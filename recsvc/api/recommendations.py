@@ -1,0 +1,112 @@
+"""Recommendation endpoints: per shopper, per item, per moment, and popular items."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import marshmallow as ma
+from flask import current_app
+from flask_smorest import Blueprint
+
+from ..errors import InvalidRequest
+from ..serving.holder import ModelHolder
+from ..serving.recommender import Filters, Recommendations
+from .schemas import (
+    Id,
+    PopularQuerySchema,
+    RecommendationRequestSchema,
+    RecommendationsSchema,
+    SimilarQuerySchema,
+    UserRecommendationsQuerySchema,
+)
+
+blp = Blueprint(
+    "recommendations", __name__, url_prefix="/v1",
+    description="Recommendations for the shop's micro-moment pages.",
+)  # fmt: skip
+
+
+def holder() -> ModelHolder:
+    """This process's model holder."""
+    found: ModelHolder = current_app.extensions["recsvc"]
+    return found
+
+
+def path_id(value: str, field: str) -> str:
+    """Check an id taken from the URL path by the same rules as the schemas."""
+    try:
+        checked: str = Id().deserialize(value)
+    except ma.ValidationError as exc:
+        raise InvalidRequest(f"{field}: {exc.messages[0]}", field=field) from None
+    return checked
+
+
+def filters_of(args: Mapping[str, Any]) -> Filters:
+    """The business filters of a request's arguments."""
+    return Filters(
+        category=args.get("category"),
+        min_price=args.get("min_price"),
+        max_price=args.get("max_price"),
+        exclude=tuple(args.get("exclude_items") or ()),
+        in_stock=args.get("in_stock"),
+    )
+
+
+@blp.route("/users/<user_id>/recommendations")
+@blp.arguments(UserRecommendationsQuerySchema, location="query")
+@blp.response(200, RecommendationsSchema)
+def user_recommendations(args: dict[str, Any], user_id: str) -> Recommendations:
+    """Recommendations for a shopper on a home or category page.
+
+    Unknown shoppers get popular items (within the category when one is given).
+    Placements that need page context (product, cart) take it through
+    `POST /v1/recommendations`.
+    """
+    user_id = path_id(user_id, "user_id")
+    return holder().recommender.recommend(
+        placement=args["placement"], user_id=user_id, n=args["n"], filters=filters_of(args)
+    )
+
+
+@blp.route("/recommendations", methods=["POST"])
+@blp.arguments(RecommendationRequestSchema)
+@blp.response(200, RecommendationsSchema)
+def moment_recommendations(body: dict[str, Any]) -> Recommendations:
+    """Recommendations for a moment: the shopper, the item on the page, the cart, the session.
+
+    Anonymous shoppers with `recent_items` get a taste folded in from those items;
+    ids the model does not know are ignored and listed in `ignored_items`.
+    """
+    return holder().recommender.recommend(
+        placement=body["placement"],
+        user_id=body.get("user_id"),
+        recent_items=body["recent_items"],
+        cart_items=body["cart_items"],
+        item_id=body.get("item_id"),
+        n=body["n"],
+        filters=filters_of(body["filters"]),
+    )
+
+
+@blp.route("/items/<item_id>/similar")
+@blp.arguments(SimilarQuerySchema, location="query")
+@blp.response(200, RecommendationsSchema)
+@blp.alt_response(404, description="The model does not know the item.")
+def similar_items(args: dict[str, Any], item_id: str) -> Recommendations:
+    """Items like this one (the product placement), tilted to the shopper's taste if known."""
+    item_id = path_id(item_id, "item_id")
+    return holder().recommender.recommend(
+        placement="product", item_id=item_id, user_id=args.get("user_id"), n=args["n"],
+        filters=filters_of(args),
+    )  # fmt: skip
+
+
+@blp.route("/popular")
+@blp.arguments(PopularQuerySchema, location="query")
+@blp.response(200, RecommendationsSchema)
+def popular(args: dict[str, Any]) -> Recommendations:
+    """The most popular items, overall or within a category."""
+    return holder().recommender.recommend(
+        placement="popular", n=args["n"], filters=filters_of(args)
+    )

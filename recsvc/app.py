@@ -1,0 +1,76 @@
+"""The Flask app factory."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from .api import model, recommendations
+from .api.errors import Api, register_error_handlers
+from .artifact import ModelStore
+from .config import ServingConfig
+from .serving.holder import ModelHolder
+from .serving.placements import parse_placements
+
+SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Create the app and load the published model once.
+
+    ``config`` overrides the ``RECSVC_*`` environment: lower-case keys are
+    :class:`~recsvc.config.ServingConfig` fields (``models``, ``admin_key``...),
+    upper-case keys go to Flask's config. Under gunicorn with ``preload_app`` the
+    model is loaded here, in the master, and the workers share its memory-mapped
+    pages; each worker then follows the store on its own.
+    """
+    overrides = dict(config or {})
+    settings = ServingConfig.from_env().replace(
+        **{k: v for k, v in overrides.items() if k.islower()}
+    )
+    app = Flask(__name__)
+    app.config.update(
+        API_TITLE="recsvc",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL=SWAGGER_UI_URL,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # fields in the schemas' order
+    app.config.update({k: v for k, v in overrides.items() if k.isupper()})
+    _log_to_stdout()
+
+    holder = ModelHolder(
+        ModelStore(settings.models),
+        parse_placements(settings.placements),
+        check_interval=settings.reload_interval,
+    )
+    holder.refresh()
+    app.extensions["recsvc"] = holder
+    app.extensions["recsvc.config"] = settings
+    # Started per process on its first request: a thread started in gunicorn's
+    # master would not survive the fork into the workers.
+    app.before_request(holder.watch)
+
+    api = Api(app, spec_kwargs={"components": {"securitySchemes": {
+        "bearer": {"type": "http", "scheme": "bearer"}}}})  # fmt: skip
+    api.register_blueprint(recommendations.blp)
+    api.register_blueprint(model.blp)
+    register_error_handlers(app)
+    return app
+
+
+def _log_to_stdout() -> None:
+    logger = logging.getLogger("recsvc")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)

@@ -1,0 +1,136 @@
+"""The model a serving process answers with, swapped for a newly published one while serving.
+
+Each process (gunicorn worker) holds one :class:`Recommender`. A background thread
+reads the store's pointer every few seconds (a small file read); when it names a
+version this process does not serve, the process loads and verifies it beside the
+old one and swaps a single reference, so requests in flight finish on the version
+they started with and no request fails. A version that fails to load is logged and
+remembered; the old one keeps serving until the pointer changes again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..artifact import ModelStore
+from ..errors import ModelStoreError, NoModelLoaded
+from .placements import Placement
+from .recommender import Recommender
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Served:
+    """What this process serves, and since when."""
+
+    recommender: Recommender
+    loaded_at: str
+
+
+class ModelHolder:
+    """The current recommender of this process, kept in step with the model store."""
+
+    def __init__(
+        self,
+        store: ModelStore,
+        placements: Mapping[str, Placement],
+        *,
+        check_interval: float,
+    ) -> None:
+        self.store = store
+        self.placements = placements
+        self.check_interval = check_interval
+        self._served: Served | None = None
+        self._lock = threading.Lock()
+        self._watcher_pid: int | None = None
+        #: the last version that failed to load, and why
+        self.failed: tuple[str, str] | None = None
+
+    @property
+    def recommender(self) -> Recommender:
+        """The recommender serving now; :class:`NoModelLoaded` before any model loaded."""
+        served = self._served
+        if served is None:
+            reason = f" ({self.failed[1]})" if self.failed else ""
+            raise NoModelLoaded(f"no model loaded yet{reason}")
+        return served.recommender
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Load the store's current version if this process serves another; True if swapped.
+
+        A version that failed before is tried again only with ``force``.
+        """
+        with self._lock:
+            try:
+                version = self.store.current()
+            except ModelStoreError as exc:
+                self._remember_failure("CURRENT", str(exc))
+                return False
+            served = self._served
+            if version is None or (served is not None and served.recommender.version == version):
+                return False
+            if not force and self.failed is not None and self.failed[0] == version:
+                return False
+            try:
+                recommender = Recommender(self.store.load(version), self.placements)
+            except ModelStoreError as exc:
+                self._remember_failure(version, str(exc))
+                return False
+            self._served = Served(recommender, _now())
+            self.failed = None
+            log.info("serving model version %s (pid %d)", version, os.getpid())
+            return True
+
+    def watch(self) -> None:
+        """Start this process's background check of the pointer (once per process)."""
+        pid = os.getpid()
+        if self._watcher_pid == pid or self.check_interval <= 0:
+            return
+        self._watcher_pid = pid
+        threading.Thread(target=self._watch, name="recsvc-model-watch", daemon=True).start()
+
+    def status(self) -> dict[str, Any]:
+        """What this process serves, for /v1/model and /readyz."""
+        served = self._served
+        model = served.recommender.model if served else None
+        return {
+            "version": model.version if model else None,
+            "loaded_at": served.loaded_at if served else None,
+            "created": model.manifest.get("created") if model else None,
+            "data_window": model.manifest.get("data_window") if model else None,
+            "counts": model.manifest.get("counts") if model else None,
+            "metrics": model.manifest.get("metrics") if model else None,
+            "worker_pid": os.getpid(),
+            "failed_version": self.failed[0] if self.failed else None,
+            "failure": self.failed[1] if self.failed else None,
+        }
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(self.check_interval)
+            try:
+                self.refresh()
+            except Exception:  # the watcher must outlive any one bad check
+                log.exception("model check failed")
+
+    def _remember_failure(self, version: str, reason: str) -> None:
+        if self.failed != (version, reason):
+            log.error(
+                "cannot load model version %s, keeping %s: %s",
+                version,
+                self._served.recommender.version if self._served else "none",
+                reason,
+            )
+        self.failed = (version, reason)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

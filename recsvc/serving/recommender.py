@@ -1,0 +1,371 @@
+"""The recommender: one loaded model version answering for every placement.
+
+A request runs through stages until it has ``n`` items that pass its filters: the
+strategy's precomputed candidates first (a known user's best items, an item's
+nearest items, what the cart's items are bought with), then a full scoring of the
+catalog by the same taste, then popular items within the same filters. No item is
+returned twice, and fewer than ``n`` only when fewer pass the filters.
+
+Everything here is numpy on one thread: no OpenMP region ever runs in a serving
+process (ARCHITECTURE.md: the fork + OpenMP hang).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..artifact import Model
+from ..errors import InvalidRequest, UnknownItem
+from .placements import DEFAULT_PLACEMENTS, Placement
+
+Allowed = Callable[[np.ndarray], np.ndarray]
+#: a named source of candidates: (how many are wanted, which items pass) -> (items, scores)
+Candidates = Callable[[int, Allowed], tuple[np.ndarray, np.ndarray]]
+Stage = tuple[str, Candidates]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Filters:
+    """Business rules a request adds to its placement's."""
+
+    category: str | None = None
+    min_price: float | None = None
+    max_price: float | None = None
+    exclude: Sequence[str] = ()
+    #: None: the placement's rule (in stock only, by default)
+    in_stock: bool | None = None
+
+
+@dataclass(frozen=True)
+class RecommendedItem:
+    """One recommended item, with what the catalog knows of it."""
+
+    item_id: str
+    score: float
+    title: str | None
+    category: str | None
+    price: float | None
+    available: bool
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    """A response: the items, and where they came from."""
+
+    items: list[RecommendedItem]
+    strategy: str
+    placement: str
+    model_version: str
+    recommendation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: ids in recent_items / cart_items that the model does not know
+    ignored_items: list[str] = field(default_factory=list)
+
+
+class Recommender:
+    """Answers recommendation requests from one model version."""
+
+    def __init__(
+        self, model: Model, placements: Mapping[str, Placement] = DEFAULT_PLACEMENTS
+    ) -> None:
+        self.model = model
+        self.placements = placements
+        catalog = model.catalog
+        self.categories, codes = np.unique(np.asarray(catalog.category), return_inverse=True)
+        self.category_code = codes.astype(np.int32)
+        self.available = np.array(catalog.available, dtype=bool)  # live stock updates it
+        self.price = np.asarray(catalog.price)
+        popularity = np.asarray(model.popularity, dtype=np.float32)
+        self.popularity = popularity
+        self.popular_order = np.argsort(-popularity, kind="stable").astype(np.int32)
+        rank = np.empty_like(self.popular_order)
+        rank[self.popular_order] = np.arange(len(rank), dtype=np.int32)
+        self.popular_by_category = np.lexsort((rank, self.category_code)).astype(np.int32)
+        self.category_start = np.searchsorted(
+            self.category_code[self.popular_by_category], np.arange(len(self.categories) + 1)
+        )
+        self.item_factors = np.asarray(model.als.item_factors)
+        self.item_norms = np.linalg.norm(self.item_factors, axis=1)
+        self.item_norms[self.item_norms == 0] = 1e-10
+        #: items with no interactions have all-zero factors: no taste can rank them
+        self.trained = popularity > 0
+        als = model.als.implicit
+        self.regularization = float(als.regularization)
+        self.alpha = float(als.alpha)
+        self.gram = self.item_factors.T @ self.item_factors  # YtY, for folding in
+        weights = model.manifest["parameters"]["event_weights"]
+        self.view_weight = float(weights.get("view", 1.0))
+        self.cart_weight = float(weights.get("add_to_cart", self.view_weight))
+
+    @property
+    def version(self) -> str:
+        """The model version served."""
+        return self.model.version
+
+    def recommend(
+        self,
+        *,
+        placement: str = "home",
+        user_id: str | None = None,
+        recent_items: Sequence[str] = (),
+        cart_items: Sequence[str] = (),
+        item_id: str | None = None,
+        n: int = 10,
+        filters: Filters = Filters(),
+    ) -> Recommendations:
+        """Top-``n`` items for a placement, given what is known of the shopper's moment."""
+        rules = self._placement(placement)
+        if rules.needs_category and filters.category is None:
+            raise InvalidRequest(f"placement {placement!r} needs a category", field="category")
+        user = self._user_row(user_id)
+        recent, unknown_recent = self._known_items(recent_items)
+        cart, unknown_cart = self._known_items(cart_items)
+        excluded = [self._item_indices(filters.exclude), cart]
+        if user >= 0 and rules.exclude_purchased:
+            excluded.append(_row(self.model.purchased, user))
+        if user >= 0 and rules.exclude_seen:
+            excluded.append(_row(self.model.user_items, user))
+        viewed = -1
+        if rules.strategy == "similar":
+            if item_id is None:
+                raise InvalidRequest(f"placement {placement!r} needs item_id", field="item_id")
+            viewed = self.item_index(item_id)
+            excluded.append(np.array([viewed]))
+        allowed = self._allowed(
+            np.unique(np.concatenate(excluded)).astype(np.int64),
+            in_stock=rules.in_stock_only if filters.in_stock is None else filters.in_stock,
+            filters=filters,
+        )
+        if rules.strategy == "similar":
+            stages = self._similar_stages(viewed, user, rules.taste_weight)
+        elif rules.strategy == "cart" and len(cart):
+            stages = self._cart_stages(cart, user)
+        elif rules.strategy == "popular":
+            stages = []
+        else:
+            stages = self._taste_stages(user, recent, precomputed=rules.exclude_seen)
+        stages.append(("popular", self._popular_stage(filters.category)))
+        items, scores, strategy = _pick(n, allowed, stages)
+        return Recommendations(
+            items=[self._item(i, s) for i, s in zip(items, scores, strict=True)],
+            strategy=strategy,
+            placement=placement,
+            model_version=self.version,
+            ignored_items=unknown_recent + unknown_cart,
+        )
+
+    def item_index(self, item_id: str) -> int:
+        """The model's column of an item; :class:`UnknownItem` if the model does not know it."""
+        index = int(self.model.items.index([item_id])[0])
+        if index < 0:
+            raise UnknownItem(f"unknown item {item_id!r}", field="item_id")
+        return index
+
+    # -- stages ------------------------------------------------------------------------
+
+    def _taste_stages(self, user: int, recent: np.ndarray, *, precomputed: bool) -> list[Stage]:
+        """A known user's precomputed best items, then the catalog scored by their taste.
+
+        Recent items (this session's views) are folded into the taste on the fly.
+        """
+        stages: list[Stage] = []
+        if user >= 0 and not len(recent):
+            if precomputed:
+                top = self.model.user_top_items[user]
+                scores = self.model.user_top_scores[user]
+                stages.append(("personalized", lambda *_: (top, scores)))
+            factors = np.asarray(self.model.als.user_factors[user])
+            stages.append(("personalized", self._scan(lambda: self.item_factors @ factors)))
+        elif len(recent):
+            history = self.model.user_items[user] if user >= 0 else None
+            taste = self._fold_in(recent, self.view_weight, history)
+            stages.append(("session", self._scan(lambda: self.item_factors @ taste)))
+        return stages
+
+    def _similar_stages(self, item: int, user: int, taste_weight: float) -> list[Stage]:
+        """The item's nearest items (tilted to a known user's taste), then a cosine scan."""
+        neighbours = np.asarray(self.model.similar_items[item])
+        similarity = np.asarray(self.model.similar_scores[item])
+        strategy = "similar"
+        if user >= 0 and taste_weight > 0 and len(neighbours):
+            valid = neighbours >= 0
+            taste = self.item_factors[neighbours[valid]] @ self.model.als.user_factors[user]
+            scale = float(np.abs(taste).max()) or 1.0
+            similarity = similarity.copy()
+            similarity[valid] += taste_weight * taste / scale
+            order = np.argsort(-similarity, kind="stable")
+            neighbours, similarity = neighbours[order], similarity[order]
+            strategy = "similar+taste"
+
+        def cosine() -> np.ndarray:
+            scores = self.item_factors @ self.item_factors[item]
+            return np.asarray(scores / (self.item_norms * self.item_norms[item]))
+
+        return [
+            (strategy, lambda *_: (neighbours, similarity)),
+            ("similar", self._scan(cosine)),
+        ]
+
+    def _cart_stages(self, cart: np.ndarray, user: int) -> list[Stage]:
+        """What the cart's items are bought with, then the catalog scored by the cart."""
+        together = self.model.bought_together.similarity
+        summed = np.asarray(together[cart].sum(axis=0)).reshape(-1)
+        candidates = np.flatnonzero(summed)
+        order = candidates[np.argsort(-summed[candidates], kind="stable")]
+        history = self.model.user_items[user] if user >= 0 else None
+        taste = self._fold_in(cart, self.cart_weight, history)
+        return [
+            ("cart", lambda *_: (order, summed[order])),
+            ("cart", self._scan(lambda: self.item_factors @ taste)),
+        ]
+
+    def _popular_stage(self, category: str | None) -> Candidates:
+        if category is None:
+            order = self.popular_order
+        else:
+            code = int(np.searchsorted(self.categories, category))
+            if code >= len(self.categories) or self.categories[code] != category:
+                order = np.array([], dtype=np.int32)
+            else:
+                start, end = self.category_start[code], self.category_start[code + 1]
+                order = self.popular_by_category[start:end]
+        return lambda *_: (order, self.popularity[order])
+
+    def _scan(self, score_all: Callable[[], np.ndarray]) -> Candidates:
+        """A stage scoring every trained item that passes the rules, best first.
+
+        Only runs when the stages before it fell short.
+        """
+
+        def stage(wanted: int, allowed: Allowed) -> tuple[np.ndarray, np.ndarray]:
+            passing = self.trained & allowed(np.arange(len(self.trained)))
+            k = min(wanted, int(passing.sum()))
+            if k <= 0:
+                return np.array([], dtype=np.int64), np.array([], dtype=np.float32)
+            scores = np.where(passing, score_all(), -np.inf)
+            top = np.argpartition(-scores, k - 1)[:k]
+            top = top[np.argsort(-scores[top], kind="stable")]
+            return top, scores[top]
+
+        return stage
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _fold_in(
+        self, items: np.ndarray, weight: float, history: sp.csr_matrix | None
+    ) -> np.ndarray:
+        """A taste vector from items, as ALS would fit it with the item factors fixed.
+
+        The same solve as implicit's ``recalculate_user`` (confidence = alpha x weight),
+        in numpy so that no OpenMP runs in a serving process.
+        """
+        weights = np.full(len(items), weight, dtype=np.float64)
+        if history is not None and history.nnz:
+            items = np.concatenate([history.indices, items])
+            weights = np.concatenate([history.data, weights])
+        unique, inverse = np.unique(items, return_inverse=True)
+        confidence = self.alpha * np.bincount(inverse, weights=weights)
+        factors = self.item_factors[unique].astype(np.float64)
+        size = factors.shape[1]
+        a = self.gram + self.regularization * np.eye(size)
+        a += factors.T @ ((confidence - 1)[:, None] * factors)
+        b = factors.T @ confidence
+        return np.asarray(np.linalg.solve(a, b), dtype=np.float32)
+
+    def _allowed(self, excluded: np.ndarray, *, in_stock: bool, filters: Filters) -> Allowed:
+        """Which of some items pass the request's rules."""
+        category = None
+        if filters.category is not None:
+            code = int(np.searchsorted(self.categories, filters.category))
+            known = code < len(self.categories) and self.categories[code] == filters.category
+            category = code if known else -1
+
+        def allowed(items: np.ndarray) -> np.ndarray:
+            ok = items >= 0
+            items = np.where(ok, items, 0)
+            if len(excluded):
+                ok &= ~np.isin(items, excluded)
+            if in_stock:
+                ok &= self.available[items]
+            if category is not None:
+                ok &= self.category_code[items] == category
+            if filters.min_price is not None:
+                ok &= self.price[items] >= filters.min_price
+            if filters.max_price is not None:
+                ok &= self.price[items] <= filters.max_price
+            return ok
+
+        return allowed
+
+    def _placement(self, name: str) -> Placement:
+        try:
+            return self.placements[name]
+        except KeyError:
+            known = ", ".join(self.placements)
+            raise InvalidRequest(
+                f"unknown placement {name!r} (known: {known})", field="placement"
+            ) from None
+
+    def _user_row(self, user_id: str | None) -> int:
+        if user_id is None:
+            return -1
+        return int(self.model.users.index([user_id])[0])
+
+    def _item_indices(self, item_ids: Iterable[str]) -> np.ndarray:
+        found = self.model.items.index(list(item_ids))
+        return found[found >= 0]
+
+    def _known_items(self, item_ids: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+        found = self.model.items.index(list(item_ids))
+        unknown = [item_ids[int(i)] for i in np.flatnonzero(found < 0)]
+        return found[found >= 0], unknown
+
+    def _item(self, index: int, score: float) -> RecommendedItem:
+        catalog = self.model.catalog
+        price = float(self.price[index])
+        return RecommendedItem(
+            item_id=str(self.model.items.ids[index]),
+            score=round(float(score), 6),
+            title=str(catalog.title[index]) or None,
+            category=str(catalog.category[index]) or None,
+            price=None if np.isnan(price) else price,
+            available=bool(self.available[index]),
+        )
+
+
+def _row(matrix: sp.csr_matrix, row: int) -> np.ndarray:
+    return np.asarray(matrix.indices[matrix.indptr[row] : matrix.indptr[row + 1]])
+
+
+def _pick(n: int, allowed: Allowed, stages: list[Stage]) -> tuple[list[int], list[float], str]:
+    """Take allowed items from the stages in order until there are ``n``.
+
+    Candidates are checked in growing windows, so a long list (the popular order of
+    a large catalog) costs in proportion to what is taken, not to its length. The
+    strategy reported is the stage that gave the first item.
+    """
+    chosen: dict[int, float] = {}
+    strategy = stages[-1][0]
+    for name, stage in stages:
+        before = len(chosen)
+        items, scores = stage(n + before, allowed)
+        start, window = 0, max(64, 4 * (n + before))
+        while start < len(items) and len(chosen) < n:
+            part = np.asarray(items[start : start + window], dtype=np.int64)
+            keep = allowed(part)
+            values = np.asarray(scores[start : start + window])[keep]
+            for item, score in zip(part[keep].tolist(), values.tolist(), strict=True):
+                if item not in chosen:
+                    chosen[item] = score
+                    if len(chosen) == n:
+                        break
+            start, window = start + window, window * 4
+        if before == 0 and chosen:
+            strategy = name
+        if len(chosen) == n:
+            break
+    return list(chosen), list(chosen.values()), strategy

@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recsvc.artifact import ModelStore
+from recsvc.errors import ConfigError, InvalidRequest, UnknownItem
+from recsvc.serving.placements import Placement, parse_placements
+from recsvc.serving.recommender import Filters, Recommender
+
+
+@pytest.fixture(scope="module")
+def recommender(trained_store: ModelStore) -> Recommender:
+    return Recommender(trained_store.load())
+
+
+def ids(result: object) -> list[str]:
+    return [item.item_id for item in result.items]  # type: ignore[attr-defined]
+
+
+def busy_user(r: Recommender) -> str:
+    """A known user who bought something."""
+    counts = np.diff(r.model.purchased.indptr)
+    return str(r.model.users.ids[int(np.argmax(counts))])
+
+
+def row_items(r: Recommender, matrix: sp.csr_matrix, user: str) -> set[str]:
+    u = int(r.model.users.index([user])[0])
+    return set(r.model.items.ids[matrix.indices[matrix.indptr[u] : matrix.indptr[u + 1]]])
+
+
+def test_known_user_gets_personalized_unseen_in_stock_items(recommender: Recommender) -> None:
+    user = busy_user(recommender)
+    result = recommender.recommend(user_id=user, n=20)
+    assert result.strategy == "personalized"
+    assert result.placement == "home"
+    assert result.model_version == recommender.version
+    assert len(ids(result)) == len(set(ids(result))) == 20
+    assert not set(ids(result)) & row_items(recommender, recommender.model.user_items, user)
+    assert all(item.available for item in result.items)
+    scores = [item.score for item in result.items]
+    assert scores == sorted(scores, reverse=True)
+    # the precomputed candidates are the ALS ranking itself
+    u = int(recommender.model.users.index([user])[0])
+    top = recommender.model.user_top_items[u]
+    expected = [str(recommender.model.items.ids[i]) for i in top if recommender.available[i]][:20]
+    assert ids(result) == expected
+
+
+def test_unknown_user_gets_popular_items(recommender: Recommender) -> None:
+    result = recommender.recommend(user_id="never-seen", n=5)
+    assert result.strategy == "popular"
+    order = [str(recommender.model.items.ids[i]) for i in recommender.popular_order
+             if recommender.available[i]]  # fmt: skip
+    assert ids(result) == order[:5]
+
+
+def test_filters_apply_to_every_item(recommender: Recommender) -> None:
+    user = busy_user(recommender)
+    filters = Filters(category="Shoes", min_price=10, max_price=40, exclude=("p0", "p1"))
+    result = recommender.recommend(user_id=user, n=30, filters=filters)
+    for item in result.items:
+        assert item.category == "Shoes"
+        assert item.price is not None
+        assert 10 <= item.price <= 40
+        assert item.available
+    assert not {"p0", "p1"} & set(ids(result))
+
+
+def test_short_lists_are_filled_then_exhausted_without_duplicates(recommender: Recommender) -> None:
+    catalog = recommender.model.catalog
+    passing = np.flatnonzero(
+        (catalog.category == "Garden") & (catalog.price <= 30) & recommender.available
+    )
+    assert 0 < len(passing) < 100
+    result = recommender.recommend(
+        user_id="never-seen", n=100, filters=Filters(category="Garden", max_price=30)
+    )
+    # every item that passes, once: none left out, none repeated, none extra
+    assert sorted(ids(result)) == sorted(str(catalog.item_id[i]) for i in passing)
+
+
+def test_known_users_lists_are_filled_from_popular(recommender: Recommender) -> None:
+    user = busy_user(recommender)
+    seen = row_items(recommender, recommender.model.user_items, user)
+    result = recommender.recommend(user_id=user, n=100, filters=Filters(category="Garden"))
+    garden = {str(i) for i, c, a in zip(recommender.model.catalog.item_id,
+              recommender.model.catalog.category, recommender.available, strict=True)
+              if c == "Garden" and a}  # fmt: skip
+    assert set(ids(result)) == garden - seen
+    assert len(ids(result)) == len(set(ids(result)))
+
+
+def test_purchased_items_are_excluded_unless_the_placement_allows(
+    recommender: Recommender,
+) -> None:
+    user = busy_user(recommender)
+    bought = row_items(recommender, recommender.model.purchased, user)
+    placements = {"again": Placement(strategy="popular", exclude_purchased=False,
+                                     exclude_seen=False, in_stock_only=False)}  # fmt: skip
+    allowing = Recommender(recommender.model, placements)
+    everything = len(recommender.model.items)
+    assert bought <= set(ids(allowing.recommend(placement="again", user_id=user, n=everything)))
+    result = recommender.recommend(placement="popular", user_id=user, n=100)
+    assert not bought & set(ids(result))
+
+
+def test_out_of_stock_items_only_when_asked(recommender: Recommender) -> None:
+    out = np.flatnonzero(~recommender.available)
+    most_popular_out = str(recommender.model.items.ids[out[np.argmax(recommender.popularity[out])]])
+    n = 100
+    assert most_popular_out not in ids(recommender.recommend(placement="popular", n=n))
+    with_out = recommender.recommend(placement="popular", n=n, filters=Filters(in_stock=False))
+    rank = [str(recommender.model.items.ids[i]) for i in recommender.popular_order]
+    if rank.index(most_popular_out) < n:
+        assert most_popular_out in ids(with_out)
+
+
+def test_session_fold_in_matches_implicit_and_reports_unknown_ids(
+    recommender: Recommender,
+) -> None:
+    recent = ["p3", "p5", "no-such-item", "p8"]
+    result = recommender.recommend(recent_items=recent, n=10)
+    assert result.strategy == "session"
+    assert result.ignored_items == ["no-such-item"]
+    # the numpy fold-in is implicit's recalculate_user
+    import implicit.cpu.als
+
+    model = recommender.model
+    reference = implicit.cpu.als.AlternatingLeastSquares(
+        factors=model.als.item_factors.shape[1], regularization=recommender.regularization,
+        alpha=recommender.alpha, num_threads=1,
+    )  # fmt: skip
+    reference.item_factors = np.array(model.als.item_factors)
+    cols = model.items.index(["p3", "p5", "p8"])
+    row = sp.csr_matrix((np.full(3, recommender.view_weight, np.float32),
+                         (np.zeros(3, int), cols)), shape=(1, len(model.items)))  # fmt: skip
+    expected = reference.recalculate_user(0, row)
+    ours = recommender._fold_in(cols, recommender.view_weight, None)
+    assert np.allclose(ours, expected, atol=1e-4)
+
+
+def test_cart_never_returns_the_cart(recommender: Recommender) -> None:
+    bought = recommender.model.bought_together.similarity
+    cart_item = int(np.argmax(np.diff(bought.indptr)))
+    cart = [str(recommender.model.items.ids[cart_item]), "p2"]
+    result = recommender.recommend(placement="cart", cart_items=cart, n=10)
+    assert result.strategy == "cart"
+    assert not set(cart) & set(ids(result))
+    assert len(ids(result)) == 10
+    together = set(recommender.model.items.ids[bought[cart_item].indices])
+    assert ids(result)[0] in together
+
+
+def test_similar_items_tilt_to_a_known_taste(recommender: Recommender) -> None:
+    item = str(recommender.model.items.ids[recommender.popular_order[0]])
+    plain = recommender.recommend(placement="product", item_id=item, n=10)
+    assert plain.strategy == "similar"
+    assert item not in ids(plain)
+    user = busy_user(recommender)
+    tilted = recommender.recommend(placement="product", item_id=item, user_id=user, n=10)
+    assert tilted.strategy == "similar+taste"
+    assert item not in ids(tilted)
+    with pytest.raises(UnknownItem):
+        recommender.recommend(placement="product", item_id="no-such-item")
+    with pytest.raises(InvalidRequest, match="needs item_id"):
+        recommender.recommend(placement="product")
+
+
+def test_unknown_placement_and_missing_category(recommender: Recommender) -> None:
+    with pytest.raises(InvalidRequest, match="unknown placement 'checkout'"):
+        recommender.recommend(placement="checkout")
+    with pytest.raises(InvalidRequest, match="needs a category"):
+        recommender.recommend(placement="category", user_id="u1")
+
+
+def test_placements_are_configurable() -> None:
+    placements = parse_placements('{"cart": {"exclude_purchased": false}, '
+                                  '"checkout": {"strategy": "cart"}}')  # fmt: skip
+    assert placements["cart"].exclude_purchased is False
+    assert placements["checkout"].strategy == "cart"
+    assert placements["home"].strategy == "personalized"
+    for bad, words in [
+        ("[1]", "JSON object"),
+        ('{"x": {"strategy": "magic"}}', "unknown strategy"),
+        ('{"x": {"colour": 1}}', "unknown rules"),
+        ("{", "not valid JSON"),
+    ]:
+        with pytest.raises(ConfigError, match=words):
+            parse_placements(bad)

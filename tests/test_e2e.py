@@ -1,0 +1,333 @@
+"""End to end: the real gunicorn, started by the Procfile's command, over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from recsvc.artifact import POINTER, ModelStore
+
+ROOT = Path(__file__).resolve().parents[1]
+ADMIN_KEY = "test-admin-key"
+
+
+def web_command() -> list[str]:
+    """The Procfile's web command, as Heroku would run it."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith("web:"):
+            return shlex.split(line.removeprefix("web:"))
+    raise AssertionError("no web process in the Procfile")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """A running gunicorn and the model store it serves."""
+
+    def __init__(self, store: Path, **env: str) -> None:
+        self.store = ModelStore(store)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        environ = dict(
+            os.environ,
+            PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            PORT=str(self.port),
+            WEB_CONCURRENCY="2",
+            RECSVC_MODELS=str(store),
+            RECSVC_ADMIN_KEY=ADMIN_KEY,
+            RECSVC_RELOAD_INTERVAL="0.3",
+            **env,
+        )
+        self.log = store.parent / "gunicorn.log"
+        self._log_file = self.log.open("w")
+        self.process = subprocess.Popen(
+            web_command(), cwd=ROOT, env=environ, stdout=self._log_file, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        self.stop()
+        raise AssertionError(f"gunicorn did not become ready:\n{self.log.read_text()}")
+
+    def get(self, path: str, **kwargs: object) -> requests.Response:
+        return requests.get(f"{self.url}{path}", timeout=10, **kwargs)  # type: ignore[arg-type]
+
+    def post(self, path: str, **kwargs: object) -> requests.Response:
+        return requests.post(f"{self.url}{path}", timeout=10, **kwargs)  # type: ignore[arg-type]
+
+    def workers_serving(self, version: str, *, timeout: float = 10) -> set[int]:
+        """Poll /v1/model until both workers report ``version``; returns their pids."""
+        seen: dict[int, str] = {}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.get("/v1/model").json()
+            seen[status["worker_pid"]] = status["version"]
+            if len(seen) == 2 and set(seen.values()) == {version}:
+                return set(seen)
+            time.sleep(0.05)
+        raise AssertionError(f"workers serve {seen}, expected {version}")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=30)
+        self._log_file.close()
+
+
+@pytest.fixture
+def store_copy(tmp_path: Path, trained_store: ModelStore) -> Path:
+    target = tmp_path / "models"
+    shutil.copytree(trained_store.root, target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, trained_store: ModelStore) -> Iterator[Server]:
+    target = tmp_path_factory.mktemp("e2e") / "models"
+    shutil.copytree(trained_store.root, target)
+    running = Server(target)
+    yield running
+    running.stop()
+
+
+def known_user(server: Server) -> str:
+    model = server.store.load()
+    counts = model.purchased.indptr[1:] - model.purchased.indptr[:-1]
+    return str(model.users.ids[int(counts.argmax())])
+
+
+def item_ids(response: requests.Response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [item["item_id"] for item in response.json()["items"]]
+
+
+def test_every_placement_over_http(server: Server) -> None:
+    user = known_user(server)
+    version = server.store.current()
+    home = server.get(f"/v1/users/{user}/recommendations", params={"n": 5})
+    body = home.json()
+    assert set(body) == {"recommendation_id", "model_version", "placement", "strategy", "items",
+                         "ignored_items"}  # fmt: skip
+    assert (body["placement"], body["strategy"], body["model_version"]) == (
+        "home", "personalized", version)  # fmt: skip
+    assert len(body["items"]) == 5
+    assert set(body["items"][0]) == {"item_id", "score", "title", "category", "price", "available"}
+
+    params = {"placement": "category", "category": "Shoes", "n": 8}
+    category = server.get(f"/v1/users/{user}/recommendations", params=params)
+    assert category.json()["placement"] == "category"
+    assert {i["category"] for i in category.json()["items"]} == {"Shoes"}
+
+    product = server.post("/v1/recommendations", json={
+        "placement": "product", "item_id": "p1", "user_id": user, "n": 4})  # fmt: skip
+    assert product.json()["strategy"] == "similar+taste"
+    assert "p1" not in item_ids(product)
+
+    cart = server.post("/v1/recommendations",
+                       json={"placement": "cart", "cart_items": ["p1", "p2"], "n": 6})  # fmt: skip
+    assert cart.json()["strategy"] == "cart"
+    assert not {"p1", "p2"} & set(item_ids(cart))
+    assert len(item_ids(cart)) == 6
+
+    similar = server.get("/v1/items/p1/similar", params={"n": 3})
+    assert similar.json()["placement"] == "product"
+    assert len(item_ids(similar)) == 3
+
+    popular = server.get("/v1/popular", params={"n": 3, "category": "Toys"})
+    assert popular.json()["strategy"] == "popular"
+    assert {i["category"] for i in popular.json()["items"]} == {"Toys"}
+
+
+def test_filters_and_fallbacks_over_http(server: Server) -> None:
+    cold = server.get("/v1/users/nobody-yet/recommendations", params={"n": 4})
+    assert cold.json()["strategy"] == "popular"
+    session = server.post("/v1/recommendations", json={
+        "recent_items": ["p3", "p4", "ghost"], "n": 5,
+        "filters": {"min_price": 5, "max_price": 80, "exclude": ["p5"]}})  # fmt: skip
+    body = session.json()
+    assert body["strategy"] == "session"
+    assert body["ignored_items"] == ["ghost"]
+    assert all(5 <= i["price"] <= 80 for i in body["items"])
+    assert "p5" not in item_ids(session)
+    filtered = server.get("/v1/users/nobody-yet/recommendations",
+                          params={"n": 100, "category": "Garden", "max_price": 30,
+                                  "exclude": "p1,p2"})  # fmt: skip
+    garden = item_ids(filtered)
+    assert len(garden) == len(set(garden))
+    assert all(i["category"] == "Garden" and i["price"] <= 30 for i in filtered.json()["items"])
+    assert all(i["available"] for i in filtered.json()["items"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "payload", "status", "field"),
+    [
+        ("GET", "/v1/users/u1/recommendations?n=0", None, 422, "n"),
+        ("GET", "/v1/users/u1/recommendations?n=101", None, 422, "n"),
+        ("GET", "/v1/users/u1/recommendations?n=ten", None, 422, "n"),
+        ("GET", "/v1/users/u1/recommendations?placement=checkout", None, 422, "placement"),
+        ("GET", "/v1/users/u1/recommendations?placement=category", None, 422, "category"),
+        ("GET", f"/v1/users/{'u' * 129}/recommendations", None, 422, "user_id"),
+        ("GET", "/v1/users/u%07x/recommendations", None, 422, "user_id"),
+        ("GET", "/v1/items/no-such-item/similar", None, 404, "item_id"),
+        ("POST", "/v1/recommendations", {"placement": "product"}, 422, "item_id"),
+        ("POST", "/v1/recommendations", {"user_id": ""}, 422, "user_id"),
+        ("POST", "/v1/recommendations", {"recent_items": ["p1"] * 101}, 422, "recent_items"),
+        ("POST", "/v1/recommendations", {"n": 5, "colour": "red"}, 422, "colour"),
+    ],
+)
+def test_errors_name_the_field(
+    server: Server, method: str, path: str, payload: object, status: int, field: str
+) -> None:
+    response = requests.request(method, f"{server.url}{path}", json=payload, timeout=10)
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["code"] == status
+    assert body["status"]
+    assert body["message"]
+    assert field in json.dumps(body["errors"])
+
+
+def test_malformed_and_oversized_bodies(server: Server) -> None:
+    bad = server.post("/v1/recommendations", data="{not json",
+                      headers={"Content-Type": "application/json"})  # fmt: skip
+    assert bad.status_code == 400
+    assert bad.json()["message"]
+    big = server.post("/v1/recommendations", data=b"[" + b"1," * 600_000 + b"1]",
+                      headers={"Content-Type": "application/json"})  # fmt: skip
+    assert big.status_code == 413
+    assert "larger than" in big.json()["message"]
+    assert "Traceback" not in bad.text + big.text
+
+
+def test_admin_reload_needs_the_key(server: Server) -> None:
+    missing = server.post("/v1/model/reload")
+    assert missing.status_code == 401
+    assert missing.headers["WWW-Authenticate"].startswith("Bearer")
+    assert server.post("/v1/model/reload", headers={"X-API-Key": "wrong"}).status_code == 403
+    ok = server.post("/v1/model/reload", headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    assert ok.status_code == 200
+    assert ok.json()["version"] == server.store.current()
+
+
+def test_health_model_and_openapi(server: Server) -> None:
+    assert server.get("/healthz").json()["status"] == "ok"
+    ready = server.get("/readyz").json()
+    assert ready["version"] == server.store.current()
+    model = server.get("/v1/model").json()
+    assert model["current_version"] == model["version"] == server.store.current()
+    assert model["metrics"]["model"]["ndcg@10"] > 0
+    spec = server.get("/openapi.json").json()
+    assert "/v1/users/{user_id}/recommendations" in spec["paths"]
+    assert "RecommendationRequest" in spec["components"]["schemas"]
+    assert server.get("/docs").status_code == 200
+
+
+def test_no_model_means_503_and_not_ready(tmp_path: Path) -> None:
+    empty = tmp_path / "models"
+    empty.mkdir()
+    port = free_port()
+    environ = dict(
+        os.environ,
+        PORT=str(port),
+        RECSVC_MODELS=str(empty),
+        WEB_CONCURRENCY="1",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    )
+    process = subprocess.Popen(web_command(), cwd=ROOT, env=environ,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = requests.get(f"{url}/healthz", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert health.status_code == 200
+        ready = requests.get(f"{url}/readyz", timeout=5)
+        assert ready.status_code == 503
+        assert ready.headers["Retry-After"]
+        recs = requests.get(f"{url}/v1/users/u1/recommendations", timeout=5)
+        assert recs.status_code == 503
+        assert "no model loaded" in recs.json()["message"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def test_reload_under_load_drops_no_request(store_copy: Path) -> None:
+    server = Server(store_copy)
+    try:
+        old = server.store.current()
+        results: list[tuple[int, str]] = []
+        stop = threading.Event()
+
+        def hammer() -> None:
+            session = requests.Session()
+            while not stop.is_set():
+                r = session.get(f"{server.url}/v1/users/nobody/recommendations", timeout=10)
+                results.append((r.status_code, r.json().get("model_version", "")))
+
+        threads = [threading.Thread(target=hammer) for _ in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        new = server.store.publish(server.store.load())
+        reload = server.post("/v1/model/reload", headers={"X-API-Key": ADMIN_KEY})
+        assert reload.json()["version"] == new
+        server.workers_serving(new)
+        time.sleep(0.3)
+        stop.set()
+        for t in threads:
+            t.join()
+        assert len(results) > 50
+        assert {status for status, _ in results} == {200}
+        versions = [v for _, v in results]
+        assert versions[0] == old
+        assert versions[-1] == new
+    finally:
+        server.stop()
+
+
+def test_a_corrupt_version_never_replaces_the_good_one(store_copy: Path) -> None:
+    server = Server(store_copy)
+    try:
+        good = server.store.current()
+        bad = server.store.publish(server.store.load(), promote=False)
+        (server.store.path(bad) / "item_factors.npy").write_bytes(b"corrupt")
+        # a pointer naming a corrupt version (promote itself refuses to write one)
+        (store_copy / POINTER).write_text(json.dumps({"current": bad, "history": [good, bad]}))
+        reload = server.post("/v1/model/reload", headers={"X-API-Key": ADMIN_KEY}).json()
+        assert reload["version"] == good
+        assert reload["failed_version"] == bad
+        assert "item_factors.npy" in reload["failure"]
+        time.sleep(1)  # both workers have checked the pointer by now
+        for _ in range(10):
+            response = server.get("/v1/users/nobody/recommendations")
+            assert response.status_code == 200
+            assert response.json()["model_version"] == good
+        assert "cannot load model version" in server.log.read_text()
+    finally:
+        server.stop()
