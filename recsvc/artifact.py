@@ -31,6 +31,7 @@ import scipy.sparse as sp
 
 from .data.catalog import Catalog
 from .errors import CorruptVersion, ModelStoreError, NoCurrentVersion, UnknownVersion
+from .processes import alive
 from .training.matrix import IdMap
 from .training.models import AlsModel, BoughtTogetherModel
 
@@ -347,23 +348,13 @@ class ModelStore:
         """Remove staging folders left by publishes that crashed (their process is gone)."""
         for path in self.root.glob(f"{STAGING_PREFIX}*"):
             pid = path.name.rsplit("-", 1)[-1]
-            if not (pid.isdigit() and _alive(int(pid))):
+            if not (pid.isdigit() and alive(int(pid))):
                 shutil.rmtree(path, ignore_errors=True)
 
 
 def _with_version(model: Model, version: str) -> Model:
     manifest = dict(model.manifest, version=version)
     return Model(**{**model.__dict__, "manifest": manifest})
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _sha256(path: Path) -> str:

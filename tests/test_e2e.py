@@ -77,16 +77,15 @@ class Server:
         return requests.post(f"{self.url}{path}", timeout=10, **kwargs)  # type: ignore[arg-type]
 
     def workers_serving(self, version: str, *, timeout: float = 10) -> set[int]:
-        """Poll /v1/model until both workers report ``version``; returns their pids."""
-        seen: dict[int, str] = {}
+        """Wait until /v1/model lists two workers, both serving ``version``; their pids."""
         deadline = time.monotonic() + timeout
+        workers: list[dict[str, object]] = []
         while time.monotonic() < deadline:
-            status = self.get("/v1/model").json()
-            seen[status["worker_pid"]] = status["version"]
-            if len(seen) == 2 and set(seen.values()) == {version}:
-                return set(seen)
+            workers = self.get("/v1/model").json()["workers"]
+            if len(workers) == 2 and {w["version"] for w in workers} == {version}:
+                return {int(w["worker_pid"]) for w in workers}  # type: ignore[call-overload]
             time.sleep(0.05)
-        raise AssertionError(f"workers serve {seen}, expected {version}")
+        raise AssertionError(f"workers serve {workers}, expected {version}")
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
@@ -235,6 +234,9 @@ def test_health_model_and_openapi(server: Server) -> None:
     assert ready["version"] == server.store.current()
     model = server.get("/v1/model").json()
     assert model["current_version"] == model["version"] == server.store.current()
+    pids = server.workers_serving(server.store.current() or "")
+    assert model["worker_pid"] in pids
+    assert server.process.pid not in pids  # the master serves no request
     assert model["metrics"]["model"]["ndcg@10"] > 0
     spec = server.get("/openapi.json").json()
     assert "/v1/users/{user_id}/recommendations" in spec["paths"]

@@ -16,11 +16,12 @@ blp = Blueprint("model", __name__, description="The model version each worker se
 def _status() -> dict[str, Any]:
     status = holder().status()
     status["current_version"] = holder().store.current()
+    status["workers"] = holder().workers()
     return status
 
 
 @blp.route("/v1/model")
-@blp.response(200, ModelStatusSchema)
+@blp.response(200, ModelStatusSchema())
 def model_status() -> dict[str, Any]:
     """The model version this worker serves, its metrics, and the store's current version."""
     return _status()
@@ -28,7 +29,7 @@ def model_status() -> dict[str, Any]:
 
 @blp.route("/v1/model/reload", methods=["POST"])
 @require_key("admin")
-@blp.response(200, ModelStatusSchema)
+@blp.response(200, ModelStatusSchema())
 @blp.doc(security=[{"bearer": []}])
 def reload_model() -> dict[str, Any]:
     """Load the store's current version into this worker now (admin key).
@@ -41,14 +42,14 @@ def reload_model() -> dict[str, Any]:
 
 
 @blp.route("/healthz")
-@blp.response(200, HealthSchema)
+@blp.response(200, HealthSchema())
 def healthz() -> dict[str, Any]:
     """The process is alive (it may not have a model yet)."""
     return {"status": "ok", **_worker()}
 
 
 @blp.route("/readyz")
-@blp.response(200, HealthSchema)
+@blp.response(200, HealthSchema())
 @blp.alt_response(503, description="No model loaded yet.")
 def readyz() -> dict[str, Any]:
     """The process can answer recommendation requests (it has a model)."""
@@ -58,4 +59,5 @@ def readyz() -> dict[str, Any]:
 
 def _worker() -> dict[str, Any]:
     status = holder().status()
-    return {"version": status["version"], "worker_pid": status["worker_pid"]}
+    return {"version": status["version"], "worker_pid": status["worker_pid"],
+            "workers": holder().workers()}  # fmt: skip

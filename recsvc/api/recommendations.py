@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import marshmallow as ma
-from flask import current_app
+from flask import Response, current_app
 from flask_smorest import Blueprint
 
 from ..errors import InvalidRequest
 from ..serving.holder import ModelHolder
-from ..serving.recommender import Filters, Recommendations
+from ..serving.recommender import Filters
 from .schemas import (
     Id,
     PopularQuerySchema,
@@ -19,6 +19,7 @@ from .schemas import (
     RecommendationsSchema,
     SimilarQuerySchema,
     UserRecommendationsQuerySchema,
+    recommendations_response,
 )
 
 blp = Blueprint(
@@ -54,9 +55,9 @@ def filters_of(args: Mapping[str, Any]) -> Filters:
 
 
 @blp.route("/users/<user_id>/recommendations")
-@blp.arguments(UserRecommendationsQuerySchema, location="query")
-@blp.response(200, RecommendationsSchema)
-def user_recommendations(args: dict[str, Any], user_id: str) -> Recommendations:
+@blp.arguments(UserRecommendationsQuerySchema(), location="query")
+@blp.response(200, RecommendationsSchema())
+def user_recommendations(args: dict[str, Any], user_id: str) -> Response:
     """Recommendations for a shopper on a home or category page.
 
     Unknown shoppers get popular items (within the category when one is given).
@@ -64,21 +65,22 @@ def user_recommendations(args: dict[str, Any], user_id: str) -> Recommendations:
     `POST /v1/recommendations`.
     """
     user_id = path_id(user_id, "user_id")
-    return holder().recommender.recommend(
+    result = holder().recommender.recommend(
         placement=args["placement"], user_id=user_id, n=args["n"], filters=filters_of(args)
     )
+    return recommendations_response(result)
 
 
 @blp.route("/recommendations", methods=["POST"])
-@blp.arguments(RecommendationRequestSchema)
-@blp.response(200, RecommendationsSchema)
-def moment_recommendations(body: dict[str, Any]) -> Recommendations:
+@blp.arguments(RecommendationRequestSchema())
+@blp.response(200, RecommendationsSchema())
+def moment_recommendations(body: dict[str, Any]) -> Response:
     """Recommendations for a moment: the shopper, the item on the page, the cart, the session.
 
     Anonymous shoppers with `recent_items` get a taste folded in from those items;
     ids the model does not know are ignored and listed in `ignored_items`.
     """
-    return holder().recommender.recommend(
+    result = holder().recommender.recommend(
         placement=body["placement"],
         user_id=body.get("user_id"),
         recent_items=body["recent_items"],
@@ -87,26 +89,29 @@ def moment_recommendations(body: dict[str, Any]) -> Recommendations:
         n=body["n"],
         filters=filters_of(body["filters"]),
     )
+    return recommendations_response(result)
 
 
 @blp.route("/items/<item_id>/similar")
-@blp.arguments(SimilarQuerySchema, location="query")
-@blp.response(200, RecommendationsSchema)
+@blp.arguments(SimilarQuerySchema(), location="query")
+@blp.response(200, RecommendationsSchema())
 @blp.alt_response(404, description="The model does not know the item.")
-def similar_items(args: dict[str, Any], item_id: str) -> Recommendations:
+def similar_items(args: dict[str, Any], item_id: str) -> Response:
     """Items like this one (the product placement), tilted to the shopper's taste if known."""
     item_id = path_id(item_id, "item_id")
-    return holder().recommender.recommend(
+    result = holder().recommender.recommend(
         placement="product", item_id=item_id, user_id=args.get("user_id"), n=args["n"],
         filters=filters_of(args),
     )  # fmt: skip
+    return recommendations_response(result)
 
 
 @blp.route("/popular")
-@blp.arguments(PopularQuerySchema, location="query")
-@blp.response(200, RecommendationsSchema)
-def popular(args: dict[str, Any]) -> Recommendations:
+@blp.arguments(PopularQuerySchema(), location="query")
+@blp.response(200, RecommendationsSchema())
+def popular(args: dict[str, Any]) -> Response:
     """The most popular items, overall or within a category."""
-    return holder().recommender.recommend(
+    result = holder().recommender.recommend(
         placement="popular", n=args["n"], filters=filters_of(args)
     )
+    return recommendations_response(result)

@@ -10,17 +10,22 @@ remembered; the old one keeps serving until the pointer changes again.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
 import logging
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..artifact import ModelStore
 from ..errors import ModelStoreError, NoModelLoaded
+from ..processes import alive
 from .placements import Placement
 from .recommender import Recommender
 
@@ -53,6 +58,9 @@ class ModelHolder:
         self._watcher_pid: int | None = None
         #: the last version that failed to load, and why
         self.failed: tuple[str, str] | None = None
+        # Where the processes forked from this one (gunicorn's workers) say what
+        # they serve, so that any of them can show all of them.
+        self.workers_dir = Path(tempfile.gettempdir()) / f"recsvc-workers-{os.getpid()}"
 
     @property
     def recommender(self) -> Recommender:
@@ -87,15 +95,30 @@ class ModelHolder:
             self._served = Served(recommender, _now())
             self.failed = None
             log.info("serving model version %s (pid %d)", version, os.getpid())
+            self._announce()
             return True
 
     def watch(self) -> None:
         """Start this process's background check of the pointer (once per process)."""
         pid = os.getpid()
-        if self._watcher_pid == pid or self.check_interval <= 0:
+        if self._watcher_pid == pid:
             return
         self._watcher_pid = pid
-        threading.Thread(target=self._watch, name="recsvc-model-watch", daemon=True).start()
+        self._announce()
+        if self.check_interval > 0:
+            threading.Thread(target=self._watch, name="recsvc-model-watch", daemon=True).start()
+
+    def workers(self) -> list[dict[str, Any]]:
+        """What every live process of this server serves (as each last announced it)."""
+        found = []
+        for path in sorted(self.workers_dir.glob("*.json")):
+            with contextlib.suppress(OSError, ValueError):
+                entry = json.loads(path.read_text())
+                if alive(int(entry["worker_pid"])):
+                    found.append(entry)
+                else:
+                    path.unlink()
+        return found
 
     def status(self) -> dict[str, Any]:
         """What this process serves, for /v1/model and /readyz."""
@@ -112,6 +135,18 @@ class ModelHolder:
             "failed_version": self.failed[0] if self.failed else None,
             "failure": self.failed[1] if self.failed else None,
         }
+
+    def _announce(self) -> None:
+        """Record what this process serves (an atomic file replace) for :meth:`workers`."""
+        if self._watcher_pid != os.getpid():
+            return  # not serving requests (gunicorn's master): nothing to announce
+        status = self.status()
+        entry = {k: status[k] for k in ("worker_pid", "version", "loaded_at", "failed_version")}
+        with contextlib.suppress(OSError):
+            self.workers_dir.mkdir(exist_ok=True)
+            temporary = self.workers_dir / f".{os.getpid()}.tmp"
+            temporary.write_text(json.dumps(entry))
+            os.replace(temporary, self.workers_dir / f"{os.getpid()}.json")
 
     def _watch(self) -> None:
         while True:

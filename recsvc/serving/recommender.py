@@ -13,7 +13,7 @@ process (ARCHITECTURE.md: the fork + OpenMP hang).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,7 +75,20 @@ class Recommender:
         self.model = model
         self.placements = placements
         catalog = model.catalog
-        self.categories, codes = np.unique(np.asarray(catalog.category), return_inverse=True)
+        # plain ndarray views of the memory-mapped arrays: indexing a np.memmap costs
+        # microseconds a call, and a request makes dozens
+        self.user_ids = np.asarray(model.users.ids)
+        self.user_factors = np.asarray(model.als.user_factors)
+        self.user_top_items = np.asarray(model.user_top_items)
+        self.user_top_scores = np.asarray(model.user_top_scores)
+        self.similar_items = np.asarray(model.similar_items)
+        self.similar_scores = np.asarray(model.similar_scores)
+        self.seen = _plain(model.user_items)
+        self.purchased = _plain(model.purchased)
+        self.item_ids = np.asarray(model.items.ids)
+        self.titles = np.asarray(catalog.title)
+        self.item_categories = np.asarray(catalog.category)
+        self.categories, codes = np.unique(self.item_categories, return_inverse=True)
         self.category_code = codes.astype(np.int32)
         self.available = np.array(catalog.available, dtype=bool)  # live stock updates it
         self.price = np.asarray(catalog.price)
@@ -88,6 +101,9 @@ class Recommender:
         self.category_start = np.searchsorted(
             self.category_code[self.popular_by_category], np.arange(len(self.categories) + 1)
         )
+        # the scores in the same orders, so a request slices instead of gathering
+        self.popular_scores = popularity[self.popular_order]
+        self.popular_by_category_scores = popularity[self.popular_by_category]
         self.item_factors = np.asarray(model.als.item_factors)
         self.item_norms = np.linalg.norm(self.item_factors, axis=1)
         self.item_norms[self.item_norms == 0] = 1e-10
@@ -126,9 +142,9 @@ class Recommender:
         cart, unknown_cart = self._known_items(cart_items)
         excluded = [self._item_indices(filters.exclude), cart]
         if user >= 0 and rules.exclude_purchased:
-            excluded.append(_row(self.model.purchased, user))
+            excluded.append(_row(self.purchased, user))
         if user >= 0 and rules.exclude_seen:
-            excluded.append(_row(self.model.user_items, user))
+            excluded.append(_row(self.seen, user))
         viewed = -1
         if rules.strategy == "similar":
             if item_id is None:
@@ -151,7 +167,7 @@ class Recommender:
         stages.append(("popular", self._popular_stage(filters.category)))
         items, scores, strategy = _pick(n, allowed, stages)
         return Recommendations(
-            items=[self._item(i, s) for i, s in zip(items, scores, strict=True)],
+            items=self._items(np.array(items, dtype=np.int64), scores),
             strategy=strategy,
             placement=placement,
             model_version=self.version,
@@ -175,25 +191,25 @@ class Recommender:
         stages: list[Stage] = []
         if user >= 0 and not len(recent):
             if precomputed:
-                top = self.model.user_top_items[user]
-                scores = self.model.user_top_scores[user]
+                top = self.user_top_items[user]
+                scores = self.user_top_scores[user]
                 stages.append(("personalized", lambda *_: (top, scores)))
-            factors = np.asarray(self.model.als.user_factors[user])
+            factors = self.user_factors[user]
             stages.append(("personalized", self._scan(lambda: self.item_factors @ factors)))
         elif len(recent):
-            history = self.model.user_items[user] if user >= 0 else None
+            history = self.seen[user] if user >= 0 else None
             taste = self._fold_in(recent, self.view_weight, history)
             stages.append(("session", self._scan(lambda: self.item_factors @ taste)))
         return stages
 
     def _similar_stages(self, item: int, user: int, taste_weight: float) -> list[Stage]:
         """The item's nearest items (tilted to a known user's taste), then a cosine scan."""
-        neighbours = np.asarray(self.model.similar_items[item])
-        similarity = np.asarray(self.model.similar_scores[item])
+        neighbours = self.similar_items[item]
+        similarity = self.similar_scores[item]
         strategy = "similar"
         if user >= 0 and taste_weight > 0 and len(neighbours):
             valid = neighbours >= 0
-            taste = self.item_factors[neighbours[valid]] @ self.model.als.user_factors[user]
+            taste = self.item_factors[neighbours[valid]] @ self.user_factors[user]
             scale = float(np.abs(taste).max()) or 1.0
             similarity = similarity.copy()
             similarity[valid] += taste_weight * taste / scale
@@ -216,7 +232,7 @@ class Recommender:
         summed = np.asarray(together[cart].sum(axis=0)).reshape(-1)
         candidates = np.flatnonzero(summed)
         order = candidates[np.argsort(-summed[candidates], kind="stable")]
-        history = self.model.user_items[user] if user >= 0 else None
+        history = self.seen[user] if user >= 0 else None
         taste = self._fold_in(cart, self.cart_weight, history)
         return [
             ("cart", lambda *_: (order, summed[order])),
@@ -225,15 +241,16 @@ class Recommender:
 
     def _popular_stage(self, category: str | None) -> Candidates:
         if category is None:
-            order = self.popular_order
+            order, scores = self.popular_order, self.popular_scores
         else:
             code = int(np.searchsorted(self.categories, category))
             if code >= len(self.categories) or self.categories[code] != category:
-                order = np.array([], dtype=np.int32)
+                order, scores = _NONE, _NONE.astype(np.float32)
             else:
-                start, end = self.category_start[code], self.category_start[code + 1]
-                order = self.popular_by_category[start:end]
-        return lambda *_: (order, self.popularity[order])
+                span = slice(self.category_start[code], self.category_start[code + 1])
+                order = self.popular_by_category[span]
+                scores = self.popular_by_category_scores[span]
+        return lambda *_: (order, scores)
 
     def _scan(self, score_all: Callable[[], np.ndarray]) -> Candidates:
         """A stage scoring every trained item that passes the rules, best first.
@@ -287,8 +304,9 @@ class Recommender:
         def allowed(items: np.ndarray) -> np.ndarray:
             ok = items >= 0
             items = np.where(ok, items, 0)
-            if len(excluded):
-                ok &= ~np.isin(items, excluded)
+            if len(excluded):  # sorted: a binary search beats np.isin on short lists
+                pos = np.minimum(np.searchsorted(excluded, items), len(excluded) - 1)
+                ok &= excluded[pos] != items
             if in_stock:
                 ok &= self.available[items]
             if category is not None:
@@ -313,28 +331,52 @@ class Recommender:
     def _user_row(self, user_id: str | None) -> int:
         if user_id is None:
             return -1
-        return int(self.model.users.index([user_id])[0])
+        row = int(np.searchsorted(self.user_ids, user_id))
+        return row if row < len(self.user_ids) and self.user_ids[row] == user_id else -1
 
-    def _item_indices(self, item_ids: Iterable[str]) -> np.ndarray:
-        found = self.model.items.index(list(item_ids))
-        return found[found >= 0]
+    def _item_indices(self, item_ids: Sequence[str]) -> np.ndarray:
+        return self._known_items(item_ids)[0]
 
     def _known_items(self, item_ids: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+        if not item_ids:
+            return _NONE, []
         found = self.model.items.index(list(item_ids))
         unknown = [item_ids[int(i)] for i in np.flatnonzero(found < 0)]
         return found[found >= 0], unknown
 
-    def _item(self, index: int, score: float) -> RecommendedItem:
-        catalog = self.model.catalog
-        price = float(self.price[index])
-        return RecommendedItem(
-            item_id=str(self.model.items.ids[index]),
-            score=round(float(score), 6),
-            title=str(catalog.title[index]) or None,
-            category=str(catalog.category[index]) or None,
-            price=None if np.isnan(price) else price,
-            available=bool(self.available[index]),
-        )
+    def _items(self, items: np.ndarray, scores: list[float]) -> list[RecommendedItem]:
+        prices = self.price[items].tolist()
+        return [
+            RecommendedItem(
+                item_id=item_id,
+                score=round(score, 6),
+                title=title or None,
+                category=category or None,
+                price=None if price != price else price,  # NaN: unknown
+                available=available,
+            )
+            for item_id, score, title, category, price, available in zip(
+                self.item_ids[items].tolist(),
+                scores,
+                self.titles[items].tolist(),
+                self.item_categories[items].tolist(),
+                prices,
+                self.available[items].tolist(),
+                strict=True,
+            )
+        ]
+
+
+_NONE = np.array([], dtype=np.int64)
+
+
+def _plain(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """The same CSR matrix over plain ndarray views of its (memory-mapped) arrays."""
+    return sp.csr_matrix(
+        (np.asarray(matrix.data), np.asarray(matrix.indices), np.asarray(matrix.indptr)),
+        shape=matrix.shape,
+        copy=False,
+    )
 
 
 def _row(matrix: sp.csr_matrix, row: int) -> np.ndarray:

@@ -127,10 +127,10 @@ class AlsModel:
         for start in range(0, count, batch):
             rows = np.arange(start, min(start + batch, count))
             ids, vals = self.implicit.similar_items(rows, N=k + 1)
-            for r, row in enumerate(rows):
-                keep = ids[r] != row
-                items[row] = ids[r][keep][:k]
-                scores[row] = vals[r][keep][:k]
+            # move each item itself (normally first) to the end of its row, then drop it
+            last = np.argsort(ids == rows[:, None], axis=1, kind="stable")[:, :k]
+            items[rows] = np.take_along_axis(ids, last, axis=1)
+            scores[rows] = np.take_along_axis(vals, last, axis=1)
         return _padded(items, scores)
 
 

@@ -1,0 +1,260 @@
+"""Serving speed: in-process latency per strategy, and HTTP throughput against the floor.
+
+    python scripts/benchmark_serving.py                       # 10k and 100k item catalogs
+    python scripts/benchmark_serving.py --items 10000 --seconds 5
+
+For each catalog size a synthetic shop is generated and trained once (kept in
+var/bench/serving-<items>/). Then, in one run:
+
+1. In process: median and p99 of each Recommender call over thousands of calls, beside
+   implicit's own single-user ``recommend`` on the same factors (the reference).
+2. Over HTTP (the first size only): gunicorn started as the Procfile starts it
+   (WEB_CONCURRENCY=2), serving scripts/bench_app.py, which is the same app plus a
+   trivial endpoint returning a same-size JSON body. wrk measures the maximum rate of
+   both (random known users); hey then measures p50/p99 latency at 50% of each
+   maximum rate. The figure is personalized req/s divided by trivial req/s.
+3. Memory: RSS and PSS of the gunicorn master and each worker.
+
+Needs the Debian packages wrk and hey.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOPS = {10_000: {"events": 1_000_000, "users": 25_000}, 100_000: {"events": 2_000_000,
+                                                                  "users": 50_000}}  # fmt: skip
+
+
+def prepare(items: int, data: Path) -> Path:
+    """A trained model store for a shop with ``items`` products (made once)."""
+    folder = data / f"serving-{items}"
+    store = folder / "models"
+    if (store / "CURRENT").is_file():
+        return store
+    shape = SHOPS.get(items, {"events": items * 20, "users": items * 2})
+    subprocess.run([sys.executable, ROOT / "scripts" / "sample_data.py", "--out", folder,
+                    "--events", str(shape["events"]), "--users", str(shape["users"]),
+                    "--items", str(items), "--format", "parquet"], check=True)  # fmt: skip
+    recsvc = str(Path(sys.executable).with_name("recsvc"))
+    subprocess.run([recsvc, "train", "--events", folder / "events.parquet", "--items",
+                    folder / "items.parquet", "--models", store, "--no-progress"],
+                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    return store
+
+
+def timed(call: Callable[[int], object], count: int) -> tuple[float, float]:
+    """Median and p99 in milliseconds of ``call(i)`` for i in range(count)."""
+    times = np.empty(count)
+    for i in range(count):
+        start = time.perf_counter()
+        call(i)
+        times[i] = time.perf_counter() - start
+    return float(np.median(times) * 1e3), float(np.percentile(times, 99) * 1e3)
+
+
+def in_process(store: Path, calls: int) -> list[tuple[str, float, float]]:
+    """Latency of each strategy, and of implicit's recommend as the reference."""
+    import implicit.cpu.als
+    import scipy.sparse as sp
+    from threadpoolctl import threadpool_limits
+
+    from recsvc.artifact import ModelStore
+    from recsvc.serving.recommender import Filters, Recommender
+
+    model = ModelStore(store).load()
+    recommender = Recommender(model)
+    rng = np.random.default_rng(0)
+    users = model.users.ids[rng.integers(0, len(model.users), calls)]
+    popular = recommender.popular_order[:2000]
+    items = model.items.ids[popular[rng.integers(0, len(popular), (calls, 5))]]
+    categories = recommender.categories
+    reference = implicit.cpu.als.AlternatingLeastSquares(
+        factors=model.als.item_factors.shape[1], num_threads=1)  # fmt: skip
+    reference.user_factors = np.array(model.als.user_factors)
+    reference.item_factors = np.array(model.als.item_factors)
+    user_items = sp.csr_matrix(model.user_items)
+    rows = model.users.index(users)
+    cases: list[tuple[str, Callable[[int], object]]] = [
+        ("implicit recommend (reference)",
+         lambda i: reference.recommend(rows[i], user_items[rows[i]], N=10)),
+        ("personalized (home)", lambda i: recommender.recommend(user_id=users[i])),
+        ("personalized + category filter", lambda i: recommender.recommend(
+            placement="category", user_id=users[i],
+            filters=Filters(category=categories[i % len(categories)]))),
+        ("session fold-in (5 recent items)",
+         lambda i: recommender.recommend(recent_items=list(items[i]))),
+        ("similar items (product)",
+         lambda i: recommender.recommend(placement="product", item_id=items[i][0])),
+        ("similar + taste (product, known user)", lambda i: recommender.recommend(
+            placement="product", item_id=items[i][0], user_id=users[i])),
+        ("cart (2 items)",
+         lambda i: recommender.recommend(placement="cart", cart_items=list(items[i][:2]))),
+        ("popular (unknown user)", lambda i: recommender.recommend(user_id=f"new-{i}")),
+    ]  # fmt: skip
+    results = []
+    with threadpool_limits(1):
+        for name, call in cases:
+            timed(call, min(200, calls))  # warm up
+            results.append((name, *timed(call, calls)))
+    return results
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _memory(pid: int) -> tuple[float, float]:
+    """RSS and PSS of a process, in MiB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value, *_ = line.split()
+        fields[name.rstrip(":")] = int(value)
+    return fields["Rss"] / 1024, fields["Pss"] / 1024
+
+
+def _wrk(base: str, path: str, suffix: str, users: list[str], seconds: int) -> dict[str, float]:
+    """wrk's maximum rate for ``base + path + <random user> + suffix``."""
+    names = ",".join(f'"{u}"' for u in users)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write(f"local users = {{{names}}}\nrequest = function()\n"
+                     f'  return wrk.format("GET", "{path}" .. users[math.random(#users)]'
+                     f' .. "{suffix}")\nend\n')  # fmt: skip
+        script.flush()
+        out = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", "-s", script.name, base],
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = (int(bad.group(1)) if bad else 0) + (sum(map(int, sock.groups())) if sock else 0)
+    transfer = re.search(r"Transfer/sec:\s+([\d.]+)([KMG]?B)", out)
+    scale = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
+    per_request = float(transfer.group(1)) * scale[transfer.group(2)] / rate if transfer else 0
+    return {"rate": rate, "requests": total, "errors": errors, "bytes": per_request}
+
+
+def _hey(url: str, rate: float, seconds: int) -> tuple[float, float, int]:
+    """p50 and p99 latency (ms) at a fixed total rate, and the error count."""
+    workers = 8
+    out = subprocess.run(["hey", "-z", f"{seconds}s", "-c", str(workers), "-q",
+                          f"{max(rate / workers, 1):.0f}", url],
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    p50 = float(re.search(r"50%+ in ([\d.]+) secs", out).group(1)) * 1e3  # type: ignore[union-attr]
+    p99 = float(re.search(r"99%+ in ([\d.]+) secs", out).group(1)) * 1e3  # type: ignore[union-attr]
+    codes = dict(re.findall(r"\[(\d{3})\]\s+(\d+) responses", out))
+    errors = sum(int(n) for code, n in codes.items() if code != "200")
+    errors += len(re.findall(r"^\s+\[\d+\]\s+Get ", out, re.MULTILINE))
+    return p50, p99, errors
+
+
+def over_http(store: Path, seconds: int) -> tuple[list[str], list[str]]:
+    """wrk and hey against gunicorn from the Procfile's command, serving bench_app."""
+    from recsvc.artifact import ModelStore
+
+    model = ModelStore(store).load()
+    users = [str(u) for u in model.users.ids[:: max(1, len(model.users) // 1000)][:1000]]
+    procfile = (ROOT / "Procfile").read_text()
+    command = shlex.split(re.search(r"^web:(.*)$", procfile, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    command[-1] = "bench_app:app"
+    port = _free_port()
+    env = dict(os.environ, PORT=str(port), WEB_CONCURRENCY="2", RECSVC_MODELS=str(store),
+               PYTHONPATH=str(ROOT / "scripts"),
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # fmt: skip
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        subprocess.run(["curl", "-sf", f"{base}/bench/users/{users[0]}/trivial"],
+                       check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+        real = _wrk(base, "/v1/users/", "/recommendations?n=10", users, seconds)
+        floor = _wrk(base, "/bench/users/", "/trivial?n=10", users, seconds)
+        real_lat = _hey(f"{base}/v1/users/{users[1]}/recommendations?n=10", real["rate"] / 2,
+                        seconds)  # fmt: skip
+        floor_lat = _hey(f"{base}/bench/users/{users[1]}/trivial?n=10", floor["rate"] / 2,
+                         seconds)  # fmt: skip
+        children = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True,
+                                  text=True).stdout.split()  # fmt: skip
+        memory = [("master", *_memory(server.pid))]
+        memory += [(f"worker {pid}", *_memory(int(pid))) for pid in children]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    lines = [
+        "| endpoint | max req/s (wrk) | errors | body bytes | p50 at 50% rate | p99 at 50% rate"
+        " | errors (hey) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, run, lat in (("GET /v1/users/{id}/recommendations?n=10", real, real_lat),
+                           ("trivial, same-size JSON", floor, floor_lat)):  # fmt: skip
+        lines.append(f"| {name} | {run['rate']:,.0f} | {run['errors']:.0f} | {run['bytes']:,.0f}"
+                     f" | {lat[0]:.2f} ms | {lat[1]:.2f} ms | {lat[2]} |")  # fmt: skip
+    lines.append("")
+    lines.append(f"Ratio recommendations/s ÷ trivial/s: **{real['rate'] / floor['rate']:.2f}**")
+    mem = ["| process | RSS | PSS |", "|---|---:|---:|"]
+    mem += [f"| {name} | {rss:,.0f} MiB | {pss:,.0f} MiB |" for name, rss, pss in memory]
+    return lines, mem
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--items",
+    default="10000,100000",
+    show_default=True,
+    help="Catalog sizes (comma-separated); HTTP is measured on the first.",
+)
+@click.option("--calls", default=3000, show_default=True, help="In-process calls per strategy.")
+@click.option("--seconds", default=10, show_default=True, help="Length of each HTTP run.")
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=ROOT / "var" / "bench",
+    show_default=True,
+)
+@click.option("--no-http", is_flag=True, help="In-process figures only.")
+def main(items: str, calls: int, seconds: int, data: Path, no_http: bool) -> None:
+    """Measure serving latency in process and throughput over HTTP, side by side."""
+    if not no_http and not (shutil.which("wrk") and shutil.which("hey")):
+        raise click.ClickException("needs wrk and hey: apt-get install wrk hey")
+    sizes = [int(s) for s in items.split(",")]
+    stores = {size: prepare(size, data) for size in sizes}
+    results = {size: in_process(store, calls) for size, store in stores.items()}
+    head = " | ".join(f"{s:,} items: median / p99" for s in sizes)
+    click.echo(f"| call | {head} |")
+    click.echo("|---|" + "---:|" * len(sizes))
+    for row, name in enumerate(r[0] for r in results[sizes[0]]):
+        cells = " | ".join(f"{results[s][row][1]:.3f} / {results[s][row][2]:.3f} ms" for s in sizes)
+        click.echo(f"| {name} | {cells} |")
+    if not no_http:
+        lines, memory = over_http(stores[sizes[0]], seconds)
+        click.echo(f"\nHTTP, {sizes[0]:,} items, gunicorn with 2 sync workers:\n")
+        click.echo("\n".join(lines))
+        click.echo("\nMemory after the runs:\n")
+        click.echo("\n".join(memory))
+
+
+if __name__ == "__main__":
+    main()
