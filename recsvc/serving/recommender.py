@@ -240,6 +240,8 @@ class Recommender:
         ]
 
     def _popular_stage(self, category: str | None) -> Candidates:
+        order: np.ndarray
+        scores: np.ndarray
         if category is None:
             order, scores = self.popular_order, self.popular_scores
         else:
