@@ -24,6 +24,7 @@ run: $(BIN)/recsvc $(SAMPLE)/events.csv
 	@$(BIN)/recsvc models verify >/dev/null 2>&1 || \
 		$(BIN)/recsvc train --events $(SAMPLE)/events.csv --items $(SAMPLE)/items.csv
 	$(BIN)/recsvc models list
+	$(BIN)/recsvc db upgrade
 	PATH="$(CURDIR)/$(BIN):$$PATH" sh -c "exec $$(sed -n 's/^web: *//p' Procfile)"
 
 ## lint: ruff (lint and format) and mypy

@@ -9,12 +9,14 @@ from typing import Any
 
 from flask import Flask
 
-from .api import model, recommendations
+from .api import model, recommendations, shop
 from .api.errors import Api, register_error_handlers
 from .artifact import ModelStore
-from .config import ServingConfig
+from .config import ServingConfig, TrainingConfig
 from .serving.holder import ModelHolder
 from .serving.placements import parse_placements
+from .store.database import connect, database_url
+from .store.shop import ShopStore
 
 SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
 
@@ -22,13 +24,16 @@ SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Create the app and load the published model once.
 
-    ``config`` overrides the ``RECSVC_*`` environment: lower-case keys are
-    :class:`~recsvc.config.ServingConfig` fields (``models``, ``admin_key``...),
-    upper-case keys go to Flask's config. Under gunicorn with ``preload_app`` the
-    model is loaded here, in the master, and the workers share its memory-mapped
-    pages; each worker then follows the store on its own.
+    ``config`` overrides the environment: ``database_url`` the event store's
+    ``DATABASE_URL``, other lower-case keys :class:`~recsvc.config.ServingConfig`
+    fields (``models``, ``admin_key``...), upper-case keys Flask's config.
+
+    Under gunicorn with ``preload_app`` the model is loaded here, in the master, and
+    the workers share its memory-mapped pages; each worker then follows the store on
+    its own.
     """
     overrides = dict(config or {})
+    shop_url = overrides.pop("database_url", None) or database_url()
     settings = ServingConfig.from_env().replace(
         **{k: v for k, v in overrides.items() if k.islower()}
     )
@@ -55,6 +60,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     holder.refresh()
     app.extensions["recsvc"] = holder
     app.extensions["recsvc.config"] = settings
+    # no connection is opened here: each gunicorn worker opens its own after the fork
+    app.extensions["recsvc.shop"] = ShopStore(connect(shop_url))
+    app.extensions["recsvc.event_types"] = tuple(TrainingConfig.from_env().event_weights)
     # Started per process on its first request: a thread started in gunicorn's
     # master would not survive the fork into the workers.
     app.before_request(holder.watch)
@@ -63,6 +71,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         "bearer": {"type": "http", "scheme": "bearer"}}}})  # fmt: skip
     api.register_blueprint(recommendations.blp)
     api.register_blueprint(model.blp)
+    api.register_blueprint(shop.blp)
     register_error_handlers(app)
     return app
 

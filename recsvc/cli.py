@@ -14,12 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import click
+import sqlalchemy.exc
 
 from .artifact import ModelStore, iter_manifests
 from .config import TrainingConfig, format_event_weights, models_dir, parse_event_weights
+from .data.catalog import read_catalog
+from .data.events import read_events
 from .errors import ConfigError, QualityGateFailed, RecsvcError
+from .store.database import connect, database_url, upgrade
+from .store.shop import EVENT_FIELDS, ShopStore
 from .training.evaluation import METRICS, SPLITS
-from .training.pipeline import evaluate_dataset, read_dataset, train
+from .training.pipeline import Database, Files, evaluate_dataset, read_dataset, train
 
 #: exit status when the quality gate refuses to publish (1 is any other error)
 EXIT_GATE_FAILED = 3
@@ -40,6 +45,8 @@ def _domain_errors(command: Callable[..., None]) -> Callable[..., None]:
             raise _GateFailure(f"not published: {exc} (use --force to publish anyway)") from exc
         except RecsvcError as exc:
             raise click.ClickException(str(exc)) from exc
+        except sqlalchemy.exc.OperationalError as exc:
+            raise click.ClickException(f"database unavailable: {exc.orig}") from exc
 
     return wrapper
 
@@ -65,7 +72,7 @@ def _data_options(command: Callable[..., None]) -> Callable[..., None]:
         help="Catalog file: item_id, optional title, category, price, available.",
     )(command)  # fmt: skip
     return click.option(
-        "--events", type=path, required=True,
+        "--events", type=path, default=None,
         help="Events file (.csv, .parquet or .jsonl): user_id, item_id, event_type, timestamp.",
     )(command)  # fmt: skip
 
@@ -112,6 +119,17 @@ def _config(options: Mapping[str, Any]) -> TrainingConfig:
         raise ConfigError(str(exc)) from exc
 
 
+def _database_option(command: Callable[..., None]) -> Callable[..., None]:
+    return click.option(
+        "--database", default=None,
+        help="SQLAlchemy URL of the event store. [default: $DATABASE_URL, else var/recsvc.db]",
+    )(command)  # fmt: skip
+
+
+def _shop(database: str | None) -> ShopStore:
+    return ShopStore(connect(database or database_url()))
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="recsvc")
 def main() -> None:
@@ -136,12 +154,27 @@ def main() -> None:
     help="Progress bars. [default: when the terminal is interactive]",
 )
 @_domain_errors
+@click.option(
+    "--from-db",
+    is_flag=True,
+    help="Read events and catalog from the store ($DATABASE_URL) instead of files.",
+)
+@click.option(
+    "--window-days",
+    type=float,
+    default=None,
+    help="With --from-db: only events of the last this many days. [default: all]",
+)
+@_database_option
 def train_command(
-    events: Path,
+    events: Path | None,
     items: Path | None,
     models: Path | None,
     force: bool,
     progress: bool | None,
+    from_db: bool,
+    window_days: float | None,
+    database: str | None,
     **options: Any,
 ) -> None:
     """Train on an events file, evaluate on a time holdout, and publish a new version.
@@ -153,9 +186,15 @@ def train_command(
     config = _config(options)
     store = _store(models)
     show = sys.stderr.isatty() if progress is None else progress
+    source: Files | Database
+    if from_db and events is None:
+        source = Database(_shop(database), window_days)
+    elif events is not None and not from_db:
+        source = Files(events, items)
+    else:
+        raise click.UsageError("give either --events FILE or --from-db")
     report = train(
-        events,
-        items,
+        source,
         config=config,
         store=store,
         force=force,
@@ -188,10 +227,12 @@ def train_command(
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 @_domain_errors
 def evaluate_command(
-    events: Path, items: Path | None, split: str, as_json: bool, **options: Any
+    events: Path | None, items: Path | None, split: str, as_json: bool, **options: Any
 ) -> None:
     """Score the configured model against popularity and library-default ALS, in one run."""
     config = _config(options)
+    if events is None:
+        raise click.UsageError("--events is required")
     rows = evaluate_dataset(read_dataset(events, items, config), config, split=split)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -266,6 +307,58 @@ def models_promote(version: str, models: Path | None) -> None:
 def models_rollback(models: Path | None) -> None:
     """Make the previously current version current again."""
     click.echo(f"current version: {_store(models).rollback()}")
+
+
+@main.group("db")
+def db_group() -> None:
+    """The event-and-catalog database."""
+
+
+@db_group.command("upgrade")
+@_database_option
+@_domain_errors
+def db_upgrade(database: str | None) -> None:
+    """Create or migrate the schema (idempotent: the Procfile's release process runs it)."""
+    made = upgrade(_shop(database).engine)
+    click.echo(f"created {', '.join(made)}" if made else "schema up to date")
+
+
+@main.command("import-events")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@_database_option
+@_domain_errors
+def import_events(path: Path, database: str | None) -> None:
+    """Load an events file into the store (validated whole first; all or nothing)."""
+    config = TrainingConfig.from_env()
+    events = read_events(path, event_types=config.event_weights)
+    types = list(events.event_types)
+    rows = [
+        dict(zip(EVENT_FIELDS[1:6], values, strict=True))
+        for values in zip(
+            events.user_id.to_pylist(), events.item_id.to_pylist(),
+            [types[c] for c in events.event_type.tolist()], events.timestamp.tolist(),
+            events.quantity.tolist(), strict=True,
+        )
+    ]  # fmt: skip
+    stored = _shop(database).add_events(rows)
+    click.echo(f"imported {stored.stored:,} events from {path}")
+
+
+@main.command("import-items")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@_database_option
+@_domain_errors
+def import_items(path: Path, database: str | None) -> None:
+    """Create or replace catalog entries from a catalog file (all or nothing)."""
+    catalog = read_catalog(path)
+    rows = [
+        {"item_id": i, "title": t or None, "category": c or None,
+         "price": None if p != p else p, "available": a}
+        for i, t, c, p, a in zip(catalog.item_id.tolist(), catalog.title.tolist(),
+                                 catalog.category.tolist(), catalog.price.tolist(),
+                                 catalog.available.tolist(), strict=True)
+    ]  # fmt: skip
+    click.echo(f"imported {_shop(database).upsert_items(rows):,} items from {path}")
 
 
 def _table(rows: Mapping[str, Mapping[str, float]]) -> str:

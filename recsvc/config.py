@@ -88,6 +88,8 @@ class ServingConfig(_FromEnvironment):
     max_body_bytes: int = 1 << 20
     #: JSON changing or adding placements (see recsvc/serving/placements.py)
     placements: str | None = None
+    #: most events one POST /v1/events may carry
+    max_events_per_batch: int = 1000
 
     def __post_init__(self) -> None:
         if self.reload_interval < 0 or self.max_body_bytes < 1:

@@ -12,7 +12,7 @@ from recsvc.artifact import ModelStore
 from recsvc.config import TrainingConfig
 from recsvc.data.events import Events, read_events
 from recsvc.data.sample import ShopShape, write_shop
-from recsvc.training.pipeline import train
+from recsvc.training.pipeline import Files, train
 
 ML100K = Path(
     os.environ.get("RECSVC_ML100K", Path(__file__).resolve().parents[2] / "shared/data/ml-100k")
@@ -51,7 +51,11 @@ def trained_store(
 ) -> ModelStore:
     """A model store with one version trained on the small shop (do not modify)."""
     store = ModelStore(tmp_path_factory.mktemp("store") / "models")
-    train(*small_shop, config=FAST_CONFIG.replace(als_factors=16, als_iterations=10), store=store)
+    train(
+        Files(*small_shop),
+        config=FAST_CONFIG.replace(als_factors=16, als_iterations=10),
+        store=store,
+    )
     return store
 
 
@@ -78,3 +82,37 @@ def events_of(write_csv: Callable[[str, str], Path]) -> Callable[[list[str]], Ev
         )
 
     return make
+
+
+POSTGRES = os.environ.get("RECSVC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database with the schema: a SQLite file, and the local PostgreSQL.
+
+    Without a reachable PostgreSQL its tests skip, except under CI (CI=true), where
+    they fail.
+    """
+    import sqlalchemy as sa
+
+    from recsvc.store.database import connect, database_url, metadata, upgrade
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'shop.db'}"
+    else:
+        url = database_url({"DATABASE_URL": POSTGRES})
+    engine = connect(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("select 1"))
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        reason = f"PostgreSQL not reachable at {POSTGRES} (RECSVC_TEST_POSTGRES): {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    metadata.drop_all(engine)
+    upgrade(engine)
+    engine.dispose()
+    return url

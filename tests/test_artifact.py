@@ -10,14 +10,14 @@ import pytest
 from recsvc.artifact import POINTER, ModelStore, load_version, verify_version
 from recsvc.config import TrainingConfig
 from recsvc.errors import CorruptVersion, ModelStoreError, NoCurrentVersion, UnknownVersion
-from recsvc.training.pipeline import fit_als, train
+from recsvc.training.pipeline import Files, fit_als, train
 
 
 @pytest.fixture
 def store(tmp_path: Path, small_shop: tuple[Path, Path], fast_config: TrainingConfig) -> ModelStore:
     """A store with one published version."""
     store = ModelStore(tmp_path / "models")
-    train(*small_shop, config=fast_config, store=store)
+    train(Files(*small_shop), config=fast_config, store=store)
     return store
 
 
@@ -30,7 +30,7 @@ def test_loaded_version_recommends_exactly_as_before_saving(
     tmp_path: Path, small_shop: tuple[Path, Path], fast_config: TrainingConfig
 ) -> None:
     store = ModelStore(tmp_path / "models")
-    report = train(*small_shop, config=fast_config, store=store)
+    report = train(Files(*small_shop), config=fast_config, store=store)
     loaded = store.load()
     assert loaded.version == report.version == store.current()
     # refit in memory with the same settings and seed, then compare with what was saved

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import flask_smorest
+import sqlalchemy.exc
 from flask import Flask, current_app
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
@@ -59,6 +60,14 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(InvalidRequest)
     def invalid_request(error: InvalidRequest) -> tuple[dict[str, Any], int]:
         return error_body(422, error.message, {error.field: [error.message]}), 422
+
+    @app.errorhandler(sqlalchemy.exc.OperationalError)
+    def database_down(
+        error: sqlalchemy.exc.OperationalError,
+    ) -> tuple[dict[str, Any], int, dict[str, str]]:
+        log.error("database unavailable: %s", error.orig)
+        body = error_body(503, "the event store is unavailable; retry later")
+        return body, 503, {"Retry-After": str(RETRY_AFTER)}
 
     @app.errorhandler(NoModelLoaded)
     def no_model(error: NoModelLoaded) -> tuple[dict[str, Any], int, dict[str, str]]:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask import Response, jsonify
+import pyarrow as pa
+from flask import Response, current_app, jsonify
 from marshmallow import validate
 from webargs.fields import DelimitedList
 
+from ..data.events import parse_timestamps
 from ..data.files import MAX_ID_LENGTH
+from ..errors import DataError
 from ..serving.recommender import Recommendations
 
 MAX_CONTEXT_ITEMS = 100
@@ -98,6 +101,88 @@ class RecommendationRequestSchema(ma.Schema):
     placement = ma.fields.String(load_default="home")
     n = _count()
     filters = ma.fields.Nested(FiltersSchema, load_default=dict)
+
+
+class Timestamp(ma.fields.Field):  # type: ignore[type-arg]
+    """ISO 8601 text or epoch seconds, loaded as epoch seconds (the file readers' rules)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ma.ValidationError("must be ISO 8601 text or epoch seconds")
+        column = pa.chunked_array([[value]])
+        try:
+            return int(parse_timestamps(column, source="request", field="timestamp")[0])
+        except DataError as exc:
+            raise ma.ValidationError(exc.message) from None
+
+
+def _known_event_type(value: str) -> None:
+    known = current_app.extensions["recsvc.event_types"]
+    if value not in known:
+        raise ma.ValidationError(
+            f"unknown event type {value!r} (known: {', '.join(known)}; RECSVC_EVENT_WEIGHTS)"
+        )
+
+
+class EventSchema(ma.Schema):
+    """One shop event, as in an events file."""
+
+    event_id = Id(metadata={"description": "Makes a retried batch count once."})
+    user_id = Id(required=True)
+    item_id = Id(required=True)
+    event_type = ma.fields.String(required=True, validate=_known_event_type)
+    timestamp = Timestamp(required=True)
+    quantity = ma.fields.Integer(load_default=1, validate=validate.Range(min=1))
+    session_id = ma.fields.String(validate=validate.Length(max=MAX_ID_LENGTH))
+    recommendation_id = ma.fields.String(validate=validate.Length(max=MAX_ID_LENGTH))
+
+
+class EventBatchSchema(ma.Schema):
+    """``POST /v1/events``."""
+
+    events = ma.fields.List(ma.fields.Nested(EventSchema), required=True,
+                            validate=validate.Length(min=1))  # fmt: skip
+
+
+class StoredEventsSchema(ma.Schema):
+    """What a batch of events did."""
+
+    stored = ma.fields.Integer(required=True)
+    duplicates = ma.fields.Integer(
+        required=True, metadata={"description": "Events whose event_id was already stored."}
+    )
+
+
+class ItemSchema(ma.Schema):
+    """A catalog entry's fields."""
+
+    title = ma.fields.String(allow_none=True, validate=validate.Length(max=512))
+    category = ma.fields.String(allow_none=True, validate=validate.Length(max=256))
+    price = ma.fields.Float(allow_none=True, allow_nan=False, validate=validate.Range(min=0))
+    available = ma.fields.Boolean()
+
+
+class ItemChangesSchema(ItemSchema):
+    """Some fields of a catalog entry (``PATCH``)."""
+
+
+class CatalogItemSchema(ItemSchema):
+    """A catalog entry with its id."""
+
+    item_id = Id(required=True)
+
+
+class ItemBatchSchema(ma.Schema):
+    """``POST /v1/items``: bulk upsert."""
+
+    items = ma.fields.List(ma.fields.Nested(CatalogItemSchema), required=True,
+                           validate=validate.Length(min=1))  # fmt: skip
+
+
+class StoredItemsSchema(ma.Schema):
+    """How many catalog entries a request stored."""
+
+    stored = ma.fields.Integer(required=True)
 
 
 class RecommendedItemSchema(ma.Schema):

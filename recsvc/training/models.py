@@ -20,6 +20,7 @@ import implicit.nearest_neighbours
 import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
+from tqdm import tqdm
 
 
 class Ranker(Protocol):
@@ -104,27 +105,31 @@ class AlsModel:
         return np.asarray(ids)
 
     def top_items(
-        self, user_items: sp.csr_matrix, k: int, *, batch: int = 20_000
+        self, user_items: sp.csr_matrix, k: int, *, batch: int = 20_000, show_progress: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
         """Every user's ``k`` best items they have not touched: (items, scores), -1 padded."""
         k = min(k, self.item_factors.shape[0])
         users = user_items.shape[0]
         items = np.full((users, k), -1, dtype=np.int32)
         scores = np.zeros((users, k), dtype=np.float32)
-        for start in range(0, users, batch):
+        for start in tqdm(range(0, users, batch), desc="best items per user", unit=" batches",
+                          disable=not show_progress):  # fmt: skip
             rows = np.arange(start, min(start + batch, users))
             ids, vals = self.implicit.recommend(rows, user_items[rows], N=k)
             items[rows] = ids
             scores[rows] = vals
         return _padded(items, scores)
 
-    def similar_items(self, k: int, *, batch: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
+    def similar_items(
+        self, k: int, *, batch: int = 20_000, show_progress: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Every item's ``k`` nearest items by cosine of their factors, itself left out."""
         count = self.item_factors.shape[0]
         k = min(k, count - 1)
         items = np.full((count, k), -1, dtype=np.int32)
         scores = np.zeros((count, k), dtype=np.float32)
-        for start in range(0, count, batch):
+        for start in tqdm(range(0, count, batch), desc="nearest items per item", unit=" batches",
+                          disable=not show_progress):  # fmt: skip
             rows = np.arange(start, min(start + batch, count))
             ids, vals = self.implicit.similar_items(rows, N=k + 1)
             # move each item itself (normally first) to the end of its row, then drop it

@@ -25,8 +25,9 @@ from ..config import TrainingConfig
 from ..data.catalog import Catalog, read_catalog
 from ..data.events import Events, read_events
 from ..errors import QualityGateFailed
+from ..store.shop import ShopStore
 from .evaluation import Holdout, evaluate, make_holdout
-from .matrix import IdMap, build_interactions
+from .matrix import DAY, IdMap, build_interactions
 from .models import AlsModel, BoughtTogetherModel, PopularityModel
 
 #: the event types whose holdout items a model must find
@@ -53,19 +54,47 @@ class Dataset:
     items: IdMap
 
 
-def read_dataset(
-    events_path: Path | str,
-    items_path: Path | str | None,
-    config: TrainingConfig,
-) -> Dataset:
-    """Read and validate the events (and catalog) files."""
-    events = read_events(events_path, event_types=config.event_weights)
-    catalog = read_catalog(items_path) if items_path is not None else None
+def _dataset(events: Events, catalog: Catalog | None) -> Dataset:
     if catalog is None:
         items = IdMap.of(events.item_id)
     else:
         items = IdMap.of(events.item_id, catalog.item_id)
     return Dataset(events=events, catalog=catalog, items=items)
+
+
+@dataclass(frozen=True)
+class Files:
+    """Events (and catalog) files as the training data."""
+
+    events: Path | str
+    items: Path | str | None = None
+
+    def read(self, config: TrainingConfig) -> Dataset:
+        """Read and validate the files."""
+        events = read_events(self.events, event_types=config.event_weights)
+        catalog = read_catalog(self.items) if self.items is not None else None
+        return _dataset(events, catalog)
+
+
+@dataclass(frozen=True)
+class Database:
+    """The event-and-catalog store as the training data, optionally its latest days only."""
+
+    shop: ShopStore
+    window_days: float | None = None
+
+    def read(self, config: TrainingConfig) -> Dataset:
+        """Stream the events (of the window) and the current catalog from the store."""
+        since = None if self.window_days is None else int(time.time() - self.window_days * DAY)
+        events = self.shop.read_events(event_types=config.event_weights, since=since)
+        return _dataset(events, self.shop.read_catalog())
+
+
+def read_dataset(
+    events_path: Path | str, items_path: Path | str | None, config: TrainingConfig
+) -> Dataset:
+    """Read and validate the events (and catalog) files."""
+    return Files(events_path, items_path).read(config)
 
 
 def holdout_for(data: Dataset, config: TrainingConfig, *, split: str = "user-time") -> Holdout:
@@ -102,8 +131,7 @@ def fit_als(
 
 
 def train(
-    events_path: Path | str,
-    items_path: Path | str | None,
+    source: Files | Database,
     *,
     config: TrainingConfig,
     store: ModelStore,
@@ -120,7 +148,7 @@ def train(
     report = TrainReport()
     timer = _StepTimer(report.steps, say)
     with timer("read events"):
-        data = read_dataset(events_path, items_path, config)
+        data = source.read(config)
     report.counts["events"] = len(data.events)
 
     with timer("evaluate on holdout"):
@@ -170,9 +198,11 @@ def train(
         als = fit_als(interactions.matrix, config, show_progress=show_progress)
     with timer("precompute candidates"):
         user_top_items, user_top_scores = als.top_items(
-            interactions.matrix, config.candidates_per_user
+            interactions.matrix, config.candidates_per_user, show_progress=show_progress
         )
-        similar_items, similar_scores = als.similar_items(config.similar_items_per_item)
+        similar_items, similar_scores = als.similar_items(
+            config.similar_items_per_item, show_progress=show_progress
+        )
     with timer("fit bought-together"):
         together = BoughtTogetherModel.fit(
             bought, neighbours=config.bought_together_neighbours, show_progress=show_progress

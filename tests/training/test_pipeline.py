@@ -7,7 +7,7 @@ import pytest
 from recsvc.artifact import ModelStore
 from recsvc.config import TrainingConfig
 from recsvc.errors import DataError, QualityGateFailed
-from recsvc.training.pipeline import evaluate_dataset, read_dataset, train
+from recsvc.training.pipeline import Files, evaluate_dataset, read_dataset, train
 
 
 def test_train_publishes_an_evaluated_version(
@@ -15,7 +15,7 @@ def test_train_publishes_an_evaluated_version(
 ) -> None:
     store = ModelStore(tmp_path / "models")
     said: list[str] = []
-    report = train(*small_shop, config=fast_config, store=store, say=said.append)
+    report = train(Files(*small_shop), config=fast_config, store=store, say=said.append)
     assert report.version == store.current()
     manifest = store.manifest()
     assert manifest["metrics"]["model"]["ndcg@10"] > manifest["metrics"]["popularity"]["ndcg@10"]
@@ -35,13 +35,13 @@ def test_bad_input_publishes_nothing(
     tmp_path: Path, small_shop: tuple[Path, Path], fast_config: TrainingConfig
 ) -> None:
     store = ModelStore(tmp_path / "models")
-    good = train(*small_shop, config=fast_config, store=store).version
+    good = train(Files(*small_shop), config=fast_config, store=store).version
     bad = tmp_path / "bad.csv"
     lines = small_shop[0].read_text().splitlines()
     lines[500] = lines[500].replace('"view"', '"teleport"')
     bad.write_text("\n".join(lines) + "\n")
     with pytest.raises(DataError, match="row 500, field 'event_type'"):
-        train(bad, small_shop[1], config=fast_config, store=store)
+        train(Files(bad, small_shop[1]), config=fast_config, store=store)
     assert store.versions() == [good]
     assert store.current() == good
 
@@ -50,12 +50,12 @@ def test_quality_gate_refuses_a_worse_model_unless_forced(
     tmp_path: Path, small_shop: tuple[Path, Path], fast_config: TrainingConfig
 ) -> None:
     store = ModelStore(tmp_path / "models")
-    good = train(*small_shop, config=fast_config, store=store).version
+    good = train(Files(*small_shop), config=fast_config, store=store).version
     worse = fast_config.replace(als_factors=1, als_iterations=1, max_ndcg_drop=0.001)
     with pytest.raises(QualityGateFailed, match=f"current version {good}"):
-        train(*small_shop, config=worse, store=store)
+        train(Files(*small_shop), config=worse, store=store)
     assert store.versions() == [good]
-    forced = train(*small_shop, config=worse, store=store, force=True)
+    forced = train(Files(*small_shop), config=worse, store=store, force=True)
     assert store.current() == forced.version != good
     assert forced.gate is not None
     assert not forced.gate["passed"]
@@ -66,8 +66,8 @@ def test_same_settings_pass_the_gate(
     tmp_path: Path, small_shop: tuple[Path, Path], fast_config: TrainingConfig
 ) -> None:
     store = ModelStore(tmp_path / "models")
-    train(*small_shop, config=fast_config, store=store)
-    report = train(*small_shop, config=fast_config, store=store)
+    train(Files(*small_shop), config=fast_config, store=store)
+    report = train(Files(*small_shop), config=fast_config, store=store)
     assert report.gate is not None
     assert report.gate["passed"]
     assert report.gate["current_ndcg@10"] == report.gate["candidate_ndcg@10"]
@@ -77,7 +77,7 @@ def test_stored_metrics_equal_what_evaluate_recomputes(
     tmp_path: Path, small_shop: tuple[Path, Path], fast_config: TrainingConfig
 ) -> None:
     store = ModelStore(tmp_path / "models")
-    train(*small_shop, config=fast_config, store=store)
+    train(Files(*small_shop), config=fast_config, store=store)
     rows = evaluate_dataset(read_dataset(*small_shop, fast_config), fast_config)
     assert rows["recsvc"] == store.manifest()["metrics"]["model"]
     assert rows["popularity"] == store.manifest()["metrics"]["popularity"]

@@ -1,0 +1,1 @@
+"""The event-and-catalog store (SQLAlchemy: SQLite by default, PostgreSQL in production)."""

@@ -1,0 +1,103 @@
+"""The event-and-catalog database: connection, schema, and its idempotent upgrade.
+
+SQLite by default (a file under the project, WAL mode so several gunicorn workers
+read while one writes), PostgreSQL when ``DATABASE_URL`` says so (Heroku's
+``postgres://`` form is accepted).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+#: the SQLite file used when DATABASE_URL is not set
+DEFAULT_DATABASE = Path("var") / "recsvc.db"
+
+metadata = sa.MetaData()
+
+#: every event the shop sent; ``event_id`` makes a retried batch idempotent
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("event_id", sa.String(128), unique=True),
+    sa.Column("user_id", sa.String(128), nullable=False),
+    sa.Column("item_id", sa.String(128), nullable=False),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("timestamp", sa.BigInteger(), nullable=False),  # epoch seconds, UTC
+    sa.Column("quantity", sa.Integer(), nullable=False, server_default="1"),
+    sa.Column("session_id", sa.String(128)),
+    sa.Column("recommendation_id", sa.String(128)),
+    sa.Index("events_user_time", "user_id", "timestamp"),
+    sa.Index("events_time", "timestamp"),
+)  # fmt: skip
+
+#: the catalog as it is now
+items = sa.Table(
+    "items",
+    metadata,
+    sa.Column("item_id", sa.String(128), primary_key=True),
+    sa.Column("title", sa.String(512)),
+    sa.Column("category", sa.String(256)),
+    sa.Column("price", sa.Float()),
+    sa.Column("available", sa.Boolean(), nullable=False, server_default=sa.true()),
+)
+
+#: one row per catalog change, in order: serving processes follow it to apply stock
+#: and price changes without a model reload
+item_changes = sa.Table(
+    "item_changes",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("item_id", sa.String(128), nullable=False),
+)  # fmt: skip
+
+
+def database_url(environ: Mapping[str, str] | None = None) -> str:
+    """``DATABASE_URL`` in the form SQLAlchemy takes; default a SQLite file under var/."""
+    environ = os.environ if environ is None else environ
+    url = environ.get("DATABASE_URL") or f"sqlite:///{DEFAULT_DATABASE}"
+    # Heroku's form; SQLAlchemy only knows "postgresql", and psycopg 3 is our driver
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def connect(url: str | None = None) -> Engine:
+    """An engine for the database, ready for several processes at once."""
+    url = url or database_url()
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        options["connect_args"] = {"timeout": 30}
+    else:
+        options.update(pool_size=5, max_overflow=5, connect_args={"connect_timeout": 5})
+    engine = sa.create_engine(url, **options)
+    if url.startswith("sqlite"):
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+    cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints, safe with WAL
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def upgrade(engine: Engine) -> list[str]:
+    """Create what the schema lacks (tables, indexes); safe to run again. Returns what it made."""
+    existing = set(sa.inspect(engine).get_table_names())
+    metadata.create_all(engine, checkfirst=True)
+    return [name for name in metadata.tables if name not in existing]

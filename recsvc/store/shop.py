@@ -1,0 +1,175 @@
+"""The shop's events and catalog in the database: writes from the storefront and imports,
+reads for real-time serving and for training."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from ..data.catalog import Catalog
+from ..data.events import Events, events_from_table
+from ..errors import DataError, UnknownItem
+from .database import events, item_changes, items
+
+EVENT_FIELDS = ("event_id", "user_id", "item_id", "event_type", "timestamp", "quantity",
+                "session_id", "recommendation_id")  # fmt: skip
+ITEM_FIELDS = ("title", "category", "price", "available")
+_CHUNK = 5_000
+
+
+@dataclass(frozen=True)
+class Stored:
+    """How many events a batch added, and how many it repeated (same event_id)."""
+
+    stored: int
+    duplicates: int
+
+
+class ShopStore:
+    """Events and catalog, on SQLAlchemy (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- writes ------------------------------------------------------------------------
+
+    def add_events(self, batch: Sequence[Mapping[str, Any]]) -> Stored:
+        """Store validated events in one transaction; events whose event_id is stored are
+        skipped, so a retried batch counts once."""
+        rows = [{f: e.get(f) for f in EVENT_FIELDS} for e in batch]
+        for row in rows:
+            row["quantity"] = row["quantity"] or 1
+        with self.engine.begin() as conn:
+            ids = [r["event_id"] for r in rows if r["event_id"] is not None]
+            known: set[str] = set()
+            for part in _chunks(ids, 1000):
+                query = sa.select(events.c.event_id).where(events.c.event_id.in_(part))
+                known.update(conn.execute(query).scalars())
+            seen_here: set[str] = set()
+            fresh = []
+            for row in rows:
+                event_id = row["event_id"]
+                if event_id is not None and (event_id in known or event_id in seen_here):
+                    continue
+                if event_id is not None:
+                    seen_here.add(event_id)
+                fresh.append(row)
+            for part in _chunks(fresh, _CHUNK):
+                conn.execute(_insert_ignoring_duplicates(conn), part)
+        return Stored(stored=len(fresh), duplicates=len(rows) - len(fresh))
+
+    def upsert_items(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Create or replace catalog entries (fields left out become blank; stock defaults
+        to available); each is recorded as a change for the serving processes."""
+        values = [{"item_id": r["item_id"], **{f: r.get(f) for f in ITEM_FIELDS}}
+                  for r in rows]  # fmt: skip
+        for value in values:
+            if value["available"] is None:
+                value["available"] = True
+        with self.engine.begin() as conn:
+            for part in _chunks(values, _CHUNK):
+                ids = [v["item_id"] for v in part]
+                conn.execute(items.delete().where(items.c.item_id.in_(ids)))
+                conn.execute(items.insert(), part)
+                conn.execute(item_changes.insert(), [{"item_id": i} for i in ids])
+        return len(values)
+
+    def patch_item(self, item_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Change some fields of a catalog entry; :class:`UnknownItem` if there is none."""
+        with self.engine.begin() as conn:
+            if changes:
+                done = conn.execute(items.update().where(items.c.item_id == item_id)
+                                    .values(**changes))  # fmt: skip
+                if done.rowcount == 0:
+                    raise UnknownItem(f"unknown item {item_id!r}", field="item_id")
+                conn.execute(item_changes.insert().values(item_id=item_id))
+            row = conn.execute(sa.select(items).where(items.c.item_id == item_id)).mappings()
+            found = row.first()
+            if found is None:
+                raise UnknownItem(f"unknown item {item_id!r}", field="item_id")
+            return dict(found)
+
+    # -- reads for serving -------------------------------------------------------------
+
+    def recent_events(self, user_id: str, *, since: int, limit: int) -> list[tuple[str, str]]:
+        """A user's latest events after ``since`` (epoch seconds): (item_id, event_type),
+        newest first, at most ``limit`` (an index scan on user and time)."""
+        query = (
+            sa.select(events.c.item_id, events.c.event_type)
+            .where(events.c.user_id == user_id, events.c.timestamp > since)
+            .order_by(events.c.timestamp.desc(), events.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [(r.item_id, r.event_type) for r in conn.execute(query)]
+
+    def catalog_changes(self, after: int) -> tuple[int, list[dict[str, Any]]]:
+        """Catalog entries changed since change number ``after``: (last change, entries)."""
+        with self.engine.connect() as conn:
+            last = conn.execute(sa.select(sa.func.max(item_changes.c.id))).scalar() or 0
+            if last <= after:
+                return after, []
+            changed = (sa.select(item_changes.c.item_id).where(item_changes.c.id > after,
+                       item_changes.c.id <= last).distinct())  # fmt: skip
+            rows = conn.execute(sa.select(items).where(items.c.item_id.in_(changed))).mappings()
+            return int(last), [dict(r) for r in rows]
+
+    # -- reads for training ------------------------------------------------------------
+
+    def read_events(
+        self, *, event_types: Iterable[str], since: int | None = None, batch: int = 500_000
+    ) -> Events:
+        """Every event (after ``since``), streamed from the database in batches."""
+        query = sa.select(*(events.c[f] for f in EVENT_FIELDS[1:6])).order_by(events.c.id)
+        if since is not None:
+            query = query.where(events.c.timestamp > since)
+        tables = list(self._stream(query, batch))
+        if not tables:
+            raise DataError("no events in the database", source="database")
+        return events_from_table(pa.concat_tables(tables), event_types=event_types,
+                                 source="database")  # fmt: skip
+
+    def read_catalog(self) -> Catalog | None:
+        """The catalog as it is now, or None when the database has no items."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(items).order_by(items.c.item_id)).all()
+        if not rows:
+            return None
+        return Catalog(
+            item_id=np.array([r.item_id for r in rows], dtype=str),
+            title=np.array([r.title or "" for r in rows], dtype=str),
+            category=np.array([r.category or "" for r in rows], dtype=str),
+            price=np.array([np.nan if r.price is None else r.price for r in rows]),
+            available=np.array([bool(r.available) for r in rows]),
+        )
+
+    def _stream(self, query: sa.Select[Any], batch: int) -> Iterator[pa.Table]:
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
+            for part in result.partitions(batch):
+                columns = list(zip(*part, strict=True))
+                yield pa.table({
+                    "user_id": pa.array(columns[0], pa.string()),
+                    "item_id": pa.array(columns[1], pa.string()),
+                    "event_type": pa.array(columns[2], pa.string()),
+                    "timestamp": pa.array(columns[3], pa.int64()),
+                    "quantity": pa.array(columns[4], pa.int64()),
+                })  # fmt: skip
+
+
+def _insert_ignoring_duplicates(conn: Connection) -> Any:
+    """INSERT that skips rows whose event_id a concurrent writer stored meanwhile."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(events).on_conflict_do_nothing(index_elements=["event_id"])
+
+
+def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]

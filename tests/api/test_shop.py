@@ -1,0 +1,102 @@
+"""Events and catalog writes through the app (Flask test client), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+
+from recsvc.app import create_app
+from recsvc.artifact import ModelStore
+from recsvc.store.database import events
+
+KEY = {"Authorization": "Bearer write-key"}
+
+
+@pytest.fixture
+def client(db_url: str, trained_store: ModelStore) -> Iterator[FlaskClient]:
+    app = create_app({"models": str(trained_store.root), "database_url": db_url,
+                      "write_key": "write-key", "reload_interval": 0,
+                      "max_events_per_batch": 5})  # fmt: skip
+    yield app.test_client()
+    app.extensions["recsvc.shop"].engine.dispose()
+
+
+def stored_events(client: FlaskClient) -> int:
+    engine = client.application.extensions["recsvc.shop"].engine
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() or 0)
+
+
+def ev(**fields: object) -> dict[str, object]:
+    return {"user_id": "u1", "item_id": "p1", "event_type": "view",
+            "timestamp": "2026-11-01T10:00:00Z", **fields}  # fmt: skip
+
+
+def test_a_valid_batch_is_stored_and_counted_once(client: FlaskClient) -> None:
+    batch = {"events": [ev(event_id="a"), ev(event_id="b", event_type="purchase",
+                                             timestamp=1_793_000_000, quantity=2)]}  # fmt: skip
+    first = client.post("/v1/events", json=batch, headers=KEY)
+    assert first.status_code == 202
+    assert first.get_json() == {"stored": 2, "duplicates": 0}
+    again = client.post("/v1/events", json=batch, headers=KEY)
+    assert again.get_json() == {"stored": 0, "duplicates": 2}
+    assert stored_events(client) == 2
+
+
+def test_one_bad_event_rejects_the_batch_naming_each_bad_index(client: FlaskClient) -> None:
+    batch = {"events": [ev(), ev(event_type="teleport"), ev(), ev(user_id="", timestamp="soon")]}
+    response = client.post("/v1/events", json=batch, headers=KEY)
+    assert response.status_code == 422
+    errors = response.get_json()["errors"]["json"]["events"]
+    assert set(errors) == {"1", "3"}
+    assert "unknown event type 'teleport'" in errors["1"]["event_type"][0]
+    assert set(errors["3"]) == {"user_id", "timestamp"}
+    assert stored_events(client) == 0
+
+
+def test_batch_limits_and_keys(client: FlaskClient) -> None:
+    too_many = client.post("/v1/events", json={"events": [ev()] * 6}, headers=KEY)
+    assert too_many.status_code == 422
+    assert "at most 5 events" in too_many.get_json()["message"]
+    assert client.post("/v1/events", json={"events": []}, headers=KEY).status_code == 422
+    assert client.post("/v1/events", json={"events": [ev()]}).status_code == 401
+    wrong = client.post("/v1/events", json={"events": [ev()]}, headers={"X-API-Key": "admin"})
+    assert wrong.status_code == 403
+    assert stored_events(client) == 0
+
+
+def test_catalog_put_patch_and_bulk(client: FlaskClient) -> None:
+    put = client.put("/v1/items/new-1", json={"title": "New", "category": "Toys", "price": 9.5},
+                     headers=KEY)  # fmt: skip
+    assert put.status_code == 200
+    assert put.get_json() == {"item_id": "new-1", "title": "New", "category": "Toys",
+                              "price": 9.5, "available": True}  # fmt: skip
+    patch = client.patch("/v1/items/new-1", json={"available": False}, headers=KEY)
+    assert patch.get_json()["available"] is False
+    assert patch.get_json()["title"] == "New"
+    missing = client.patch("/v1/items/none-such", json={"available": False}, headers=KEY)
+    assert missing.status_code == 404
+    bulk = client.post("/v1/items", json={"items": [{"item_id": "a"}, {"item_id": "b",
+                       "price": 1}]}, headers=KEY)  # fmt: skip
+    assert bulk.get_json() == {"stored": 2}
+    bad = client.post("/v1/items", json={"items": [{"item_id": "c"}, {"item_id": "d",
+                      "price": -1}]}, headers=KEY)  # fmt: skip
+    assert bad.status_code == 422
+    assert "1" in bad.get_json()["errors"]["json"]["items"]
+
+
+def test_database_down_answers_503_and_recommendations_go_on(
+    trained_store: ModelStore,
+) -> None:
+    unreachable = "postgresql+psycopg://postgres@127.0.0.1:1/none"
+    app = create_app({"models": str(trained_store.root), "database_url": unreachable,
+                      "write_key": "write-key", "reload_interval": 0})  # fmt: skip
+    client = app.test_client()
+    down = client.post("/v1/events", json={"events": [ev()]}, headers=KEY)
+    assert down.status_code == 503
+    assert down.headers["Retry-After"]
+    assert "unavailable" in down.get_json()["message"]
+    assert client.get("/v1/users/u1/recommendations").status_code == 200
