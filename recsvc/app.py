@@ -52,16 +52,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update({k: v for k, v in overrides.items() if k.isupper()})
     _log_to_stdout()
 
+    # no connection is opened here: each gunicorn worker opens its own after the fork
+    shop_store = ShopStore(connect(shop_url))
     holder = ModelHolder(
         ModelStore(settings.models),
         parse_placements(settings.placements),
         check_interval=settings.reload_interval,
+        shop=shop_store,
+        catalog_interval=settings.catalog_interval,
     )
     holder.refresh()
     app.extensions["recsvc"] = holder
     app.extensions["recsvc.config"] = settings
-    # no connection is opened here: each gunicorn worker opens its own after the fork
-    app.extensions["recsvc.shop"] = ShopStore(connect(shop_url))
+    app.extensions["recsvc.shop"] = shop_store
     app.extensions["recsvc.event_types"] = tuple(TrainingConfig.from_env().event_weights)
     # Started per process on its first request: a thread started in gunicorn's
     # master would not survive the fork into the workers.

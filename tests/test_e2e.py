@@ -76,6 +76,12 @@ class Server:
     def post(self, path: str, **kwargs: object) -> requests.Response:
         return requests.post(f"{self.url}{path}", timeout=10, **kwargs)  # type: ignore[arg-type]
 
+    def put(self, path: str, **kwargs: object) -> requests.Response:
+        return requests.put(f"{self.url}{path}", timeout=10, **kwargs)  # type: ignore[arg-type]
+
+    def patch(self, path: str, **kwargs: object) -> requests.Response:
+        return requests.patch(f"{self.url}{path}", timeout=10, **kwargs)  # type: ignore[arg-type]
+
     def workers_serving(self, version: str, *, timeout: float = 10) -> set[int]:
         """Wait until /v1/model lists two workers, both serving ``version``; their pids."""
         deadline = time.monotonic() + timeout
@@ -333,3 +339,62 @@ def test_a_corrupt_version_never_replaces_the_good_one(store_copy: Path) -> None
         assert "cannot load model version" in server.log.read_text()
     finally:
         server.stop()
+
+
+WRITE_KEY = "test-write-key"
+
+
+@pytest.fixture
+def live_server(store_copy: Path, db_url: str) -> Iterator[Server]:
+    """gunicorn with an event store (SQLite file or PostgreSQL) and the write key."""
+    running = Server(store_copy, DATABASE_URL=db_url, RECSVC_WRITE_KEY=WRITE_KEY)
+    yield running
+    running.stop()
+
+
+def test_events_change_the_next_recommendations(live_server: Server) -> None:
+    user = known_user(live_server)
+    before = item_ids(live_server.get(f"/v1/users/{user}/recommendations", params={"n": 10}))
+    bought, viewed = before[0], before[1]
+    now = int(time.time())
+    events = [
+        {"event_id": "live-1", "user_id": user, "item_id": viewed, "event_type": "view",
+         "timestamp": now},
+        {"event_id": "live-2", "user_id": user, "item_id": bought, "event_type": "purchase",
+         "timestamp": now},
+    ]  # fmt: skip
+    posted = live_server.post("/v1/events", json={"events": events},
+                              headers={"X-API-Key": WRITE_KEY})  # fmt: skip
+    assert posted.status_code == 202, posted.text
+    for _ in range(4):  # whichever worker answers
+        after = live_server.get(f"/v1/users/{user}/recommendations", params={"n": 10}).json()
+        assert bought not in [i["item_id"] for i in after["items"]]
+        assert viewed not in [i["item_id"] for i in after["items"]]
+        assert after["strategy"] == "session"  # the live events were folded in
+
+
+def test_an_item_out_of_stock_vanishes_everywhere_within_a_second(live_server: Server) -> None:
+    user = known_user(live_server)
+    target = item_ids(live_server.get("/v1/popular", params={"n": 1}))[0]
+    put = live_server.put(f"/v1/items/{target}", json={"available": True},
+                          headers={"X-API-Key": WRITE_KEY})  # fmt: skip
+    assert put.status_code == 200
+    patched = live_server.patch(f"/v1/items/{target}", json={"available": False},
+                                headers={"X-API-Key": WRITE_KEY})  # fmt: skip
+    assert patched.json()["available"] is False
+    time.sleep(1.0)
+    for _ in range(6):  # both workers, every placement
+        lists = [
+            live_server.get("/v1/popular", params={"n": 50}),
+            live_server.get("/v1/users/nobody/recommendations", params={"n": 50}),
+            live_server.get(f"/v1/users/{user}/recommendations", params={"n": 50}),
+            live_server.post("/v1/recommendations", json={"placement": "cart",
+                             "cart_items": ["p1"], "n": 50}),
+            live_server.get("/v1/items/p1/similar", params={"n": 50}),
+        ]  # fmt: skip
+        for response in lists:
+            assert target not in item_ids(response)
+    live_server.patch(f"/v1/items/{target}", json={"available": True},
+                      headers={"X-API-Key": WRITE_KEY})  # fmt: skip
+    time.sleep(1.0)
+    assert target in item_ids(live_server.get("/v1/popular", params={"n": 1}))

@@ -11,7 +11,8 @@ from flask_smorest import Blueprint
 
 from ..errors import InvalidRequest
 from ..serving.holder import ModelHolder
-from ..serving.recommender import Filters
+from ..serving.recommender import Filters, Live
+from ..store.shop import ShopStore
 from .schemas import (
     Id,
     PopularQuerySchema,
@@ -43,6 +44,20 @@ def path_id(value: str, field: str) -> str:
     return checked
 
 
+def live(user_id: str | None) -> Live:
+    """What the shopper did since the model's data, from the event store (if it answers)."""
+    limit = current_app.extensions["recsvc.config"].live_events
+    if user_id is None or limit <= 0:
+        return Live()
+    shop: ShopStore = current_app.extensions["recsvc.shop"]
+    since = holder().recommender.trained_until
+    events = shop.live_events(user_id, since=since, limit=limit)
+    if not events:
+        return Live()
+    return Live(touched=[item for item, _ in events],
+                bought=[item for item, kind in events if kind == "purchase"])  # fmt: skip
+
+
 def filters_of(args: Mapping[str, Any]) -> Filters:
     """The business filters of a request's arguments."""
     return Filters(
@@ -66,7 +81,11 @@ def user_recommendations(args: dict[str, Any], user_id: str) -> Response:
     """
     user_id = path_id(user_id, "user_id")
     result = holder().recommender.recommend(
-        placement=args["placement"], user_id=user_id, n=args["n"], filters=filters_of(args)
+        placement=args["placement"],
+        user_id=user_id,
+        n=args["n"],
+        filters=filters_of(args),
+        live=live(user_id),
     )
     return recommendations_response(result)
 
@@ -88,6 +107,7 @@ def moment_recommendations(body: dict[str, Any]) -> Response:
         item_id=body.get("item_id"),
         n=body["n"],
         filters=filters_of(body["filters"]),
+        live=live(body.get("user_id")),
     )
     return recommendations_response(result)
 
@@ -101,7 +121,7 @@ def similar_items(args: dict[str, Any], item_id: str) -> Response:
     item_id = path_id(item_id, "item_id")
     result = holder().recommender.recommend(
         placement="product", item_id=item_id, user_id=args.get("user_id"), n=args["n"],
-        filters=filters_of(args),
+        filters=filters_of(args), live=live(args.get("user_id")),
     )  # fmt: skip
     return recommendations_response(result)
 

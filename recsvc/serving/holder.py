@@ -26,6 +26,7 @@ from typing import Any
 from ..artifact import ModelStore
 from ..errors import ModelStoreError, NoModelLoaded
 from ..processes import alive
+from ..store.shop import ShopStore
 from .placements import Placement
 from .recommender import Recommender
 
@@ -49,10 +50,18 @@ class ModelHolder:
         placements: Mapping[str, Placement],
         *,
         check_interval: float,
+        shop: ShopStore | None = None,
+        catalog_interval: float = 0.5,
     ) -> None:
         self.store = store
         self.placements = placements
         self.check_interval = check_interval
+        self.shop = shop
+        self.catalog_interval = catalog_interval
+        # the live catalog (stock, price) as followed from the store, by item id, and
+        # the last change applied: every loaded model gets it applied too
+        self._catalog: dict[str, dict[str, Any]] = {}
+        self._catalog_seen = 0
         self._served: Served | None = None
         self._lock = threading.Lock()
         self._watcher_pid: int | None = None
@@ -92,6 +101,7 @@ class ModelHolder:
             except ModelStoreError as exc:
                 self._remember_failure(version, str(exc))
                 return False
+            recommender.apply_catalog(list(self._catalog.values()))
             self._served = Served(recommender, _now())
             self.failed = None
             log.info("serving model version %s (pid %d)", version, os.getpid())
@@ -107,6 +117,26 @@ class ModelHolder:
         self._announce()
         if self.check_interval > 0:
             threading.Thread(target=self._watch, name="recsvc-model-watch", daemon=True).start()
+        if self.shop is not None and self.catalog_interval > 0:
+            # catch up before this process answers its first request, then follow
+            with contextlib.suppress(Exception):
+                self.catalog_step()
+            threading.Thread(
+                target=self._follow_catalog, name="recsvc-catalog", daemon=True
+            ).start()
+
+    def catalog_step(self) -> int:
+        """Apply the catalog changes made since the last step; returns how many."""
+        if self.shop is None:
+            return 0
+        last, entries = self.shop.catalog_changes(self._catalog_seen)
+        with self._lock:
+            for entry in entries:
+                self._catalog[entry["item_id"]] = entry
+            if self._served is not None:
+                self._served.recommender.apply_catalog(entries)
+            self._catalog_seen = last
+        return len(entries)
 
     def workers(self) -> list[dict[str, Any]]:
         """What every live process of this server serves (as each last announced it)."""
@@ -135,6 +165,20 @@ class ModelHolder:
             "failed_version": self.failed[0] if self.failed else None,
             "failure": self.failed[1] if self.failed else None,
         }
+
+    def _follow_catalog(self) -> None:
+        failing = False
+        while True:
+            try:
+                self.catalog_step()
+                if failing:
+                    log.info("catalog store reachable again")
+                failing = False
+            except Exception as exc:  # keep following through database outages
+                if not failing:
+                    log.warning("cannot read catalog changes (stock stays as it was): %s", exc)
+                failing = True
+            time.sleep(self.catalog_interval)
 
     def _announce(self) -> None:
         """Record what this process serves (an atomic file replace) for :meth:`workers`."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -39,6 +40,16 @@ class Filters:
     exclude: Sequence[str] = ()
     #: None: the placement's rule (in stock only, by default)
     in_stock: bool | None = None
+
+
+@dataclass(frozen=True)
+class Live:
+    """What a shopper did after the model's data window ended (from the event store)."""
+
+    #: items viewed, carted or bought since, newest first: folded into the taste
+    touched: Sequence[str] = ()
+    #: items bought since: left out like the ones bought before
+    bought: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -91,7 +102,7 @@ class Recommender:
         self.categories, codes = np.unique(self.item_categories, return_inverse=True)
         self.category_code = codes.astype(np.int32)
         self.available = np.array(catalog.available, dtype=bool)  # live stock updates it
-        self.price = np.asarray(catalog.price)
+        self.price = np.array(catalog.price, dtype=np.float64)  # live price updates it
         popularity = np.asarray(model.popularity, dtype=np.float32)
         self.popularity = popularity
         self.popular_order = np.argsort(-popularity, kind="stable").astype(np.int32)
@@ -113,6 +124,11 @@ class Recommender:
         self.regularization = float(als.regularization)
         self.alpha = float(als.alpha)
         self.gram = self.item_factors.T @ self.item_factors  # YtY, for folding in
+        #: the newest event the model learned from (epoch seconds): later ones are live
+        last_event = model.manifest.get("data_window", {}).get("last_event")
+        self.trained_until = (
+            int(np.datetime64(last_event.rstrip("Z"), "s").astype(np.int64)) if last_event else 0
+        )
         weights = model.manifest["parameters"]["event_weights"]
         self.view_weight = float(weights.get("view", 1.0))
         self.cart_weight = float(weights.get("add_to_cart", self.view_weight))
@@ -132,6 +148,7 @@ class Recommender:
         item_id: str | None = None,
         n: int = 10,
         filters: Filters = Filters(),
+        live: Live = Live(),
     ) -> Recommendations:
         """Top-``n`` items for a placement, given what is known of the shopper's moment."""
         rules = self._placement(placement)
@@ -140,11 +157,17 @@ class Recommender:
         user = self._user_row(user_id)
         recent, unknown_recent = self._known_items(recent_items)
         cart, unknown_cart = self._known_items(cart_items)
+        touched = self._item_indices(live.touched)
+        recent = np.concatenate([recent, touched])
         excluded = [self._item_indices(filters.exclude), cart]
-        if user >= 0 and rules.exclude_purchased:
-            excluded.append(_row(self.purchased, user))
-        if user >= 0 and rules.exclude_seen:
-            excluded.append(_row(self.seen, user))
+        if rules.exclude_purchased:
+            excluded.append(self._item_indices(live.bought))
+            if user >= 0:
+                excluded.append(_row(self.purchased, user))
+        if rules.exclude_seen:
+            excluded.append(touched)
+            if user >= 0:
+                excluded.append(_row(self.seen, user))
         viewed = -1
         if rules.strategy == "similar":
             if item_id is None:
@@ -173,6 +196,18 @@ class Recommender:
             model_version=self.version,
             ignored_items=unknown_recent + unknown_cart,
         )
+
+    def apply_catalog(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Take stock and price changes (``item_id``, ``available``, ``price``) for the items
+        the model knows; the next request sees them."""
+        if not entries:
+            return
+        index = self.model.items.index([e["item_id"] for e in entries])
+        for row, entry in zip(index.tolist(), entries, strict=True):
+            if row >= 0:
+                self.available[row] = bool(entry["available"])
+                price = entry.get("price")
+                self.price[row] = np.nan if price is None else float(price)
 
     def item_index(self, item_id: str) -> int:
         """The model's column of an item; :class:`UnknownItem` if the model does not know it."""

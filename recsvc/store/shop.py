@@ -3,6 +3,8 @@ reads for real-time serving and for training."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +20,7 @@ from ..data.events import Events, events_from_table
 from ..errors import DataError, UnknownItem
 from .database import events, item_changes, items
 
+log = logging.getLogger(__name__)
 EVENT_FIELDS = ("event_id", "user_id", "item_id", "event_type", "timestamp", "quantity",
                 "session_id", "recommendation_id")  # fmt: skip
 ITEM_FIELDS = ("title", "category", "price", "available")
@@ -35,8 +38,12 @@ class Stored:
 class ShopStore:
     """Events and catalog, on SQLAlchemy (SQLite or PostgreSQL)."""
 
+    #: after a failed live read, serve without live data for this many seconds
+    LIVE_PAUSE = 5.0
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._live_paused_until = 0.0
 
     # -- writes ------------------------------------------------------------------------
 
@@ -109,6 +116,18 @@ class ShopStore:
         )
         with self.engine.connect() as conn:
             return [(r.item_id, r.event_type) for r in conn.execute(query)]
+
+    def live_events(self, user_id: str, *, since: int, limit: int) -> list[tuple[str, str]] | None:
+        """:meth:`recent_events` for a request that must not wait on a database that is
+        down: None when it fails, and for ``LIVE_PAUSE`` seconds after without trying."""
+        if time.monotonic() < self._live_paused_until:
+            return None
+        try:
+            return self.recent_events(user_id, since=since, limit=limit)
+        except sa.exc.OperationalError as exc:
+            self._live_paused_until = time.monotonic() + self.LIVE_PAUSE
+            log.warning("event store unavailable, serving without live events: %s", exc.orig)
+            return None
 
     def catalog_changes(self, after: int) -> tuple[int, list[dict[str, Any]]]:
         """Catalog entries changed since change number ``after``: (last change, entries)."""

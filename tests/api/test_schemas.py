@@ -27,7 +27,9 @@ def test_fast_body_equals_the_schemas_dump(
     """The response body is exactly what RecommendationsSchema describes."""
     recommender = Recommender(trained_store.load())
     result = recommender.recommend(**request_args)  # type: ignore[arg-type]
-    app = create_app({"models": str(trained_store.root), "reload_interval": 0})
+    app = create_app(
+        {"models": str(trained_store.root), "reload_interval": 0, "catalog_interval": 0}
+    )
     with app.app_context():
         body = json.loads(recommendations_response(result).get_data())
     assert body == json.loads(json.dumps(RecommendationsSchema().dump(result)))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -18,7 +22,7 @@ KEY = {"Authorization": "Bearer write-key"}
 @pytest.fixture
 def client(db_url: str, trained_store: ModelStore) -> Iterator[FlaskClient]:
     app = create_app({"models": str(trained_store.root), "database_url": db_url,
-                      "write_key": "write-key", "reload_interval": 0,
+                      "write_key": "write-key", "reload_interval": 0, "catalog_interval": 0,
                       "max_events_per_batch": 5})  # fmt: skip
     yield app.test_client()
     app.extensions["recsvc.shop"].engine.dispose()
@@ -93,10 +97,86 @@ def test_database_down_answers_503_and_recommendations_go_on(
 ) -> None:
     unreachable = "postgresql+psycopg://postgres@127.0.0.1:1/none"
     app = create_app({"models": str(trained_store.root), "database_url": unreachable,
-                      "write_key": "write-key", "reload_interval": 0})  # fmt: skip
+                      "write_key": "write-key", "reload_interval": 0,
+                      "catalog_interval": 0})  # fmt: skip
     client = app.test_client()
     down = client.post("/v1/events", json={"events": [ev()]}, headers=KEY)
     assert down.status_code == 503
     assert down.headers["Retry-After"]
     assert "unavailable" in down.get_json()["message"]
     assert client.get("/v1/users/u1/recommendations").status_code == 200
+
+
+class CuttableProxy:
+    """A TCP proxy to PostgreSQL that the test can cut and restore: the database going
+    away and coming back, as the app sees it."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.up = True
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            client, _ = self.listener.accept()
+            if not self.up:
+                client.close()
+                continue
+            server = socket.create_connection(self.target)
+            self.connections += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        self.up = False
+        for conn in self.connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+        self.connections.clear()
+
+    def restore(self) -> None:
+        self.up = True
+
+
+def test_database_going_away_and_coming_back(db_url: str, trained_store: ModelStore) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the proxy stands in front of PostgreSQL")
+    url = sa.engine.make_url(db_url)
+    proxy = CuttableProxy(url.host or "127.0.0.1", url.port or 5432)
+    through = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    app = create_app({"models": str(trained_store.root), "database_url": through,
+                      "write_key": "write-key", "reload_interval": 0,
+                      "catalog_interval": 0})  # fmt: skip
+    client = app.test_client()
+    user = str(app.extensions["recsvc"].recommender.model.users.ids[0])
+    recent = {"events": [ev(user_id=user, timestamp=int(time.time()))]}
+    assert client.post("/v1/events", json=recent, headers=KEY).status_code == 202
+    live = client.get(f"/v1/users/{user}/recommendations").get_json()
+    assert live["strategy"] == "session"  # the live event is folded in
+
+    app.extensions["recsvc.shop"].LIVE_PAUSE = 0.2  # retry the live reads soon
+    proxy.cut()
+    down = client.post("/v1/events", json={"events": [ev()]}, headers=KEY)
+    assert down.status_code == 503
+    assert down.headers["Retry-After"]
+    served = client.get(f"/v1/users/{user}/recommendations")
+    assert served.status_code == 200
+    assert served.get_json()["strategy"] == "personalized"  # from the model alone
+
+    proxy.restore()
+    time.sleep(0.3)
+    assert client.post("/v1/events", json={"events": [ev()]}, headers=KEY).status_code == 202
+    again = client.get(f"/v1/users/{user}/recommendations").get_json()
+    assert again["strategy"] == "session"
+    app.extensions["recsvc.shop"].engine.dispose()
