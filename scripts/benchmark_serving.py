@@ -115,6 +115,49 @@ def in_process(store: Path, calls: int) -> list[tuple[str, float, float]]:
     return results
 
 
+def live_part(store: Path, calls: int, databases: list[str]) -> list[tuple[str, float, float]]:
+    """What reading a shopper's live events from the store adds to a personalized call."""
+    from recsvc.artifact import ModelStore
+    from recsvc.serving.recommender import Live, Recommender
+    from recsvc.store.database import connect, metadata, upgrade
+    from recsvc.store.shop import ShopStore
+
+    recommender = Recommender(ModelStore(store).load())
+    rng = np.random.default_rng(1)
+    users = recommender.user_ids[rng.integers(0, len(recommender.user_ids), calls)].tolist()
+    items = recommender.item_ids[recommender.popular_order[:500]].tolist()
+    since = recommender.trained_until
+    rows = [(name, *timed(lambda i: recommender.recommend(user_id=users[i]), calls))
+            for name in ["personalized, no live events"]]  # fmt: skip
+    for url in databases:
+        engine = connect(url)
+        metadata.drop_all(engine)
+        upgrade(engine)
+        shop = ShopStore(engine)
+        # every user has 5 events after the model's data, among 100,000 stored
+        shop.add_events([{"user_id": u, "item_id": items[(i * 7 + k) % len(items)],
+                          "event_type": "view", "timestamp": since + 60 + k}
+                         for i, u in enumerate(set(users)) for k in range(5)])  # fmt: skip
+        shop.add_events([{"user_id": f"other-{n}", "item_id": items[n % len(items)],
+                          "event_type": "view", "timestamp": since + 1}
+                         for n in range(100_000)])  # fmt: skip
+
+        def call(i: int, shop: ShopStore = shop) -> object:
+            events = shop.live_events(users[i], since=since, limit=50) or []
+            live = Live(touched=[e[0] for e in events])
+            return recommender.recommend(user_id=users[i], live=live)
+
+        kind = url.split(":")[0].split("+")[0]
+        read = timed(lambda i, shop=shop: shop.live_events(users[i], since=since, limit=50),
+                     calls)  # fmt: skip
+        rows.append((f"live events read ({kind})", *read))
+        rows.append((f"personalized with 5 live events ({kind}), read + fold-in", *timed(call,
+                     calls)))  # fmt: skip
+        metadata.drop_all(engine)
+        engine.dispose()
+    return rows
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -235,7 +278,16 @@ def over_http(store: Path, seconds: int) -> tuple[list[str], list[str]]:
     show_default=True,
 )
 @click.option("--no-http", is_flag=True, help="In-process figures only.")
-def main(items: str, calls: int, seconds: int, data: Path, no_http: bool) -> None:
+@click.option(
+    "--live-db",
+    "live_dbs",
+    multiple=True,
+    help="Measure the live-events read against this database URL (repeatable;"
+    " its tables are dropped and made anew).",
+)
+def main(
+    items: str, calls: int, seconds: int, data: Path, no_http: bool, live_dbs: tuple[str, ...]
+) -> None:
     """Measure serving latency in process and throughput over HTTP, side by side."""
     if not no_http and not (shutil.which("wrk") and shutil.which("hey")):
         raise click.ClickException("needs wrk and hey: apt-get install wrk hey")
@@ -248,6 +300,11 @@ def main(items: str, calls: int, seconds: int, data: Path, no_http: bool) -> Non
     for row, name in enumerate(r[0] for r in results[sizes[0]]):
         cells = " | ".join(f"{results[s][row][1]:.3f} / {results[s][row][2]:.3f} ms" for s in sizes)
         click.echo(f"| {name} | {cells} |")
+    if live_dbs:
+        click.echo(f"\nLive events, {sizes[0]:,} items:\n")
+        click.echo("| call | median / p99 |\n|---|---:|")
+        for name, median, p99 in live_part(stores[sizes[0]], calls, list(live_dbs)):
+            click.echo(f"| {name} | {median:.3f} / {p99:.3f} ms |")
     if not no_http:
         lines, memory = over_http(stores[sizes[0]], seconds)
         click.echo(f"\nHTTP, {sizes[0]:,} items, gunicorn with 2 sync workers:\n")
