@@ -11,11 +11,11 @@ from flask import Flask
 
 from .api import model, recommendations, shop
 from .api.errors import Api, register_error_handlers
-from .artifact import ModelStore
 from .config import ServingConfig, TrainingConfig
 from .serving.holder import ModelHolder
 from .serving.placements import parse_placements
 from .store.database import connect, database_url
+from .store.models import open_model_store
 from .store.shop import ShopStore
 
 SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
@@ -55,7 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # no connection is opened here: each gunicorn worker opens its own after the fork
     shop_store = ShopStore(connect(shop_url))
     holder = ModelHolder(
-        ModelStore(settings.models),
+        open_model_store(settings.models, engine=shop_store.engine),
         parse_placements(settings.placements),
         check_interval=settings.reload_interval,
         shop=shop_store,

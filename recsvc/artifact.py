@@ -21,10 +21,10 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -227,11 +227,54 @@ def _csr(arrays: Mapping[str, np.ndarray], name: str, shape: tuple[int, int]) ->
     )
 
 
+class VersionStore(Protocol):
+    """Where model versions are published and loaded from: a folder (:class:`ModelStore`)
+    or the database (:class:`recsvc.store.models.DatabaseModelStore`)."""
+
+    @property
+    def location(self) -> str:
+        """Where the store is, for messages."""
+        ...
+
+    def versions(self) -> list[str]:
+        """Every complete version, oldest first."""
+        ...
+
+    def current(self) -> str | None:
+        """The version being served, or None before the first publish."""
+        ...
+
+    def manifest(self, version: str | None = None) -> dict[str, Any]:
+        """The manifest of a version (default: the current one)."""
+        ...
+
+    def load(self, version: str | None = None) -> Model:
+        """Load and verify a version (default: the current one)."""
+        ...
+
+    def publish(self, model: Model, *, promote: bool = True) -> str:
+        """Write a model as a new version, atomically; current if ``promote``."""
+        ...
+
+    def promote(self, version: str) -> None:
+        """Make a version current after verifying it."""
+        ...
+
+    def rollback(self) -> str:
+        """Make the previously current version current again; returns it."""
+        ...
+
+
 class ModelStore:
     """A folder of model versions with a pointer to the current one."""
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
+
+    @property
+    def location(self) -> str:
+        """The folder."""
+        return str(self.root)
 
     def versions(self) -> list[str]:
         """Every complete version, oldest first (names sort by creation time)."""
@@ -271,7 +314,7 @@ class ModelStore:
         version = self._new_version_name()
         staging = self.root / f"{STAGING_PREFIX}{version}-{os.getpid()}"
         try:
-            write_version(_with_version(model, version), staging)
+            write_version(with_version(model, version), staging)
             os.rename(staging, self.root / version)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -284,26 +327,17 @@ class ModelStore:
     def promote(self, version: str) -> None:
         """Make a version current after verifying it; the one it replaces can be rolled back to."""
         verify_version(self.path(version))
-        history = [v for v in self._history() if v != version]
-        self._write_history([*history, version])
+        self._write_history(promoted(self._history(), version))
 
     def rollback(self) -> str:
         """Make the previously current version current again; returns it.
 
         Versions that have since been deleted or fail verification are skipped.
         """
-        history = self._history()
-        if not history:
-            raise NoCurrentVersion(f"nothing published in {self.root}")
-        for i in range(len(history) - 2, -1, -1):
-            candidate = history[i]
-            with contextlib.suppress(ModelStoreError):
-                verify_version(self.path(candidate))
-                self._write_history(history[: i + 1])
-                return candidate
-        raise ModelStoreError(
-            f"no earlier version to roll back to from {history[-1]} in {self.root}"
-        )
+        history = rolled_back(self._history(), lambda v: verify_version(self.path(v)),
+                              location=self.location)  # fmt: skip
+        self._write_history(history)
+        return history[-1]
 
     def _require_current(self) -> str:
         version = self.current()
@@ -336,13 +370,7 @@ class ModelStore:
         _fsync_dir(self.root)
 
     def _new_version_name(self) -> str:
-        base = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        existing = set(self.versions())
-        name, n = base, 1
-        while name in existing:
-            n += 1
-            name = f"{base}-{n}"
-        return name
+        return new_version_name(self.versions())
 
     def _clean_staging(self) -> None:
         """Remove staging folders left by publishes that crashed (their process is gone)."""
@@ -352,7 +380,38 @@ class ModelStore:
                 shutil.rmtree(path, ignore_errors=True)
 
 
-def _with_version(model: Model, version: str) -> Model:
+def promoted(history: list[str], version: str) -> list[str]:
+    """The pointer history once ``version`` is made current."""
+    return [*(v for v in history if v != version), version]
+
+
+def rolled_back(history: list[str], verify: Callable[[str], object], *, location: str) -> list[str]:
+    """The pointer history once the previous usable version is current again.
+
+    Versions that have since been deleted or fail ``verify`` are skipped.
+    """
+    if not history:
+        raise NoCurrentVersion(f"nothing published in {location}")
+    for i in range(len(history) - 2, -1, -1):
+        with contextlib.suppress(ModelStoreError):
+            verify(history[i])
+            return history[: i + 1]
+    raise ModelStoreError(f"no earlier version to roll back to from {history[-1]} in {location}")
+
+
+def new_version_name(existing: list[str]) -> str:
+    """A version name from the UTC time (sorting by name sorts by creation), unique."""
+    base = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    taken = set(existing)
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def with_version(model: Model, version: str) -> Model:
+    """The same model, its manifest naming ``version``."""
     manifest = dict(model.manifest, version=version)
     return Model(**{**model.__dict__, "manifest": manifest})
 
@@ -373,10 +432,10 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def iter_manifests(store: ModelStore) -> Iterator[tuple[str, dict[str, Any] | Exception]]:
+def iter_manifests(store: VersionStore) -> Iterator[tuple[str, dict[str, Any] | Exception]]:
     """Each version with its manifest, or the error reading it (for listings)."""
     for version in store.versions():
         try:
-            yield version, read_manifest(store.root / version)
+            yield version, store.manifest(version)
         except CorruptVersion as exc:
             yield version, exc

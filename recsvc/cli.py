@@ -16,12 +16,13 @@ from typing import Any
 import click
 import sqlalchemy.exc
 
-from .artifact import ModelStore, iter_manifests
+from .artifact import VersionStore, iter_manifests
 from .config import TrainingConfig, format_event_weights, models_dir, parse_event_weights
 from .data.catalog import read_catalog
 from .data.events import read_events
 from .errors import ConfigError, QualityGateFailed, RecsvcError
 from .store.database import connect, database_url, upgrade
+from .store.models import open_model_store
 from .store.shop import EVENT_FIELDS, ShopStore
 from .training.evaluation import METRICS, SPLITS
 from .training.pipeline import Database, Files, evaluate_dataset, read_dataset, train
@@ -55,14 +56,14 @@ def _store_option(command: Callable[..., None]) -> Callable[..., None]:
     return click.option(
         "--models",
         "models",
-        type=click.Path(file_okay=False, path_type=Path),
         default=None,
-        help="Model store folder. [default: $RECSVC_MODELS, else models]",
+        help="Model store: a folder, or 'database' (DATABASE_URL's) or a database URL."
+        " [default: $RECSVC_MODELS, else models]",
     )(command)
 
 
-def _store(models: Path | None) -> ModelStore:
-    return ModelStore(models if models is not None else models_dir())
+def _store(models: str | None) -> VersionStore:
+    return open_model_store(models if models is not None else str(models_dir()))
 
 
 def _data_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -169,7 +170,7 @@ def main() -> None:
 def train_command(
     events: Path | None,
     items: Path | None,
-    models: Path | None,
+    models: str | None,
     force: bool,
     progress: bool | None,
     from_db: bool,
@@ -201,7 +202,7 @@ def train_command(
         show_progress=show,
         say=lambda text: click.echo(text, err=True),
     )
-    click.echo(f"published {report.version} to {store.root} (current)")
+    click.echo(f"published {report.version} to {store.location} (current)")
     click.echo("counts: " + ", ".join(f"{k} {v:,}" for k, v in report.counts.items()))
     click.echo("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.steps.items()))
     holdout = report.metrics["holdout"]
@@ -249,13 +250,13 @@ def models_group() -> None:
 @models_group.command("list")
 @_store_option
 @_domain_errors
-def models_list(models: Path | None) -> None:
+def models_list(models: str | None) -> None:
     """Every version in the store, oldest first; * marks the current one."""
     store = _store(models)
     current = store.current()
     rows = list(iter_manifests(store))
     if not rows:
-        click.echo(f"no versions in {store.root}")
+        click.echo(f"no versions in {store.location}")
     for version, manifest in rows:
         mark = "*" if version == current else " "
         if isinstance(manifest, Exception):
@@ -274,7 +275,7 @@ def models_list(models: Path | None) -> None:
 @click.argument("version", required=False)
 @_store_option
 @_domain_errors
-def models_show(version: str | None, models: Path | None) -> None:
+def models_show(version: str | None, models: str | None) -> None:
     """Print a version's manifest (default: the current version)."""
     click.echo(json.dumps(_store(models).manifest(version), indent=2, sort_keys=True))
 
@@ -283,7 +284,7 @@ def models_show(version: str | None, models: Path | None) -> None:
 @click.argument("version", required=False)
 @_store_option
 @_domain_errors
-def models_verify(version: str | None, models: Path | None) -> None:
+def models_verify(version: str | None, models: str | None) -> None:
     """Check a version's files against its checksums (default: the current version)."""
     store = _store(models)
     model = store.load(version)
@@ -294,7 +295,7 @@ def models_verify(version: str | None, models: Path | None) -> None:
 @click.argument("version")
 @_store_option
 @_domain_errors
-def models_promote(version: str, models: Path | None) -> None:
+def models_promote(version: str, models: str | None) -> None:
     """Make VERSION current (it is verified first)."""
     store = _store(models)
     store.promote(version)
@@ -304,7 +305,7 @@ def models_promote(version: str, models: Path | None) -> None:
 @models_group.command("rollback")
 @_store_option
 @_domain_errors
-def models_rollback(models: Path | None) -> None:
+def models_rollback(models: str | None) -> None:
     """Make the previously current version current again."""
     click.echo(f"current version: {_store(models).rollback()}")
 

@@ -76,7 +76,8 @@ class _FromEnvironment:
 class ServingConfig(_FromEnvironment):
     """How the HTTP service runs (``PORT`` and ``WEB_CONCURRENCY`` belong to gunicorn.conf.py)."""
 
-    #: the model store folder
+    #: the model store: a folder, or "database" (DATABASE_URL's; RECSVC_MODEL_CACHE is
+    #: the local folder that versions are fetched into)
     models: str = "models"
     #: API key for admin endpoints (model reload); unset disables them
     admin_key: str | None = None

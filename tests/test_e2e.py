@@ -53,8 +53,8 @@ class Server:
             RECSVC_MODELS=str(store),
             RECSVC_ADMIN_KEY=ADMIN_KEY,
             RECSVC_RELOAD_INTERVAL="0.3",
-            **env,
         )
+        environ.update(env)
         self.log = store.parent / "gunicorn.log"
         self._log_file = self.log.open("w")
         self.process = subprocess.Popen(
@@ -398,3 +398,43 @@ def test_an_item_out_of_stock_vanishes_everywhere_within_a_second(live_server: S
                       headers={"X-API-Key": WRITE_KEY})  # fmt: skip
     time.sleep(1.0)
     assert target in item_ids(live_server.get("/v1/popular", params={"n": 1}))
+
+
+def test_retrain_from_the_database_reaches_every_worker(
+    tmp_path: Path, db_url: str, trained_store: ModelStore, small_shop: tuple[Path, Path]
+) -> None:
+    """Heroku-style: the trainer and the web dynos share only the database."""
+    from recsvc.store.database import connect
+    from recsvc.store.models import DatabaseModelStore
+
+    engine = connect(db_url)
+    first = DatabaseModelStore(engine, cache=tmp_path / "seed-cache").publish(trained_store.load())
+    engine.dispose()
+    env = {"DATABASE_URL": db_url, "RECSVC_MODEL_CACHE": str(tmp_path / "web-cache")}
+    holder_dir = tmp_path / "web"
+    holder_dir.mkdir()
+    server = Server(holder_dir / "unused", RECSVC_MODELS="database", **env)
+    try:
+        server.workers_serving(first)
+        trainer = dict(
+            os.environ,
+            DATABASE_URL=db_url,
+            RECSVC_MODELS="database",
+            RECSVC_MODEL_CACHE=str(tmp_path / "trainer-cache"),
+            PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        )
+        recsvc = str(Path(sys.executable).with_name("recsvc"))
+        for command in (["import-events", str(small_shop[0])],
+                        ["import-items", str(small_shop[1])],
+                        ["train", "--from-db", "--factors", "8", "--iterations", "5",
+                         "--neighbours", "20", "--force", "--no-progress"]):  # fmt: skip
+            done = subprocess.run([recsvc, *command], env=trainer, capture_output=True,
+                                  text=True, check=False)  # fmt: skip
+            assert done.returncode == 0, done.stderr
+        new = done.stdout.split("published ")[1].split()[0]
+        assert new != first
+        server.workers_serving(new, timeout=20)
+        response = server.get("/v1/users/nobody/recommendations")
+        assert response.json()["model_version"] == new
+    finally:
+        server.stop()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..artifact import ModelStore
+from ..artifact import VersionStore
 from ..errors import ModelStoreError, NoModelLoaded
 from ..processes import alive
 from ..store.shop import ShopStore
@@ -46,7 +46,7 @@ class ModelHolder:
 
     def __init__(
         self,
-        store: ModelStore,
+        store: VersionStore,
         placements: Mapping[str, Placement],
         *,
         check_interval: float,

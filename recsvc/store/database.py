@@ -8,6 +8,7 @@ read while one writes), PostgreSQL when ``DATABASE_URL`` says so (Heroku's
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,31 @@ item_changes = sa.Table(
 )  # fmt: skip
 
 
+#: published model versions, when the model store is the database (RECSVC_MODELS=database)
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("version", sa.String(64), primary_key=True),
+    sa.Column("manifest", sa.Text(), nullable=False),
+)
+#: the files of each version, in chunks (a bytea/blob value each)
+model_chunks = sa.Table(
+    "model_chunks",
+    metadata,
+    sa.Column("version", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("seq", sa.Integer(), primary_key=True),
+    sa.Column("data", sa.LargeBinary(), nullable=False),
+)
+#: the current version and the ones before it (one row, id 1)
+model_pointer = sa.Table(
+    "model_pointer",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True),
+    sa.Column("history", sa.Text(), nullable=False),
+)
+
+
 def database_url(environ: Mapping[str, str] | None = None) -> str:
     """``DATABASE_URL`` in the form SQLAlchemy takes; default a SQLite file under var/."""
     environ = os.environ if environ is None else environ
@@ -85,7 +111,17 @@ def connect(url: str | None = None) -> Engine:
     engine = sa.create_engine(url, **options)
     if url.startswith("sqlite"):
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+    # A forked process (a gunicorn worker) must not use its parent's connections: the
+    # two would talk over one socket. Forget them in the child, without closing them.
+    reference = weakref.ref(engine)
+    os.register_at_fork(after_in_child=lambda: _forget_connections(reference))
     return engine
+
+
+def _forget_connections(reference: weakref.ref[Engine]) -> None:
+    engine = reference()
+    if engine is not None:
+        engine.dispose(close=False)
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import __version__
-from ..artifact import Model, ModelStore
+from ..artifact import Model, VersionStore
 from ..config import TrainingConfig
 from ..data.catalog import Catalog, read_catalog
 from ..data.events import Events, read_events
@@ -134,7 +134,7 @@ def train(
     source: Files | Database,
     *,
     config: TrainingConfig,
-    store: ModelStore,
+    store: VersionStore,
     force: bool = False,
     show_progress: bool = False,
     say: Callable[[str], None] = lambda _: None,
@@ -262,7 +262,7 @@ def _gate(
     data: Dataset,
     holdout: Holdout,
     candidate: Mapping[str, float],
-    store: ModelStore,
+    store: VersionStore,
     current: str,
     config: TrainingConfig,
 ) -> dict[str, Any]:
