@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,14 @@ from .store.database import connect, database_url, upgrade
 from .store.models import open_model_store
 from .store.shop import EVENT_FIELDS, ShopStore
 from .training.evaluation import METRICS, SPLITS
-from .training.pipeline import Database, Files, evaluate_dataset, read_dataset, train
+from .training.pipeline import (
+    Database,
+    Files,
+    TrainReport,
+    evaluate_dataset,
+    read_dataset,
+    train,
+)
 
 #: exit status when the quality gate refuses to publish (1 is any other error)
 EXIT_GATE_FAILED = 3
@@ -154,7 +162,6 @@ def main() -> None:
     default=None,
     help="Progress bars. [default: when the terminal is interactive]",
 )
-@_domain_errors
 @click.option(
     "--from-db",
     is_flag=True,
@@ -166,7 +173,15 @@ def main() -> None:
     default=None,
     help="With --from-db: only events of the last this many days. [default: all]",
 )
+@click.option(
+    "--every",
+    type=float,
+    default=None,
+    help="Keep running: train again every this many hours (the Procfile's worker)."
+    " A failed run is reported and the next one goes ahead.",
+)
 @_database_option
+@_domain_errors
 def train_command(
     events: Path | None,
     items: Path | None,
@@ -175,6 +190,7 @@ def train_command(
     progress: bool | None,
     from_db: bool,
     window_days: float | None,
+    every: float | None,
     database: str | None,
     **options: Any,
 ) -> None:
@@ -194,14 +210,21 @@ def train_command(
         source = Files(events, items)
     else:
         raise click.UsageError("give either --events FILE or --from-db")
-    report = train(
-        source,
-        config=config,
-        store=store,
-        force=force,
-        show_progress=show,
-        say=lambda text: click.echo(text, err=True),
-    )
+    while True:
+        try:
+            report = train(source, config=config, store=store, force=force, show_progress=show,
+                           say=lambda text: click.echo(text, err=True))  # fmt: skip
+            _print_report(report, store)
+        except (RecsvcError, sqlalchemy.exc.OperationalError) as exc:
+            if every is None:
+                raise
+            click.echo(f"retrain failed, next in {every:g} h: {exc}", err=True)
+        if every is None:
+            return
+        time.sleep(every * 3600)
+
+
+def _print_report(report: TrainReport, store: VersionStore) -> None:
     click.echo(f"published {report.version} to {store.location} (current)")
     click.echo("counts: " + ", ".join(f"{k} {v:,}" for k, v in report.counts.items()))
     click.echo("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.steps.items()))

@@ -99,3 +99,27 @@ def test_help_explains_the_options() -> None:
     assert code == 0
     for words in ("--events", "--half-life-days", "[default: 32]", "--max-ndcg-drop", "--force"):
         assert words in out
+
+
+def test_train_every_keeps_retraining(small_shop: tuple[Path, Path], models: Path) -> None:
+    events, items = small_shop
+    worker = subprocess.Popen(
+        [Path(sys.executable).with_name("recsvc"), "train", "--events", events, "--items", items,
+         "--models", models, *FAST, "--no-progress", "--every", "0.0002"],  # every 0.7 s
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        published = 0
+        assert worker.stdout is not None
+        for line in worker.stdout:
+            published += line.startswith("published ")
+            if published == 2:
+                break
+        assert published == 2
+        assert worker.poll() is None  # still running, as a worker process does
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        if worker.stdout:
+            worker.stdout.close()
+    assert len([p for p in models.iterdir() if p.name[0].isdigit()]) >= 2
