@@ -438,3 +438,14 @@ def test_retrain_from_the_database_reaches_every_worker(
         assert response.json()["model_version"] == new
     finally:
         server.stop()
+
+
+def test_a_new_catalog_item_shows_in_its_category_list(live_server: Server) -> None:
+    put = live_server.put("/v1/items/brand-new", json={"title": "Bowl", "category": "Pets",
+                          "price": 3.5}, headers={"X-API-Key": WRITE_KEY})  # fmt: skip
+    assert put.status_code == 200
+    time.sleep(1.0)
+    for _ in range(6):  # both workers
+        pets = live_server.get("/v1/popular", params={"category": "Pets", "n": 5}).json()
+        assert [i["item_id"] for i in pets["items"]] == ["brand-new"]
+        assert pets["items"][0]["title"] == "Bowl"

@@ -43,6 +43,47 @@ class Filters:
 
 
 @dataclass(frozen=True)
+class CatalogIndex:
+    """Category codes and popular orders, overall and per category (built together, so
+    a request reads one consistent set while the live catalog grows)."""
+
+    categories: np.ndarray
+    category_code: np.ndarray
+    popular_order: np.ndarray
+    #: popularity in popular_order, so a request slices instead of gathering
+    popular_scores: np.ndarray
+    popular_by_category: np.ndarray
+    popular_by_category_scores: np.ndarray
+    #: where each category's run starts in popular_by_category
+    category_start: np.ndarray
+
+    @classmethod
+    def of(cls, item_categories: np.ndarray, popularity: np.ndarray) -> CatalogIndex:
+        """Index items by their categories and popularity."""
+        categories, codes = np.unique(item_categories, return_inverse=True)
+        code = codes.astype(np.int32)
+        order = np.argsort(-popularity, kind="stable").astype(np.int32)
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(rank), dtype=np.int32)
+        by_category = np.lexsort((rank, code)).astype(np.int32)
+        return cls(
+            categories=categories,
+            category_code=code,
+            popular_order=order,
+            popular_scores=popularity[order],
+            popular_by_category=by_category,
+            popular_by_category_scores=popularity[by_category],
+            category_start=np.searchsorted(code[by_category], np.arange(len(categories) + 1)),
+        )
+
+    def code_of(self, category: str) -> int:
+        """The code of a category, -1 if no item has it."""
+        code = int(np.searchsorted(self.categories, category))
+        found = code < len(self.categories) and self.categories[code] == category
+        return code if found else -1
+
+
+@dataclass(frozen=True)
 class Live:
     """What a shopper did after the model's data window ended (from the event store)."""
 
@@ -96,30 +137,22 @@ class Recommender:
         self.similar_scores = np.asarray(model.similar_scores)
         self.seen = _plain(model.user_items)
         self.purchased = _plain(model.purchased)
+        # Per-item arrays cover the model's items, then catalog items added since
+        # training (apply_catalog): those have no factors and no popularity, so they
+        # only fill popular lists after every known item of their category.
         self.item_ids = np.asarray(model.items.ids)
         self.titles = np.asarray(catalog.title)
         self.item_categories = np.asarray(catalog.category)
-        self.categories, codes = np.unique(self.item_categories, return_inverse=True)
-        self.category_code = codes.astype(np.int32)
         self.available = np.array(catalog.available, dtype=bool)  # live stock updates it
         self.price = np.array(catalog.price, dtype=np.float64)  # live price updates it
-        popularity = np.asarray(model.popularity, dtype=np.float32)
-        self.popularity = popularity
-        self.popular_order = np.argsort(-popularity, kind="stable").astype(np.int32)
-        rank = np.empty_like(self.popular_order)
-        rank[self.popular_order] = np.arange(len(rank), dtype=np.int32)
-        self.popular_by_category = np.lexsort((rank, self.category_code)).astype(np.int32)
-        self.category_start = np.searchsorted(
-            self.category_code[self.popular_by_category], np.arange(len(self.categories) + 1)
-        )
-        # the scores in the same orders, so a request slices instead of gathering
-        self.popular_scores = popularity[self.popular_order]
-        self.popular_by_category_scores = popularity[self.popular_by_category]
+        self.popularity = np.asarray(model.popularity, dtype=np.float32)
+        self.new_items: dict[str, int] = {}
+        self._index_catalog()
         self.item_factors = np.asarray(model.als.item_factors)
         self.item_norms = np.linalg.norm(self.item_factors, axis=1)
         self.item_norms[self.item_norms == 0] = 1e-10
         #: items with no interactions have all-zero factors: no taste can rank them
-        self.trained = popularity > 0
+        self.trained = self.popularity[: len(self.item_factors)] > 0
         als = model.als.implicit
         self.regularization = float(als.regularization)
         self.alpha = float(als.alpha)
@@ -132,6 +165,20 @@ class Recommender:
         weights = model.manifest["parameters"]["event_weights"]
         self.view_weight = float(weights.get("view", 1.0))
         self.cart_weight = float(weights.get("add_to_cart", self.view_weight))
+
+    def _index_catalog(self) -> None:
+        """Category codes and popular orders of every item, swapped in as one object."""
+        self.index = CatalogIndex.of(self.item_categories, self.popularity)
+
+    @property
+    def popular_order(self) -> np.ndarray:
+        """Every item, most popular first."""
+        return self.index.popular_order
+
+    @property
+    def categories(self) -> np.ndarray:
+        """The catalog's categories, sorted."""
+        return self.index.categories
 
     @property
     def version(self) -> str:
@@ -202,12 +249,31 @@ class Recommender:
         the model knows; the next request sees them."""
         if not entries:
             return
-        index = self.model.items.index([e["item_id"] for e in entries])
+        index = self._known_items([e["item_id"] for e in entries], keep_unknown=True)[0]
+        added = [e for row, e in zip(index.tolist(), entries, strict=True) if row < 0]
+        if added:
+            self._add_items(added)
+            index = self._known_items([e["item_id"] for e in entries], keep_unknown=True)[0]
         for row, entry in zip(index.tolist(), entries, strict=True):
-            if row >= 0:
-                self.available[row] = bool(entry["available"])
-                price = entry.get("price")
-                self.price[row] = np.nan if price is None else float(price)
+            self.available[row] = bool(entry["available"])
+            price = entry.get("price")
+            self.price[row] = np.nan if price is None else float(price)
+
+    def _add_items(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Catalog items the model never saw: listed after the known ones, by category."""
+        start = len(self.item_ids)
+        for offset, entry in enumerate(entries):
+            self.new_items[entry["item_id"]] = start + offset
+        count = len(entries)
+        self.titles = np.concatenate([self.titles, [e.get("title") or "" for e in entries]])
+        self.item_categories = np.concatenate(
+            [self.item_categories, [e.get("category") or "" for e in entries]]
+        )
+        self.price = np.concatenate([self.price, np.full(count, np.nan)])
+        self.available = np.concatenate([self.available, np.ones(count, dtype=bool)])
+        self.popularity = np.concatenate([self.popularity, np.zeros(count, np.float32)])
+        self.item_ids = np.concatenate([self.item_ids, [e["item_id"] for e in entries]])
+        self._index_catalog()
 
     def item_index(self, item_id: str) -> int:
         """The model's column of an item; :class:`UnknownItem` if the model does not know it."""
@@ -277,16 +343,17 @@ class Recommender:
     def _popular_stage(self, category: str | None) -> Candidates:
         order: np.ndarray
         scores: np.ndarray
+        index = self.index
         if category is None:
-            order, scores = self.popular_order, self.popular_scores
+            order, scores = index.popular_order, index.popular_scores
         else:
-            code = int(np.searchsorted(self.categories, category))
-            if code >= len(self.categories) or self.categories[code] != category:
+            code = index.code_of(category)
+            if code < 0:
                 order, scores = _NONE, _NONE.astype(np.float32)
             else:
-                span = slice(self.category_start[code], self.category_start[code + 1])
-                order = self.popular_by_category[span]
-                scores = self.popular_by_category_scores[span]
+                span = slice(index.category_start[code], index.category_start[code + 1])
+                order = index.popular_by_category[span]
+                scores = index.popular_by_category_scores[span]
         return lambda *_: (order, scores)
 
     def _scan(self, score_all: Callable[[], np.ndarray]) -> Candidates:
@@ -296,7 +363,7 @@ class Recommender:
         """
 
         def stage(wanted: int, allowed: Allowed) -> tuple[np.ndarray, np.ndarray]:
-            passing = self.trained & allowed(np.arange(len(self.trained)))
+            passing = self.trained & allowed(np.arange(len(self.trained)))  # model's items
             k = min(wanted, int(passing.sum()))
             if k <= 0:
                 return np.array([], dtype=np.int64), np.array([], dtype=np.float32)
@@ -332,11 +399,8 @@ class Recommender:
 
     def _allowed(self, excluded: np.ndarray, *, in_stock: bool, filters: Filters) -> Allowed:
         """Which of some items pass the request's rules."""
-        category = None
-        if filters.category is not None:
-            code = int(np.searchsorted(self.categories, filters.category))
-            known = code < len(self.categories) and self.categories[code] == filters.category
-            category = code if known else -1
+        index = self.index
+        category = None if filters.category is None else index.code_of(filters.category)
 
         def allowed(items: np.ndarray) -> np.ndarray:
             ok = items >= 0
@@ -347,7 +411,7 @@ class Recommender:
             if in_stock:
                 ok &= self.available[items]
             if category is not None:
-                ok &= self.category_code[items] == category
+                ok &= index.category_code[items] == category
             if filters.min_price is not None:
                 ok &= self.price[items] >= filters.min_price
             if filters.max_price is not None:
@@ -372,12 +436,25 @@ class Recommender:
         return row if row < len(self.user_ids) and self.user_ids[row] == user_id else -1
 
     def _item_indices(self, item_ids: Sequence[str]) -> np.ndarray:
-        return self._known_items(item_ids)[0]
+        """Rows of the ids known to the model or added since; unknown ids dropped."""
+        rows = self._known_items(item_ids, keep_unknown=True)[0]
+        return rows[rows >= 0]
 
-    def _known_items(self, item_ids: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    def _known_items(
+        self, item_ids: Sequence[str], *, keep_unknown: bool = False
+    ) -> tuple[np.ndarray, list[str]]:
+        """Rows of the ids the model (or the live catalog) knows, and the unknown ids.
+
+        Items added since training count as known only with ``keep_unknown`` (which
+        keeps -1 for the truly unknown, in place): the model has nothing else on them.
+        """
         if not item_ids:
             return _NONE, []
         found = self.model.items.index(list(item_ids))
+        if keep_unknown:
+            for i in np.flatnonzero(found < 0).tolist():
+                found[i] = self.new_items.get(item_ids[i], -1)
+            return found, []
         unknown = [item_ids[int(i)] for i in np.flatnonzero(found < 0)]
         return found[found >= 0], unknown
 

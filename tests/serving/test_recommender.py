@@ -189,3 +189,36 @@ def test_placements_are_configurable() -> None:
     ]:
         with pytest.raises(ConfigError, match=words):
             parse_placements(bad)
+
+
+def test_new_catalog_items_fill_their_categorys_popular_list(trained_store: ModelStore) -> None:
+    recommender = Recommender(trained_store.load())  # its own: the catalog grows
+    known_garden = {str(i) for i, c, a in zip(recommender.item_ids, recommender.item_categories,
+                    recommender.available, strict=True) if c == "Garden" and a}  # fmt: skip
+    recommender.apply_catalog([
+        {"item_id": "brand-new", "title": "Rake", "category": "Garden", "price": 12.0,
+         "available": True},
+        {"item_id": "new-category", "title": "Bowl", "category": "Pets", "price": 3.0,
+         "available": True},
+        {"item_id": "new-but-out", "title": "Hoe", "category": "Garden", "price": None,
+         "available": False},
+    ])  # fmt: skip
+    garden = recommender.recommend(placement="popular", n=100, filters=Filters(category="Garden"))
+    assert ids(garden)[-1] == "brand-new"  # after every known Garden item
+    assert set(ids(garden)[:-1]) == known_garden
+    assert garden.items[-1].title == "Rake"
+    assert garden.items[-1].price == 12.0
+    assert "new-but-out" not in ids(garden)
+    pets = recommender.recommend(placement="popular", n=5, filters=Filters(category="Pets"))
+    assert ids(pets) == ["new-category"]
+    excluded = recommender.recommend(
+        placement="popular", n=100, filters=Filters(category="Garden", exclude=["brand-new"])
+    )
+    assert "brand-new" not in ids(excluded)
+    home = recommender.recommend(user_id=busy_user(recommender), n=10)
+    assert not {"brand-new", "new-category"} & set(ids(home))  # no taste knows them yet
+    with pytest.raises(UnknownItem):
+        recommender.recommend(placement="product", item_id="brand-new")
+    recommender.apply_catalog([{"item_id": "brand-new", "available": False, "price": 12.0}])
+    assert "brand-new" not in ids(recommender.recommend(
+        placement="popular", n=100, filters=Filters(category="Garden")))  # fmt: skip
