@@ -60,6 +60,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         check_interval=settings.reload_interval,
         shop=shop_store,
         catalog_interval=settings.catalog_interval,
+        live_events=settings.live_events,
     )
     holder.refresh()
     app.extensions["recsvc"] = holder

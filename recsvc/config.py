@@ -91,10 +91,10 @@ class ServingConfig(_FromEnvironment):
     placements: str | None = None
     #: most events one POST /v1/events may carry
     max_events_per_batch: int = 1000
-    #: a shopper's latest events since the model's data window that a request folds
-    #: in from the event store (0: no live personalization)
+    #: a shopper's latest events after the model's data window that a request folds
+    #: in (0: no live personalization)
     live_events: int = 50
-    #: seconds between a worker's checks of the catalog for stock and price changes
+    #: seconds between a worker's reads of the store for new events and catalog changes
     catalog_interval: float = 0.5
 
     def __post_init__(self) -> None:

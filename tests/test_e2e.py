@@ -366,6 +366,7 @@ def test_events_change_the_next_recommendations(live_server: Server) -> None:
     posted = live_server.post("/v1/events", json={"events": events},
                               headers={"X-API-Key": WRITE_KEY})  # fmt: skip
     assert posted.status_code == 202, posted.text
+    time.sleep(1.0)  # the worker that stored them knows at once, the other within a second
     for _ in range(4):  # whichever worker answers
         after = live_server.get(f"/v1/users/{user}/recommendations", params={"n": 10}).json()
         assert bought not in [i["item_id"] for i in after["items"]]

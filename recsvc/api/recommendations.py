@@ -12,7 +12,6 @@ from flask_smorest import Blueprint
 from ..errors import InvalidRequest
 from ..serving.holder import ModelHolder
 from ..serving.recommender import Filters, Live
-from ..store.shop import ShopStore
 from .schemas import (
     Id,
     PopularQuerySchema,
@@ -45,17 +44,9 @@ def path_id(value: str, field: str) -> str:
 
 
 def live(user_id: str | None) -> Live:
-    """What the shopper did since the model's data, from the event store (if it answers)."""
-    limit = current_app.extensions["recsvc.config"].live_events
-    if user_id is None or limit <= 0:
-        return Live()
-    shop: ShopStore = current_app.extensions["recsvc.shop"]
-    since = holder().recommender.trained_until
-    events = shop.live_events(user_id, since=since, limit=limit)
-    if not events:
-        return Live()
-    return Live(touched=[item for item, _ in events],
-                bought=[item for item, kind in events if kind == "purchase"])  # fmt: skip
+    """What the shopper did after the model's data (from this process's memory)."""
+    served = holder()
+    return served.live.of(user_id, after=served.recommender.trained_until)
 
 
 def filters_of(args: Mapping[str, Any]) -> Filters:

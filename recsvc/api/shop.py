@@ -9,7 +9,7 @@ from flask_smorest import Blueprint, abort
 
 from ..store.shop import ShopStore
 from .auth import require_key
-from .recommendations import path_id
+from .recommendations import holder, path_id
 from .schemas import (
     CatalogItemSchema,
     EventBatchSchema,
@@ -47,6 +47,10 @@ def post_events(body: dict[str, Any]) -> dict[str, int]:
         abort(422, message=f"at most {limit} events per batch (RECSVC_MAX_EVENTS_PER_BATCH)",
               errors={"json": {"events": [f"longer than {limit}"]}})  # fmt: skip
     stored = shop().add_events(body["events"])
+    # this worker sees them at once; the others at their next read of the store
+    holder().live.record(
+        (e["user_id"], e["item_id"], e["event_type"], e["timestamp"]) for e in stored.events
+    )
     return {"stored": stored.stored, "duplicates": stored.duplicates}
 
 

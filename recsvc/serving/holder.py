@@ -27,10 +27,15 @@ from ..artifact import VersionStore
 from ..errors import ModelStoreError, NoModelLoaded
 from ..processes import alive
 from ..store.shop import ShopStore
+from .live import LiveEvents
 from .placements import Placement
 from .recommender import Recommender
 
 log = logging.getLogger(__name__)
+#: events read per query while following the store
+FOLLOW_BATCH = 10_000
+#: at most this many of the latest events are taken in when a process starts
+CATCH_UP_EVENTS = 200_000
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class ModelHolder:
         check_interval: float,
         shop: ShopStore | None = None,
         catalog_interval: float = 0.5,
+        live_events: int = 50,
     ) -> None:
         self.store = store
         self.placements = placements
@@ -62,6 +68,8 @@ class ModelHolder:
         # the last change applied: every loaded model gets it applied too
         self._catalog: dict[str, dict[str, Any]] = {}
         self._catalog_seen = 0
+        #: shoppers' events after the model's data window, followed from the store
+        self.live = LiveEvents(per_user=live_events)
         self._served: Served | None = None
         self._lock = threading.Lock()
         self._watcher_pid: int | None = None
@@ -120,13 +128,12 @@ class ModelHolder:
         if self.shop is not None and self.catalog_interval > 0:
             # catch up before this process answers its first request, then follow
             with contextlib.suppress(Exception):
-                self.catalog_step()
-            threading.Thread(
-                target=self._follow_catalog, name="recsvc-catalog", daemon=True
-            ).start()
+                self._catch_up_events()
+                self.follow_step()
+            threading.Thread(target=self._follow_store, name="recsvc-follow", daemon=True).start()
 
-    def catalog_step(self) -> int:
-        """Apply the catalog changes made since the last step; returns how many."""
+    def follow_step(self) -> int:
+        """Take in the catalog changes and events stored since the last step; how many."""
         if self.shop is None:
             return 0
         last, entries = self.shop.catalog_changes(self._catalog_seen)
@@ -136,7 +143,25 @@ class ModelHolder:
             if self._served is not None:
                 self._served.recommender.apply_catalog(entries)
             self._catalog_seen = last
-        return len(entries)
+        taken = len(entries)
+        if self.live.per_user > 0:
+            while True:
+                last, rows = self.shop.events_after(self.live.last_id, limit=FOLLOW_BATCH)
+                self.live.record(rows)
+                self.live.last_id = last
+                taken += len(rows)
+                if len(rows) < FOLLOW_BATCH:
+                    break
+        return taken
+
+    def _catch_up_events(self) -> None:
+        """The latest events after the served model's data, before following new ones."""
+        if self.shop is None or self.live.per_user <= 0 or self._served is None:
+            return
+        since = self._served.recommender.trained_until
+        last, rows = self.shop.latest_events(since=since, limit=CATCH_UP_EVENTS)
+        self.live.record(rows)
+        self.live.last_id = last
 
     def workers(self) -> list[dict[str, Any]]:
         """What every live process of this server serves (as each last announced it)."""
@@ -166,17 +191,17 @@ class ModelHolder:
             "failure": self.failed[1] if self.failed else None,
         }
 
-    def _follow_catalog(self) -> None:
+    def _follow_store(self) -> None:
         failing = False
         while True:
             try:
-                self.catalog_step()
+                self.follow_step()
                 if failing:
-                    log.info("catalog store reachable again")
+                    log.info("event store reachable again")
                 failing = False
             except Exception as exc:  # keep following through database outages
                 if not failing:
-                    log.warning("cannot read catalog changes (stock stays as it was): %s", exc)
+                    log.warning("cannot read the event store (serving what it had): %s", exc)
                 failing = True
             time.sleep(self.catalog_interval)
 

@@ -3,8 +3,6 @@ reads for real-time serving and for training."""
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,30 +18,32 @@ from ..data.events import Events, events_from_table
 from ..errors import DataError, UnknownItem
 from .database import events, item_changes, items
 
-log = logging.getLogger(__name__)
 EVENT_FIELDS = ("event_id", "user_id", "item_id", "event_type", "timestamp", "quantity",
                 "session_id", "recommendation_id")  # fmt: skip
 ITEM_FIELDS = ("title", "category", "price", "available")
 _CHUNK = 5_000
+#: an event as serving follows it: (user_id, item_id, event_type, timestamp)
+LiveRow = tuple[str, str, str, int]
 
 
 @dataclass(frozen=True)
 class Stored:
-    """How many events a batch added, and how many it repeated (same event_id)."""
+    """What a batch added (``events``, as stored) and how many it repeated (same event_id)."""
 
-    stored: int
+    events: list[dict[str, Any]]
     duplicates: int
+
+    @property
+    def stored(self) -> int:
+        """How many events the batch added."""
+        return len(self.events)
 
 
 class ShopStore:
     """Events and catalog, on SQLAlchemy (SQLite or PostgreSQL)."""
 
-    #: after a failed live read, serve without live data for this many seconds
-    LIVE_PAUSE = 5.0
-
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._live_paused_until = 0.0
 
     # -- writes ------------------------------------------------------------------------
 
@@ -70,7 +70,7 @@ class ShopStore:
                 fresh.append(row)
             for part in _chunks(fresh, _CHUNK):
                 conn.execute(_insert_ignoring_duplicates(conn), part)
-        return Stored(stored=len(fresh), duplicates=len(rows) - len(fresh))
+        return Stored(events=fresh, duplicates=len(rows) - len(fresh))
 
     def upsert_items(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Create or replace catalog entries (fields left out become blank; stock defaults
@@ -105,29 +105,32 @@ class ShopStore:
 
     # -- reads for serving -------------------------------------------------------------
 
-    def recent_events(self, user_id: str, *, since: int, limit: int) -> list[tuple[str, str]]:
-        """A user's latest events after ``since`` (epoch seconds): (item_id, event_type),
-        newest first, at most ``limit`` (an index scan on user and time)."""
+    def events_after(self, after: int, *, limit: int) -> tuple[int, list[LiveRow]]:
+        """Events stored after event number ``after``, in order, at most ``limit``:
+        (the last number read, [(user_id, item_id, event_type, timestamp)])."""
         query = (
-            sa.select(events.c.item_id, events.c.event_type)
-            .where(events.c.user_id == user_id, events.c.timestamp > since)
-            .order_by(events.c.timestamp.desc(), events.c.id.desc())
-            .limit(limit)
-        )
+            sa.select(events.c.id, events.c.user_id, events.c.item_id, events.c.event_type,
+                      events.c.timestamp)
+            .where(events.c.id > after).order_by(events.c.id).limit(limit)
+        )  # fmt: skip
         with self.engine.connect() as conn:
-            return [(r.item_id, r.event_type) for r in conn.execute(query)]
+            rows = conn.execute(query).all()
+        last = int(rows[-1][0]) if rows else after
+        return last, [(r[1], r[2], r[3], int(r[4])) for r in rows]
 
-    def live_events(self, user_id: str, *, since: int, limit: int) -> list[tuple[str, str]] | None:
-        """:meth:`recent_events` for a request that must not wait on a database that is
-        down: None when it fails, and for ``LIVE_PAUSE`` seconds after without trying."""
-        if time.monotonic() < self._live_paused_until:
-            return None
-        try:
-            return self.recent_events(user_id, since=since, limit=limit)
-        except sa.exc.OperationalError as exc:
-            self._live_paused_until = time.monotonic() + self.LIVE_PAUSE
-            log.warning("event store unavailable, serving without live events: %s", exc.orig)
-            return None
+    def latest_events(self, *, since: int, limit: int) -> tuple[int, list[LiveRow]]:
+        """The newest ``limit`` events with a timestamp after ``since``, oldest first, and
+        the number of the last event stored (where following starts)."""
+        with self.engine.connect() as conn:
+            last = conn.execute(sa.select(sa.func.max(events.c.id))).scalar() or 0
+            query = (
+                sa.select(events.c.user_id, events.c.item_id, events.c.event_type,
+                          events.c.timestamp)
+                .where(events.c.timestamp > since, events.c.id <= last)
+                .order_by(events.c.id.desc()).limit(limit)
+            )  # fmt: skip
+            rows = conn.execute(query).all()
+        return int(last), [(r[0], r[1], r[2], int(r[3])) for r in reversed(rows)]
 
     def catalog_changes(self, after: int) -> tuple[int, list[dict[str, Any]]]:
         """Catalog entries changed since change number ``after``: (last change, entries)."""

@@ -94,11 +94,17 @@ def test_catalog_changes_are_followed_in_order(store: ShopStore) -> None:
         store.patch_item("zz", {"available": True})
 
 
-def test_recent_events_newest_first_bounded(store: ShopStore) -> None:
+def test_following_events_in_order(store: ShopStore) -> None:
     store.add_events([event(n) for n in range(10)] + [event(99, user_id="u2")])
-    recent = store.recent_events("u1", since=1_004, limit=3)
-    assert recent == [("i0", "view"), ("i2", "view"), ("i1", "view")]  # t=1009, 1008, 1007
-    assert store.recent_events("nobody", since=0, limit=5) == []
+    last, latest = store.latest_events(since=1_006, limit=3)
+    # the newest three of those after t=1006 (1007, 1008, 1009, 1099), oldest first
+    assert latest == [("u1", "i2", "view", 1_008), ("u1", "i0", "view", 1_009),
+                      ("u2", "i0", "view", 1_099)]  # fmt: skip
+    assert store.events_after(last, limit=10) == (last, [])
+    store.add_events([event(100), event(101)])
+    newer, rows = store.events_after(last, limit=1)
+    assert rows == [("u1", "i1", "view", 1_100)]
+    assert store.events_after(newer, limit=10)[1] == [("u1", "i2", "view", 1_101)]
 
 
 def test_training_reads_everything_back(store: ShopStore) -> None:
