@@ -410,10 +410,14 @@ def new_version_name(existing: list[str]) -> str:
     return name
 
 
+def with_manifest(model: Model, manifest: Mapping[str, Any]) -> Model:
+    """The same model with another manifest."""
+    return Model(**{**model.__dict__, "manifest": manifest})
+
+
 def with_version(model: Model, version: str) -> Model:
     """The same model, its manifest naming ``version``."""
-    manifest = dict(model.manifest, version=version)
-    return Model(**{**model.__dict__, "manifest": manifest})
+    return with_manifest(model, dict(model.manifest, version=version))
 
 
 def _sha256(path: Path) -> str:

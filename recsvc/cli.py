@@ -22,11 +22,7 @@ from .config import TrainingConfig, format_event_weights, models_dir, parse_even
 from .data.catalog import read_catalog
 from .data.events import read_events
 from .errors import ConfigError, QualityGateFailed, RecsvcError
-from .store.database import connect, database_url, upgrade
-from .store.models import open_model_store
-from .store.shop import EVENT_FIELDS, ShopStore
-from .training.evaluation import METRICS, SPLITS
-from .training.pipeline import (
+from .pipeline import (
     Database,
     Files,
     TrainReport,
@@ -34,6 +30,10 @@ from .training.pipeline import (
     read_dataset,
     train,
 )
+from .store.database import connect, database_url, upgrade
+from .store.models import open_model_store
+from .store.shop import EVENT_FIELDS, ShopStore
+from .training.evaluation import METRICS, SPLITS
 
 #: exit status when the quality gate refuses to publish (1 is any other error)
 EXIT_GATE_FAILED = 3

@@ -12,7 +12,7 @@ from recsvc.artifact import ModelStore
 from recsvc.config import TrainingConfig
 from recsvc.data.events import Events, read_events
 from recsvc.data.sample import ShopShape, write_shop
-from recsvc.training.pipeline import Files, train
+from recsvc.pipeline import Files, train
 
 ML100K = Path(
     os.environ.get("RECSVC_ML100K", Path(__file__).resolve().parents[2] / "shared/data/ml-100k")

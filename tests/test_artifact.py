@@ -10,7 +10,7 @@ import pytest
 from recsvc.artifact import POINTER, ModelStore, load_version, verify_version
 from recsvc.config import TrainingConfig
 from recsvc.errors import CorruptVersion, ModelStoreError, NoCurrentVersion, UnknownVersion
-from recsvc.training.pipeline import Files, fit_als, train
+from recsvc.pipeline import Files, fit_als, train
 
 
 @pytest.fixture

@@ -51,6 +51,8 @@ class Holdout:
     train: Interactions
     users: np.ndarray  # rows of the scored users
     truth: sp.csr_matrix  # one row per scored user: items to find
+    #: the training part's events (to build a whole model from them)
+    train_events: Events
 
 
 def make_holdout(
@@ -68,22 +70,26 @@ def make_holdout(
     """Split events in time and build the training matrix and the ground truth."""
     test = holdout_mask(events, split=split, fraction=fraction)
     items = items or IdMap.of(events.item_id)
+    train_events = events.take(~test)
     train = build_interactions(
-        events.take(~test),
+        train_events,
         weights,
         half_life_days=half_life_days,
         min_user_events=min_user_events,
         min_item_users=min_item_users,
         items=items,
     )
-    touched = build_interactions(events.take(~test), weights, users=train.users, items=items)
+    touched = build_interactions(train_events, weights, users=train.users, items=items)
     targets = events.take(test & events.of_types(target_types))
     truth = build_interactions(targets, weights, users=train.users, items=items).matrix
     truth = truth - truth.multiply(touched.matrix > 0)
     truth.eliminate_zeros()
     has_history = np.diff(train.matrix.indptr) > 0
     users = np.flatnonzero((np.diff(truth.indptr) > 0) & has_history)
-    return Holdout(train=train, users=users, truth=sp.csr_matrix(truth[users] > 0))
+    return Holdout(
+        train=train, users=users, truth=sp.csr_matrix(truth[users] > 0),
+        train_events=train_events,
+    )  # fmt: skip
 
 
 def score(recommended: np.ndarray, truth: sp.csr_matrix, *, item_count: int) -> dict[str, float]:

@@ -7,7 +7,7 @@ import pytest
 from recsvc.artifact import ModelStore
 from recsvc.config import TrainingConfig
 from recsvc.errors import DataError, QualityGateFailed
-from recsvc.training.pipeline import Files, evaluate_dataset, read_dataset, train
+from recsvc.pipeline import Files, evaluate_dataset, read_dataset, train
 
 
 def test_train_publishes_an_evaluated_version(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,16 +19,18 @@ import implicit
 import numpy as np
 import scipy.sparse as sp
 
-from .. import __version__
-from ..artifact import Model, VersionStore
-from ..config import TrainingConfig
-from ..data.catalog import Catalog, read_catalog
-from ..data.events import Events, read_events
-from ..errors import QualityGateFailed
-from ..store.shop import ShopStore
-from .evaluation import Holdout, evaluate, make_holdout
-from .matrix import DAY, IdMap, build_interactions
-from .models import AlsModel, BoughtTogetherModel, PopularityModel
+from . import __version__
+from .artifact import Model, VersionStore, with_manifest
+from .config import TrainingConfig
+from .data.catalog import Catalog, read_catalog
+from .data.events import Events, read_events
+from .errors import QualityGateFailed
+from .serving.offline import evaluate_recommender
+from .serving.recommender import Recommender
+from .store.shop import ShopStore
+from .training.evaluation import Holdout, evaluate, make_holdout
+from .training.matrix import DAY, IdMap, build_interactions
+from .training.models import AlsModel, BoughtTogetherModel, PopularityModel
 
 #: the event types whose holdout items a model must find
 TARGET_EVENT_TYPES = ("purchase",)
@@ -153,11 +155,11 @@ def train(
 
     with timer("evaluate on holdout"):
         holdout = holdout_for(data, config)
-        model_metrics = evaluate(fit_als(holdout.train.matrix, config), holdout)
+        model_metrics = evaluate_served(data, holdout, config)
         popular = PopularityModel.fit(holdout.train.matrix)
         report.metrics = {
             "holdout": {"split": "user-time", "fraction": config.holdout_fraction,
-                        "users_scored": len(holdout.users)},
+                        "users_scored": len(holdout.users), "through": "serving (home)"},
             "model": model_metrics,
             "popularity": evaluate(popular, holdout),
         }  # fmt: skip
@@ -165,51 +167,70 @@ def train(
     current = store.current()
     if current is not None:
         with timer("quality gate"):
-            report.gate = _gate(data, holdout, model_metrics, store, current, config)
+            report.gate = _gate(data, model_metrics, store, current, config)
         if not report.gate["passed"] and not force:
             raise QualityGateFailed(report.gate["message"])
 
+    model = build_model(data.events, data, config, show_progress=show_progress, timer=timer)
+    report.counts.update(
+        users=len(model.users), items=len(model.items),
+        interactions=int(model.user_items.nnz), purchases=int(model.purchased.nnz),
+    )  # fmt: skip
+    model = with_manifest(model, _manifest(data, config, report))
+    with timer("publish"):
+        report.version = store.publish(model)
+    return report
+
+
+def build_model(
+    events: Events,
+    data: Dataset,
+    config: TrainingConfig,
+    *,
+    show_progress: bool = False,
+    timer: Callable[[str], AbstractContextManager[None]] = lambda _: nullcontext(),
+    similar: bool = True,
+) -> Model:
+    """Everything a model version holds, fitted on ``events`` (all, or a holdout's training
+    part) over the dataset's items and catalog. ``similar=False`` skips the item
+    neighbours (not needed to score the home placement)."""
     with timer("build matrix"):
         interactions = build_interactions(
-            data.events,
+            events,
             config.event_weights,
             half_life_days=config.half_life_days,
             min_user_events=config.min_user_events,
             min_item_users=config.min_item_users,
             items=data.items,
         )
-        bought_events = data.events.take(data.events.of_types(config.bought_together_event_types))
         bought = build_interactions(
-            bought_events, config.event_weights, users=interactions.users, items=data.items
-        ).matrix
+            events.take(events.of_types(config.bought_together_event_types)),
+            config.event_weights, users=interactions.users, items=data.items,
+        ).matrix  # fmt: skip
         purchased = build_interactions(
-            data.events.take(data.events.of_types(TARGET_EVENT_TYPES)),
-            config.event_weights,
-            users=interactions.users,
-            items=data.items,
-        ).matrix
+            events.take(events.of_types(TARGET_EVENT_TYPES)),
+            config.event_weights, users=interactions.users, items=data.items,
+        ).matrix  # fmt: skip
         purchased.data[:] = 1
-    report.counts.update(
-        users=len(interactions.users), items=len(interactions.items),
-        interactions=interactions.nnz, purchases=int(purchased.nnz),
-    )  # fmt: skip
-
     with timer("fit ALS"):
         als = fit_als(interactions.matrix, config, show_progress=show_progress)
     with timer("precompute candidates"):
         user_top_items, user_top_scores = als.top_items(
             interactions.matrix, config.candidates_per_user, show_progress=show_progress
         )
-        similar_items, similar_scores = als.similar_items(
-            config.similar_items_per_item, show_progress=show_progress
-        )
+        if similar:
+            similar_items, similar_scores = als.similar_items(
+                config.similar_items_per_item, show_progress=show_progress
+            )
+        else:
+            similar_items = np.zeros((len(data.items), 0), dtype=np.int32)
+            similar_scores = np.zeros((len(data.items), 0), dtype=np.float32)
     with timer("fit bought-together"):
         together = BoughtTogetherModel.fit(
             bought, neighbours=config.bought_together_neighbours, show_progress=show_progress
         )
-
-    catalog = (Catalog.empty() if data.catalog is None else data.catalog).aligned_to(data.items.ids)
-    model = Model(
+    catalog = Catalog.empty() if data.catalog is None else data.catalog
+    return Model(
         users=interactions.users,
         items=interactions.items,
         als=als,
@@ -221,12 +242,16 @@ def train(
         user_top_scores=user_top_scores,
         similar_items=similar_items,
         similar_scores=similar_scores,
-        catalog=catalog,
-        manifest=_manifest(data, config, report),
+        catalog=catalog.aligned_to(data.items.ids),
+        manifest=_model_manifest(events, config),
     )
-    with timer("publish"):
-        report.version = store.publish(model)
-    return report
+
+
+def evaluate_served(data: Dataset, holdout: Holdout, config: TrainingConfig) -> dict[str, float]:
+    """Fit what `recsvc train` would publish on the holdout's training part and score the
+    serving recommender's home lists, with its default filters."""
+    model = build_model(holdout.train_events, data, config, similar=False)
+    return evaluate_recommender(Recommender(model), holdout)
 
 
 #: implicit's own defaults: the "ALS, library defaults" row of BENCHMARK.md
@@ -254,13 +279,12 @@ def evaluate_dataset(
         "bought-together": evaluate(
             BoughtTogetherModel.fit(matrix, neighbours=config.bought_together_neighbours), holdout
         ),
-        "recsvc": evaluate(fit_als(matrix, config), holdout),
+        "recsvc": evaluate_served(data, holdout, config),
     }
 
 
 def _gate(
     data: Dataset,
-    holdout: Holdout,
     candidate: Mapping[str, float],
     store: VersionStore,
     current: str,
@@ -272,9 +296,7 @@ def _gate(
         reference = candidate["ndcg@10"]
     else:
         current_holdout = holdout_for(data, current_config)
-        reference = evaluate(
-            fit_als(current_holdout.train.matrix, current_config), current_holdout
-        )["ndcg@10"]
+        reference = evaluate_served(data, current_holdout, current_config)["ndcg@10"]
     drop = reference - candidate["ndcg@10"]
     passed = drop <= config.max_ndcg_drop
     message = (
@@ -286,6 +308,19 @@ def _gate(
     return {"current": current, "current_ndcg@10": reference,
             "candidate_ndcg@10": candidate["ndcg@10"], "max_drop": config.max_ndcg_drop,
             "passed": passed, "message": message}  # fmt: skip
+
+
+def _model_manifest(events: Events, config: TrainingConfig) -> dict[str, Any]:
+    """What a model needs to serve: its settings, and where its data ends (the version is
+    named when it is published)."""
+    return {
+        "version": "unpublished",
+        "data_window": {
+            "first_event": _iso(int(events.timestamp.min())),
+            "last_event": _iso(int(events.timestamp.max())),
+        },
+        "parameters": config.as_dict(),
+    }
 
 
 def _manifest(data: Dataset, config: TrainingConfig, report: TrainReport) -> dict[str, Any]:

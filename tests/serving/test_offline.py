@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from recsvc.config import TrainingConfig
+from recsvc.pipeline import build_model, evaluate_served, fit_als, holdout_for, read_dataset
+from recsvc.serving.offline import evaluate_recommender
+from recsvc.serving.recommender import Recommender
+from recsvc.training.evaluation import evaluate
+
+
+def test_the_serving_path_scores_as_the_protocol_when_nothing_is_filtered(ml100k: Path) -> None:
+    """Every MovieLens item is in stock, and both leave out what the user has seen: the
+    recommender's home lists are the ALS ranking itself, so the metrics agree exactly."""
+    config = TrainingConfig()
+    data = read_dataset(ml100k / "events.csv", ml100k / "items.csv", config)
+    holdout = holdout_for(data, config)
+    direct = evaluate(fit_als(holdout.train.matrix, config), holdout)
+    assert evaluate_served(data, holdout, config) == direct
+
+
+def test_served_lists_follow_the_default_filters(
+    small_shop: tuple[Path, Path], fast_config: TrainingConfig
+) -> None:
+    data = read_dataset(*small_shop, fast_config)
+    holdout = holdout_for(data, fast_config)
+    model = build_model(holdout.train_events, data, fast_config, similar=False)
+    recommender = Recommender(model)
+    shoes = recommender.item_categories == "Shoes"
+    recommender.available[shoes] = False  # the whole category goes out of stock
+    metrics = evaluate_recommender(recommender, holdout)
+    in_stock = int(recommender.available.sum())
+    assert 0 < metrics["coverage"] * len(model.items) <= in_stock
+    for user in holdout.train.users.ids[holdout.users[:50]].tolist():
+        listed = recommender.recommend(user_id=user).items
+        assert not any(item.category == "Shoes" for item in listed)
+    assert np.all(recommender.available[~shoes] == model.catalog.available[~shoes])
