@@ -18,7 +18,14 @@ import click
 import sqlalchemy.exc
 
 from .artifact import VersionStore, iter_manifests
-from .config import TrainingConfig, format_event_weights, models_dir, parse_event_weights
+from .config import (
+    MODELS,
+    TrainingConfig,
+    format_event_weights,
+    models_dir,
+    parse_event_weights,
+    write_settings,
+)
 from .data.catalog import read_catalog
 from .data.events import read_events
 from .errors import ConfigError, QualityGateFailed, RecsvcError
@@ -34,6 +41,7 @@ from .store.database import connect, database_url, upgrade
 from .store.models import open_model_store
 from .store.shop import EVENT_FIELDS, ShopStore
 from .training.evaluation import METRICS, SPLITS
+from .tuning import best, tune, write_trials
 
 #: exit status when the quality gate refuses to publish (1 is any other error)
 EXIT_GATE_FAILED = 3
@@ -95,6 +103,11 @@ _TRAINING_OPTIONS: list[tuple[str, Any, str]] = [
     ("--regularization", float, "ALS L2 regularization."),
     ("--alpha", float, "ALS confidence scaling (confidence = alpha x weight)."),
     ("--iterations", int, "ALS iterations."),
+    ("--model", click.Choice(MODELS), "What ranks a user's best items."),
+    ("--knn-neighbours", int, "Item-kNN (alone or blended): neighbours per item."),
+    ("--knn-weighting", click.Choice(["cosine", "bm25"]), "Item-kNN similarity."),
+    ("--ease-regularization", float, "EASE's L2 regularization."),
+    ("--blend-weight", float, "Blend: weight of item-kNN beside ALS (both standardized)."),
     ("--neighbours", int, "Items kept per item in the bought-together model."),
     ("--holdout-fraction", float, "Share of each user's latest events held out to evaluate."),
     ("--seed", int, "Random seed."),
@@ -263,6 +276,85 @@ def evaluate_command(
     else:
         click.echo(f"split: {split}, holdout fraction {config.holdout_fraction:g}")
         click.echo(_table(rows))
+
+
+@main.command("tune")
+@_data_options
+@_training_options
+@click.option(
+    "--seconds",
+    type=float,
+    default=600,
+    show_default=True,
+    help="Time budget: no new trial starts after it.",
+)
+@click.option(
+    "--trials",
+    "max_trials",
+    type=int,
+    default=200,
+    show_default=True,
+    help="At most this many trials.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="tuned.env",
+    show_default=True,
+    help="Settings file for the best trial (RECSVC_SETTINGS).",
+)
+@click.option(
+    "--table",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="tuning-trials.csv",
+    show_default=True,
+    help="Every trial, as CSV.",
+)
+@click.option(
+    "--min-coverage",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Choose the best NDCG@10 among trials with at least this catalog coverage.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar. [default: when the terminal is interactive]",
+)
+@_domain_errors
+def tune_command(
+    events: Path | None,
+    items: Path | None,
+    seconds: float,
+    max_trials: int,
+    min_coverage: float,
+    out: Path,
+    table: Path,
+    progress: bool | None,
+    **options: Any,
+) -> None:
+    """Search the settings on a validation split carved from the training part only.
+
+    The test part of the evaluation split is never read. The best trial's settings go
+    to --out: name it with RECSVC_SETTINGS (or source it) so that train and evaluate
+    use them.
+    """
+    config = _config(options)
+    if events is None:
+        raise click.UsageError("--events is required")
+    show = sys.stderr.isatty() if progress is None else progress
+    trials = tune(read_dataset(events, items, config), config, seconds=seconds,
+                  max_trials=max_trials, show_progress=show)  # fmt: skip
+    write_trials(table, trials)
+    chosen = best(trials, min_coverage=min_coverage)
+    write_settings(out, chosen.config, comment=(
+        f"recsvc tune: best of {len(trials)} trials on the validation split of {events}\n"
+        f"trial {chosen.number}: validation NDCG@10 {chosen.metrics['ndcg@10']:.4f},"
+        f" coverage {chosen.metrics['coverage']:.4f}"))  # fmt: skip
+    click.echo(_table({f"#{t.number} {t.config.model}": t.metrics for t in trials[:10]}))
+    click.echo(f"{len(trials)} trials in {table}; trial {chosen.number}'s settings in {out}"
+               f" (use: RECSVC_SETTINGS={out})")  # fmt: skip
 
 
 @main.group("models")

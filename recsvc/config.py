@@ -26,6 +26,10 @@ DEFAULT_EVENT_WEIGHTS: Mapping[str, float] = types.MappingProxyType(
 )
 
 
+#: the rankers of a user's best items that configuration can choose
+MODELS = ("als", "itemknn", "ease", "blend")
+
+
 def parse_event_weights(text: str) -> dict[str, float]:
     """Parse ``"view=1,purchase=4"`` into ``{"view": 1.0, "purchase": 4.0}``."""
     weights: dict[str, float] = {}
@@ -46,6 +50,36 @@ def parse_event_weights(text: str) -> dict[str, float]:
     return weights
 
 
+def read_settings(path: Path) -> dict[str, str]:
+    """``RECSVC_*=value`` lines of a settings file (blank lines and ``#`` comments skipped)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"RECSVC_SETTINGS: cannot read {path}: {exc}") from exc
+    settings = {}
+    for number, line in enumerate(lines, start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        if not sep or not name.strip().startswith("RECSVC_"):
+            raise ConfigError(f"{path}, line {number}: expected RECSVC_NAME=value, got {line!r}")
+        settings[name.strip()] = value.strip()
+    return settings
+
+
+def write_settings(path: Path, config: TrainingConfig, *, comment: str = "") -> None:
+    """Write a configuration as a settings file that ``RECSVC_SETTINGS`` can name."""
+    lines = [f"# {line}" for line in comment.splitlines()]
+    for name, value in config.as_dict().items():
+        if name == "event_weights":
+            value = format_event_weights(value)
+        elif isinstance(value, list):
+            value = ",".join(value)
+        lines.append(f"RECSVC_{name.upper()}={'off' if value is None else value}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def format_event_weights(weights: Mapping[str, float]) -> str:
     """The inverse of :func:`parse_event_weights`."""
     return ",".join(f"{name}={weight:g}" for name, weight in weights.items())
@@ -56,8 +90,11 @@ class _FromEnvironment:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
-        """Defaults overridden by the ``RECSVC_*`` variables that are set."""
+        """Defaults, overridden by the settings file ``RECSVC_SETTINGS`` names (``KEY=VALUE``
+        lines, as `recsvc tune` writes), overridden by the ``RECSVC_*`` variables set."""
         environ = os.environ if environ is None else environ
+        if environ.get("RECSVC_SETTINGS"):
+            environ = {**read_settings(Path(environ["RECSVC_SETTINGS"])), **environ}
         values: dict[str, Any] = {}
         hints = get_type_hints(cls)
         for f in dataclasses.fields(cls):  # type: ignore[arg-type]
@@ -119,6 +156,17 @@ class TrainingConfig(_FromEnvironment):
     als_regularization: float = 10.0
     als_alpha: float = 1.0
     als_iterations: int = 15
+    #: what ranks a user's best items (the precomputed candidates of the home and
+    #: category placements): als, itemknn, ease or blend (ALS plus item-kNN)
+    model: str = "als"
+    #: item-kNN (alone or in the blend): neighbours per item, and cosine or bm25
+    knn_neighbours: int = 200
+    knn_weighting: str = "cosine"
+    #: EASE's L2 regularization, and the largest catalog it is fitted on (items^2 memory)
+    ease_regularization: float = 200.0
+    ease_max_items: int = 20_000
+    #: blend: the weight of the item-kNN scores beside ALS's (both standardized)
+    blend_weight: float = 0.3
     #: neighbours kept per item in the "bought together" model
     bought_together_neighbours: int = 50
     #: event types that count as buying an item together with another

@@ -24,13 +24,21 @@ from .artifact import Model, VersionStore, with_manifest
 from .config import TrainingConfig
 from .data.catalog import Catalog, read_catalog
 from .data.events import Events, read_events
-from .errors import QualityGateFailed
+from .errors import ConfigError, QualityGateFailed
 from .serving.offline import evaluate_recommender
 from .serving.recommender import Recommender
 from .store.shop import ShopStore
 from .training.evaluation import Holdout, evaluate, make_holdout
 from .training.matrix import DAY, IdMap, build_interactions
-from .training.models import AlsModel, BoughtTogetherModel, PopularityModel
+from .training.models import (
+    AlsModel,
+    BlendModel,
+    BoughtTogetherModel,
+    Candidates,
+    EaseModel,
+    ItemKnnModel,
+    PopularityModel,
+)
 
 #: the event types whose holdout items a model must find
 TARGET_EVENT_TYPES = ("purchase",)
@@ -215,7 +223,8 @@ def build_model(
     with timer("fit ALS"):
         als = fit_als(interactions.matrix, config, show_progress=show_progress)
     with timer("precompute candidates"):
-        user_top_items, user_top_scores = als.top_items(
+        ranker = fit_ranker(interactions.matrix, config, als)
+        user_top_items, user_top_scores = ranker.top_items(
             interactions.matrix, config.candidates_per_user, show_progress=show_progress
         )
         if similar:
@@ -247,6 +256,31 @@ def build_model(
     )
 
 
+def fit_ranker(
+    matrix: sp.csr_matrix, config: TrainingConfig, als: AlsModel | None = None
+) -> Candidates:
+    """The configured ranker of a user's best items (``config.model``); ``als``, when
+    given, is the ALS already fitted on the same matrix with the same settings."""
+    if config.model in ("als", "blend") and als is None:
+        als = fit_als(matrix, config)
+    if config.model == "als":
+        assert als is not None
+        return als
+    if config.model == "ease":
+        if matrix.shape[1] > config.ease_max_items:
+            raise ConfigError(
+                f"EASE holds an items x items matrix: {matrix.shape[1]:,} items is over"
+                f" RECSVC_EASE_MAX_ITEMS={config.ease_max_items:,}; choose another model"
+            )
+        return EaseModel.fit(matrix, regularization=config.ease_regularization)
+    knn = ItemKnnModel.fit(matrix, neighbours=config.knn_neighbours,
+                           weighting=config.knn_weighting)  # fmt: skip
+    if config.model == "itemknn":
+        return knn
+    assert als is not None
+    return BlendModel(als, knn, weight=config.blend_weight)
+
+
 def evaluate_served(data: Dataset, holdout: Holdout, config: TrainingConfig) -> dict[str, float]:
     """Fit what `recsvc train` would publish on the holdout's training part and score the
     serving recommender's home lists, with its default filters."""
@@ -263,15 +297,19 @@ LIBRARY_DEFAULT_ALS = TrainingConfig(
 def evaluate_dataset(
     data: Dataset, config: TrainingConfig, *, split: str = "user-time"
 ) -> dict[str, dict[str, float]]:
-    """The configured model beside the baselines, fitted and scored on one holdout in one run.
+    """The configured model beside the baselines and the other models, fitted and scored
+    on one holdout in one run.
 
     Rows: ``popularity``, ``als (library defaults)``, ``bought-together`` (item-item
-    cosine over what users bought, as the cart placement uses it) and ``recsvc``
-    (what `recsvc train` would publish with this configuration).
+    cosine over what users bought, as the cart placement uses it), each model of
+    ``MODELS`` with the configured hyperparameters (EASE only up to
+    ``ease_max_items``), and ``recsvc``: what `recsvc train` would publish with this
+    configuration, scored through the serving recommender.
     """
     holdout = holdout_for(data, config, split=split)
     matrix = holdout.train.matrix
-    return {
+    als = fit_als(matrix, config)
+    rows = {
         "popularity": evaluate(PopularityModel.fit(matrix), holdout),
         "als (library defaults)": evaluate(
             fit_als(matrix, LIBRARY_DEFAULT_ALS.replace(seed=config.seed)), holdout
@@ -279,8 +317,20 @@ def evaluate_dataset(
         "bought-together": evaluate(
             BoughtTogetherModel.fit(matrix, neighbours=config.bought_together_neighbours), holdout
         ),
-        "recsvc": evaluate_served(data, holdout, config),
+        "als": evaluate(als, holdout),
     }
+    for name, variant in (
+        ("item-kNN (cosine)", config.replace(model="itemknn", knn_weighting="cosine")),
+        ("item-kNN (bm25)", config.replace(model="itemknn", knn_weighting="bm25")),
+        ("ease", config.replace(model="ease")),
+        ("blend (als + item-kNN)", config.replace(model="blend")),
+    ):
+        if variant.model == "ease" and matrix.shape[1] > config.ease_max_items:
+            continue
+        ranker = fit_ranker(matrix, variant, als)
+        rows[name] = evaluate(ranker, holdout)  # type: ignore[arg-type]
+    rows[f"recsvc ({config.model}, served)"] = evaluate_served(data, holdout, config)
+    return rows
 
 
 def _gate(

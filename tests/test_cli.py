@@ -90,8 +90,11 @@ def test_evaluate_prints_baselines_in_one_table(small_shop: tuple[Path, Path]) -
     code, out = run("evaluate", "--events", str(events), "--items", str(items), *FAST, "--json")
     assert code == 0
     rows = json.loads(out)
-    assert list(rows) == ["popularity", "als (library defaults)", "bought-together", "recsvc"]
-    assert set(rows["recsvc"]) == {"ndcg@10", "precision@10", "recall@10", "map@10", "coverage"}
+    assert list(rows) == ["popularity", "als (library defaults)", "bought-together", "als",
+                          "item-kNN (cosine)", "item-kNN (bm25)", "ease",
+                          "blend (als + item-kNN)", "recsvc (als, served)"]  # fmt: skip
+    served = rows["recsvc (als, served)"]
+    assert set(served) == {"ndcg@10", "precision@10", "recall@10", "map@10", "coverage"}
 
 
 def test_help_explains_the_options() -> None:

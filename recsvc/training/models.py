@@ -5,6 +5,9 @@
 - :class:`BoughtTogetherModel`: item-item cosine over what users bought (or
   carted), for the cart placement.
 - :class:`PopularityModel`: the baseline, and the fallback for unknown users.
+- :class:`ItemKnnModel` (cosine or BM25), :class:`EaseModel` (closed form) and
+  :class:`BlendModel` (ALS plus item-kNN): other rankings of a user's best items,
+  selected by configuration; the one chosen fills the precomputed candidates.
 
 Fitting uses every core (implicit's OpenMP) with BLAS single-threaded, as implicit
 recommends; a model built for serving uses one thread (see ARCHITECTURE.md: a
@@ -31,6 +34,16 @@ class Ranker(Protocol):
 
         A row may end in -1 where fewer than ``n`` items could be ranked.
         """
+        ...
+
+
+class Candidates(Protocol):
+    """Anything that precomputes every user's best untouched items."""
+
+    def top_items(
+        self, user_items: sp.csr_matrix, k: int, *, show_progress: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(items, scores) per user, best first, -1 padded."""
         ...
 
 
@@ -103,6 +116,10 @@ class AlsModel:
         n = min(n, self.item_factors.shape[0])
         ids, _ = self.implicit.recommend(users, user_items, N=n, filter_already_liked_items=True)
         return np.asarray(ids)
+
+    def scores(self, users: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
+        """Every item's score for each user (dense, one row per user)."""
+        return np.asarray(self.user_factors[users] @ self.item_factors.T)
 
     def top_items(
         self, user_items: sp.csr_matrix, k: int, *, batch: int = 20_000, show_progress: bool = False
@@ -193,6 +210,116 @@ class PopularityModel:
             head = head[~np.isin(head, seen)][:n]
             out[r, : len(head)] = head
         return out
+
+
+class _DenseRanker:
+    """Ranking from dense per-user scores: top-k excluding each user's own items."""
+
+    def scores(self, users: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
+        raise NotImplementedError
+
+    def recommend(self, users: np.ndarray, user_items: sp.csr_matrix, n: int) -> np.ndarray:
+        """Top-``n`` items per user, the users' own items excluded."""
+        rows = user_items[users] if user_items.shape[0] != len(users) else user_items
+        return self._top(users, sp.csr_matrix(rows), n)[0]
+
+    def top_items(
+        self, user_items: sp.csr_matrix, k: int, *, show_progress: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Every user's ``k`` best untouched items: (items, scores), -1 padded."""
+        users = user_items.shape[0]
+        k = min(k, user_items.shape[1])
+        items = np.full((users, k), -1, dtype=np.int32)
+        scores = np.zeros((users, k), dtype=np.float32)
+        batch = max(1, 20_000_000 // max(user_items.shape[1], 1))
+        for start in tqdm(range(0, users, batch), desc="best items per user", unit=" batches",
+                          disable=not show_progress):  # fmt: skip
+            rows = np.arange(start, min(start + batch, users))
+            items[rows], scores[rows] = self._top(rows, user_items[rows], k)
+        return items, scores
+
+    def _top(self, users: np.ndarray, rows: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+        dense = np.asarray(self.scores(users, rows), dtype=np.float32)
+        dense[rows.nonzero()] = -np.inf
+        k = min(k, dense.shape[1])
+        top = np.argpartition(-dense, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(dense, top, axis=1), axis=1, kind="stable")
+        top = np.take_along_axis(top, order, axis=1)
+        values = np.take_along_axis(dense, top, axis=1)
+        return _padded(top.astype(np.int32), values)
+
+
+class ItemKnnModel(_DenseRanker):
+    """Item-item similarity (cosine or BM25-weighted) over the weighted interactions."""
+
+    def __init__(self, similarity: sp.csr_matrix) -> None:
+        self.similarity = similarity
+
+    @classmethod
+    def fit(
+        cls, matrix: sp.csr_matrix, *, neighbours: int, weighting: str = "cosine"
+    ) -> ItemKnnModel:
+        """Keep each item's ``neighbours`` most similar items."""
+        if weighting == "bm25":
+            weighted = implicit.nearest_neighbours.bm25_weight(matrix.T).T.tocsr()
+        elif weighting == "cosine":
+            norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=0)).reshape(-1))
+            weighted = sp.csr_matrix(matrix.multiply(1 / np.maximum(norms, 1e-9)[None, :]))
+        else:
+            raise ValueError(f"unknown weighting {weighting!r}; cosine or bm25")
+        with threadpool_limits(1, "blas"):
+            model = implicit.nearest_neighbours.ItemItemRecommender(K=neighbours, num_threads=0)
+            model.fit(sp.csr_matrix(weighted, dtype=np.float64), show_progress=False)
+        return cls(sp.csr_matrix(model.similarity, dtype=np.float32))
+
+    def scores(self, users: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
+        """Each user's items' similarities, summed."""
+        return np.asarray((rows @ self.similarity).todense())
+
+
+class EaseModel(_DenseRanker):
+    """EASE (Steck 2019): a closed-form item-item model, for catalogs small enough to hold
+    an items x items matrix."""
+
+    def __init__(self, weights: np.ndarray) -> None:
+        self.weights = weights
+
+    @classmethod
+    def fit(cls, matrix: sp.csr_matrix, *, regularization: float) -> EaseModel:
+        """Solve for the item-item weights on the binarized interactions."""
+        binary = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
+        binary.data[:] = 1
+        gram = (binary.T @ binary).toarray()
+        gram[np.diag_indices_from(gram)] += regularization
+        inverse = np.linalg.inv(gram)
+        weights = -inverse / np.diag(inverse)
+        weights[np.diag_indices_from(weights)] = 0
+        return cls(weights.astype(np.float32))
+
+    def scores(self, users: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
+        """Each user's row times the item-item weights."""
+        binary = sp.csr_matrix(rows, dtype=np.float32, copy=True)
+        binary.data[:] = 1
+        return np.asarray(binary @ self.weights)
+
+
+class BlendModel(_DenseRanker):
+    """ALS and item-kNN scores, each standardized per user, summed with a weight."""
+
+    def __init__(self, als: AlsModel, knn: ItemKnnModel, *, weight: float) -> None:
+        self.als, self.knn, self.weight = als, knn, weight
+
+    def scores(self, users: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
+        """z(ALS) + weight x z(item-kNN)."""
+        return _standardized(self.als.scores(users, rows)) + self.weight * _standardized(
+            self.knn.scores(users, rows)
+        )
+
+
+def _standardized(scores: np.ndarray) -> np.ndarray:
+    mean = scores.mean(axis=1, keepdims=True)
+    spread = scores.std(axis=1, keepdims=True)
+    return np.asarray((scores - mean) / np.maximum(spread, 1e-9))
 
 
 def _padded(items: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -72,3 +72,26 @@ def test_precomputed_candidates_skip_touched_items_and_pad() -> None:
     similar, _ = model.similar_items(3)
     assert similar.shape == (5, 3)
     assert all(row not in similar[row] for row in range(5))
+
+
+def test_item_item_models_and_the_blend_find_the_users_half() -> None:
+    from recsvc.training.models import BlendModel, EaseModel, ItemKnnModel
+
+    matrix = checkerboard()
+    als = AlsModel.fit(matrix, factors=2, regularization=0.01, alpha=1.0, iterations=10,
+                       seed=1)  # fmt: skip
+    rankers = [
+        ItemKnnModel.fit(matrix, neighbours=10, weighting="cosine"),
+        ItemKnnModel.fit(matrix, neighbours=10, weighting="bm25"),
+        EaseModel.fit(matrix, regularization=1.0),
+        BlendModel(als, ItemKnnModel.fit(matrix, neighbours=10), weight=0.5),
+    ]
+    users = np.arange(matrix.shape[0])
+    for ranker in rankers:
+        top = ranker.recommend(users, matrix, 3)
+        for u in users:
+            missing = set(np.arange(u % 2, matrix.shape[1], 2)) - set(matrix[u].indices)
+            assert set(top[u]) == missing, type(ranker).__name__
+        items, scores = ranker.top_items(matrix, 5)
+        assert items.shape == (40, 5)
+        assert np.all(np.diff(scores[:, :3], axis=1) <= 0)
