@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,10 +198,14 @@ def build_model(
     show_progress: bool = False,
     timer: Callable[[str], AbstractContextManager[None]] = lambda _: nullcontext(),
     similar: bool = True,
+    candidates_for: Sequence[str] | None = None,
 ) -> Model:
     """Everything a model version holds, fitted on ``events`` (all, or a holdout's training
-    part) over the dataset's items and catalog. ``similar=False`` skips the item
-    neighbours (not needed to score the home placement)."""
+    part) over the dataset's items and catalog.
+
+    To score a holdout, ``similar=False`` skips the item neighbours (the home placement
+    does not use them) and ``candidates_for`` limits the precomputed candidates to the
+    users to be scored (the others get none)."""
     with timer("build matrix"):
         interactions = build_interactions(
             events,
@@ -224,9 +228,20 @@ def build_model(
         als = fit_als(interactions.matrix, config, show_progress=show_progress)
     with timer("precompute candidates"):
         ranker = fit_ranker(interactions.matrix, config, als)
-        user_top_items, user_top_scores = ranker.top_items(
-            interactions.matrix, config.candidates_per_user, show_progress=show_progress
-        )
+        if candidates_for is None:
+            user_top_items, user_top_scores = ranker.top_items(
+                interactions.matrix, config.candidates_per_user, show_progress=show_progress
+            )
+        else:
+            rows = interactions.users.index(np.asarray(candidates_for))
+            rows = rows[rows >= 0]
+            some_items, some_scores = ranker.top_items(
+                interactions.matrix, config.candidates_per_user, users=rows
+            )
+            user_top_items = np.full((len(interactions.users), some_items.shape[1]), -1,
+                                     dtype=np.int32)  # fmt: skip
+            user_top_scores = np.zeros(user_top_items.shape, dtype=np.float32)
+            user_top_items[rows], user_top_scores[rows] = some_items, some_scores
         if similar:
             similar_items, similar_scores = als.similar_items(
                 config.similar_items_per_item, show_progress=show_progress
@@ -284,7 +299,8 @@ def fit_ranker(
 def evaluate_served(data: Dataset, holdout: Holdout, config: TrainingConfig) -> dict[str, float]:
     """Fit what `recsvc train` would publish on the holdout's training part and score the
     serving recommender's home lists, with its default filters."""
-    model = build_model(holdout.train_events, data, config, similar=False)
+    scored = holdout.train.users.ids[holdout.users]
+    model = build_model(holdout.train_events, data, config, similar=False, candidates_for=scored)
     return evaluate_recommender(Recommender(model), holdout)
 
 

@@ -41,9 +41,14 @@ class Candidates(Protocol):
     """Anything that precomputes every user's best untouched items."""
 
     def top_items(
-        self, user_items: sp.csr_matrix, k: int, *, show_progress: bool = False
+        self,
+        user_items: sp.csr_matrix,
+        k: int,
+        *,
+        users: np.ndarray | None = None,
+        show_progress: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(items, scores) per user, best first, -1 padded."""
+        """(items, scores) per user (of ``users``, default all), best first, -1 padded."""
         ...
 
 
@@ -122,19 +127,26 @@ class AlsModel:
         return np.asarray(self.user_factors[users] @ self.item_factors.T)
 
     def top_items(
-        self, user_items: sp.csr_matrix, k: int, *, batch: int = 20_000, show_progress: bool = False
+        self,
+        user_items: sp.csr_matrix,
+        k: int,
+        *,
+        users: np.ndarray | None = None,
+        batch: int = 20_000,
+        show_progress: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Every user's ``k`` best items they have not touched: (items, scores), -1 padded."""
+        """The ``k`` best untouched items of each user (of ``users``, default all):
+        (items, scores), -1 padded."""
+        users = np.arange(user_items.shape[0]) if users is None else np.asarray(users)
         k = min(k, self.item_factors.shape[0])
-        users = user_items.shape[0]
-        items = np.full((users, k), -1, dtype=np.int32)
-        scores = np.zeros((users, k), dtype=np.float32)
-        for start in tqdm(range(0, users, batch), desc="best items per user", unit=" batches",
-                          disable=not show_progress):  # fmt: skip
-            rows = np.arange(start, min(start + batch, users))
-            ids, vals = self.implicit.recommend(rows, user_items[rows], N=k)
-            items[rows] = ids
-            scores[rows] = vals
+        items = np.full((len(users), k), -1, dtype=np.int32)
+        scores = np.zeros((len(users), k), dtype=np.float32)
+        for start in tqdm(range(0, len(users), batch), desc="best items per user",
+                          unit=" batches", disable=not show_progress):  # fmt: skip
+            part = slice(start, start + batch)
+            ids, vals = self.implicit.recommend(users[part], user_items[users[part]], N=k)
+            items[part] = ids
+            scores[part] = vals
         return _padded(items, scores)
 
     def similar_items(
@@ -224,18 +236,24 @@ class _DenseRanker:
         return self._top(users, sp.csr_matrix(rows), n)[0]
 
     def top_items(
-        self, user_items: sp.csr_matrix, k: int, *, show_progress: bool = False
+        self,
+        user_items: sp.csr_matrix,
+        k: int,
+        *,
+        users: np.ndarray | None = None,
+        show_progress: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Every user's ``k`` best untouched items: (items, scores), -1 padded."""
-        users = user_items.shape[0]
+        """The ``k`` best untouched items of each user (of ``users``, default all):
+        (items, scores), -1 padded."""
+        users = np.arange(user_items.shape[0]) if users is None else np.asarray(users)
         k = min(k, user_items.shape[1])
-        items = np.full((users, k), -1, dtype=np.int32)
-        scores = np.zeros((users, k), dtype=np.float32)
+        items = np.full((len(users), k), -1, dtype=np.int32)
+        scores = np.zeros((len(users), k), dtype=np.float32)
         batch = max(1, 20_000_000 // max(user_items.shape[1], 1))
-        for start in tqdm(range(0, users, batch), desc="best items per user", unit=" batches",
-                          disable=not show_progress):  # fmt: skip
-            rows = np.arange(start, min(start + batch, users))
-            items[rows], scores[rows] = self._top(rows, user_items[rows], k)
+        for start in tqdm(range(0, len(users), batch), desc="best items per user",
+                          unit=" batches", disable=not show_progress):  # fmt: skip
+            part = slice(start, start + batch)
+            items[part], scores[part] = self._top(users[part], user_items[users[part]], k)
         return items, scores
 
     def _top(self, users: np.ndarray, rows: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:

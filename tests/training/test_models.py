@@ -95,3 +95,17 @@ def test_item_item_models_and_the_blend_find_the_users_half() -> None:
         items, scores = ranker.top_items(matrix, 5)
         assert items.shape == (40, 5)
         assert np.all(np.diff(scores[:, :3], axis=1) <= 0)
+
+
+def test_candidates_for_some_users_equal_those_of_all() -> None:
+    from recsvc.training.models import BlendModel, ItemKnnModel
+
+    matrix = checkerboard()
+    als = AlsModel.fit(matrix, factors=2, regularization=0.01, alpha=1.0, iterations=5,
+                       seed=1)  # fmt: skip
+    some = np.array([3, 17, 0])
+    for ranker in (als, BlendModel(als, ItemKnnModel.fit(matrix, neighbours=10), weight=0.5)):
+        every_items, every_scores = ranker.top_items(matrix, 4)
+        some_items, some_scores = ranker.top_items(matrix, 4, users=some)
+        assert np.array_equal(some_items, every_items[some])
+        assert np.allclose(some_scores, every_scores[some])
