@@ -34,6 +34,7 @@ from .pipeline import (
     Files,
     TrainReport,
     evaluate_dataset,
+    evaluate_moments_dataset,
     read_dataset,
     train,
 )
@@ -262,19 +263,39 @@ def _print_report(report: TrainReport, store: VersionStore) -> None:
     " global-time: all events after one moment are.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+@click.option(
+    "--moments",
+    is_flag=True,
+    help="Also score the session and product-page strategies beside baselines.",
+)
 @_domain_errors
 def evaluate_command(
-    events: Path | None, items: Path | None, split: str, as_json: bool, **options: Any
+    events: Path | None,
+    items: Path | None,
+    split: str,
+    as_json: bool,
+    moments: bool,
+    **options: Any,
 ) -> None:
-    """Score the configured model against popularity and library-default ALS, in one run."""
+    """Score the configured model, the other models and the baselines on one holdout.
+
+    The `recsvc (..., served)` row is the model `recsvc train` would publish, scored
+    through the serving recommender. With --moments, the session and product-page
+    strategies too, beside popularity and item co-occurrence.
+    """
     config = _config(options)
     if events is None:
         raise click.UsageError("--events is required")
-    rows = evaluate_dataset(read_dataset(events, items, config), config, split=split)
+    data = read_dataset(events, items, config)
+    tables = {"home": evaluate_dataset(data, config, split=split)}
+    if moments:
+        tables["moments"] = evaluate_moments_dataset(data, config, split=split)
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
-    else:
-        click.echo(f"split: {split}, holdout fraction {config.holdout_fraction:g}")
+        click.echo(json.dumps(tables if moments else tables["home"], indent=2))
+        return
+    click.echo(f"split: {split}, holdout fraction {config.holdout_fraction:g}")
+    for name, rows in tables.items():
+        click.echo(f"\n{name}:")
         click.echo(_table(rows))
 
 

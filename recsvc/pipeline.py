@@ -25,7 +25,7 @@ from .config import TrainingConfig
 from .data.catalog import Catalog, read_catalog
 from .data.events import Events, read_events
 from .errors import ConfigError, QualityGateFailed
-from .serving.offline import evaluate_recommender
+from .serving.offline import evaluate_moments, evaluate_recommender
 from .serving.recommender import Recommender
 from .store.shop import ShopStore
 from .training.evaluation import Holdout, evaluate, make_holdout
@@ -347,6 +347,16 @@ def evaluate_dataset(
         rows[name] = evaluate(ranker, holdout)  # type: ignore[arg-type]
     rows[f"recsvc ({config.model}, served)"] = evaluate_served(data, holdout, config)
     return rows
+
+
+def evaluate_moments_dataset(
+    data: Dataset, config: TrainingConfig, *, split: str = "user-time"
+) -> dict[str, dict[str, float]]:
+    """The session and product-page strategies of the model `recsvc train` would publish,
+    fitted on the holdout's training part, beside their baselines."""
+    holdout = holdout_for(data, config, split=split)
+    model = build_model(holdout.train_events, data, config, candidates_for=[])
+    return evaluate_moments(Recommender(model), holdout)
 
 
 def _gate(

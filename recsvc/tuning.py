@@ -32,13 +32,13 @@ from .training.evaluation import METRICS, evaluate, holdout_mask, make_holdout
 SPACE: Mapping[str, Sequence[Any]] = {
     "model": ("als", "blend", "ease", "itemknn"),
     "als_factors": (32, 64, 128),
-    "als_regularization": (0.3, 1.0, 3.0, 10.0, 30.0, 100.0),
-    "als_alpha": (0.3, 1.0, 3.0, 10.0),
-    "knn_neighbours": (50, 100, 200, 400),
-    "blend_weight": (0.1, 0.2, 0.3, 0.5, 1.0),
+    "als_regularization": (0.3, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0),
+    "als_alpha": (0.3, 1.0, 2.0, 3.0, 5.0, 10.0),
+    "knn_neighbours": (50, 100, 200, 400, 800),
+    "blend_weight": (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5),
     "ease_regularization": (50.0, 100.0, 200.0, 500.0, 1000.0),
-    "half_life_days": (None, 30.0, 90.0, 365.0),
-    "purchase_weight": (2.0, 4.0, 8.0),
+    "half_life_days": (None, 30.0, 90.0, 180.0, 365.0),
+    "purchase_weight": (2.0, 4.0, 8.0, 16.0),
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..training.evaluation import METRICS, Holdout, score
-from .recommender import Recommender
+from .recommender import Filters, Recommender
 
 
 def evaluate_recommender(
@@ -25,3 +25,70 @@ def evaluate_recommender(
         found = items.index([item.item_id for item in result.items])
         recommended[row, : len(found)] = found
     return score(recommended, holdout.truth, item_count=len(holdout.train.items))
+
+
+def last_items(holdout: Holdout, *, count: int = 5) -> dict[int, list[str]]:
+    """Each scored user's last ``count`` distinct training items, oldest first."""
+    events = holdout.train_events
+    users = holdout.train.users.codes(events.user_id)
+    items = np.asarray(events.item_id.to_numpy(zero_copy_only=False)).astype(str).tolist()
+    order = np.lexsort((np.arange(len(events)), events.timestamp, users))
+    scored = set(holdout.users.tolist())
+    latest: dict[int, list[str]] = {}
+    for index in order[::-1].tolist():  # newest first
+        user = int(users[index])
+        if user not in scored:
+            continue
+        seen = latest.setdefault(user, [])
+        if len(seen) < count and items[index] not in seen:
+            seen.append(items[index])
+    return {user: seen[::-1] for user, seen in latest.items()}
+
+
+def evaluate_moments(
+    recommender: Recommender, holdout: Holdout, *, k: int = 10, recent: int = 5
+) -> dict[str, dict[str, float]]:
+    """The micro-moment strategies on the holdout, beside simple baselines.
+
+    ``session``: each scored user's last ``recent`` training items sent as an anonymous
+    shopper's ``recent_items`` (the user's id withheld). ``similar``: the product page
+    of each user's last training item. Both are scored against the same ground truth
+    as the home lists (items bought later). Baselines: popular items, and item
+    co-occurrence (the bought-together model's neighbours of the same items).
+    """
+    items = recommender.model.items
+    together = recommender.model.bought_together.similarity
+    users = holdout.users.tolist()
+    latest = last_items(holdout, count=recent)
+    rows = {name: np.full((len(users), k), -1, dtype=np.int64) for name in (
+        "session", "similar", "popular (excluding the session)", "co-occurrence (session)",
+        "co-occurrence (last item)")}  # fmt: skip
+    for row, user in enumerate(users):
+        session = latest.get(user, [])
+        if not session:
+            continue
+        columns = items.index(session)
+        picks = {
+            "session": recommender.recommend(recent_items=session, n=k).items,
+            "popular (excluding the session)": recommender.recommend(
+                placement="popular", n=k, filters=Filters(exclude=session)).items,
+        }  # fmt: skip
+        if columns[-1] >= 0:
+            picks["similar"] = recommender.recommend(
+                placement="product", item_id=session[-1], n=k
+            ).items
+        for name, listed in picks.items():
+            found = items.index([item.item_id for item in listed])
+            rows[name][row, : len(found)] = found
+        for name, sources in (
+            ("co-occurrence (session)", columns[columns >= 0]),
+            ("co-occurrence (last item)", columns[-1:][columns[-1:] >= 0]),
+        ):
+            scores = np.asarray(together[sources].sum(axis=0)).reshape(-1)
+            scores[columns[columns >= 0]] = 0
+            best = np.argsort(-scores, kind="stable")[:k]
+            best = best[scores[best] > 0]
+            rows[name][row, : len(best)] = best
+    count = len(holdout.train.items)
+    return {name: score(recommended, holdout.truth, item_count=count)
+            for name, recommended in rows.items()}  # fmt: skip

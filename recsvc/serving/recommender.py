@@ -212,7 +212,7 @@ class Recommender:
             if user >= 0:
                 excluded.append(_row(self.purchased, user))
         if rules.exclude_seen:
-            excluded.append(touched)
+            excluded.append(recent)  # the session's views and the live events
             if user >= 0:
                 excluded.append(_row(self.seen, user))
         viewed = -1

@@ -222,3 +222,9 @@ def test_new_catalog_items_fill_their_categorys_popular_list(trained_store: Mode
     recommender.apply_catalog([{"item_id": "brand-new", "available": False, "price": 12.0}])
     assert "brand-new" not in ids(recommender.recommend(
         placement="popular", n=100, filters=Filters(category="Garden")))  # fmt: skip
+
+
+def test_a_sessions_own_items_are_not_recommended_back(recommender: Recommender) -> None:
+    session = [str(i) for i in recommender.item_ids[recommender.popular_order[:5]]]
+    result = recommender.recommend(recent_items=session, n=20)
+    assert not set(session) & set(ids(result))
