@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy.exc
+
 from ..artifact import VersionStore
 from ..errors import ModelStoreError, NoModelLoaded
 from ..processes import alive
@@ -96,7 +98,7 @@ class ModelHolder:
         with self._lock:
             try:
                 version = self.store.current()
-            except ModelStoreError as exc:
+            except (ModelStoreError, sqlalchemy.exc.SQLAlchemyError) as exc:
                 self._remember_failure("CURRENT", str(exc))
                 return False
             served = self._served
@@ -106,7 +108,7 @@ class ModelHolder:
                 return False
             try:
                 recommender = Recommender(self.store.load(version), self.placements)
-            except ModelStoreError as exc:
+            except (ModelStoreError, OSError, sqlalchemy.exc.SQLAlchemyError) as exc:
                 self._remember_failure(version, str(exc))
                 return False
             recommender.apply_catalog(list(self._catalog.values()))
@@ -117,7 +119,8 @@ class ModelHolder:
             return True
 
     def watch(self) -> None:
-        """Start this process's background check of the pointer (once per process)."""
+        """Start this process's background work, once per process: checking the model
+        store for a new version, and following the event store (events, catalog)."""
         pid = os.getpid()
         if self._watcher_pid == pid:
             return

@@ -176,3 +176,16 @@ def test_database_going_away_and_coming_back(db_url: str, trained_store: ModelSt
     proxy.restore()
     assert client.post("/v1/events", json={"events": [ev()]}, headers=KEY).status_code == 202
     app.extensions["recsvc.shop"].engine.dispose()
+
+
+def test_an_unreachable_model_database_means_not_ready_not_a_crash(tmp_path: object) -> None:
+    app = create_app({"models": "postgresql+psycopg://postgres@127.0.0.1:1/none",
+                      "database_url": f"sqlite:///{tmp_path}/shop.db", "reload_interval": 0,
+                      "catalog_interval": 0})  # fmt: skip
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert "no model loaded" in ready.get_json()["message"]
+    app.extensions["recsvc"].store.engine.dispose()
+    app.extensions["recsvc.shop"].engine.dispose()
