@@ -36,8 +36,10 @@ from .pipeline import (
     evaluate_dataset,
     evaluate_moments_dataset,
     read_dataset,
+    report_dataset,
     train,
 )
+from .report import write_report
 from .store.database import connect, database_url, upgrade
 from .store.models import open_model_store
 from .store.shop import EVENT_FIELDS, ShopStore
@@ -268,6 +270,19 @@ def _print_report(report: TrainReport, store: VersionStore) -> None:
     is_flag=True,
     help="Also score the session and product-page strategies beside baselines.",
 )
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write an HTML report (tables, NDCG by user activity, popularity bias).",
+)
+@click.option(
+    "--trials",
+    "trials_table",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="With --report: the trials CSV of a recsvc tune run, to plot.",
+)
 @_domain_errors
 def evaluate_command(
     events: Path | None,
@@ -275,6 +290,8 @@ def evaluate_command(
     split: str,
     as_json: bool,
     moments: bool,
+    report: Path | None,
+    trials_table: Path | None,
     **options: Any,
 ) -> None:
     """Score the configured model, the other models and the baselines on one holdout.
@@ -290,6 +307,8 @@ def evaluate_command(
     tables = {"home": evaluate_dataset(data, config, split=split)}
     if moments:
         tables["moments"] = evaluate_moments_dataset(data, config, split=split)
+    if report is not None:
+        write_report(report, report_dataset(data, config, split=split), trials=trials_table)
     if as_json:
         click.echo(json.dumps(tables if moments else tables["home"], indent=2))
         return
@@ -297,6 +316,8 @@ def evaluate_command(
     for name, rows in tables.items():
         click.echo(f"\n{name}:")
         click.echo(_table(rows))
+    if report is not None:
+        click.echo(f"\nreport: {report}")
 
 
 @main.command("tune")

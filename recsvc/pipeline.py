@@ -25,10 +25,18 @@ from .config import TrainingConfig
 from .data.catalog import Catalog, read_catalog
 from .data.events import Events, read_events
 from .errors import ConfigError, QualityGateFailed
-from .serving.offline import evaluate_moments, evaluate_recommender
+from .report import ReportData
+from .serving.offline import evaluate_moments, evaluate_recommender, served_lists
 from .serving.recommender import Recommender
 from .store.shop import ShopStore
-from .training.evaluation import Holdout, evaluate, make_holdout
+from .training.evaluation import (
+    Holdout,
+    evaluate,
+    lists,
+    make_holdout,
+    per_user_scores,
+    score,
+)
 from .training.matrix import DAY, IdMap, build_interactions
 from .training.models import (
     AlsModel,
@@ -347,6 +355,51 @@ def evaluate_dataset(
         rows[name] = evaluate(ranker, holdout)  # type: ignore[arg-type]
     rows[f"recsvc ({config.model}, served)"] = evaluate_served(data, holdout, config)
     return rows
+
+
+def report_dataset(
+    data: Dataset, config: TrainingConfig, *, split: str = "user-time"
+) -> ReportData:
+    """The figures of the evaluation report: the served model beside popularity and
+    library-default ALS, by user activity, and their popularity bias."""
+    holdout = holdout_for(data, config, split=split)
+    matrix = holdout.train.matrix
+    scored = holdout.train.users.ids[holdout.users]
+    served = build_model(holdout.train_events, data, config, similar=False,
+                         candidates_for=scored)  # fmt: skip
+    recommended = {
+        "popularity": lists(PopularityModel.fit(matrix), holdout),
+        "als (library defaults)": lists(
+            fit_als(matrix, LIBRARY_DEFAULT_ALS.replace(seed=config.seed)), holdout
+        ),
+        f"recsvc ({config.model}, served)": served_lists(Recommender(served), holdout),
+    }
+    count = len(holdout.train.items)
+    metrics = {name: score(r, holdout.truth, item_count=count) for name, r in recommended.items()}
+    activity = np.diff(matrix.indptr)[holdout.users]
+    cuts = np.quantile(activity, [1 / 3, 2 / 3]) if len(activity) else np.zeros(2)
+    segment = np.digitize(activity, cuts, right=True)
+    ndcg = {name: per_user_scores(r, holdout.truth)["ndcg@10"] for name, r in recommended.items()}
+    segments = {}
+    for code, label in enumerate(("new", "light", "heavy")):
+        members = segment == code
+        if members.any():
+            span = f"{label} ({activity[members].min()}-{activity[members].max()} items)"
+            segments[span] = {name: float(v[members].mean()) for name, v in ndcg.items()}
+    popularity = np.asarray(matrix.sum(axis=0)).reshape(-1)
+    percentile = 100.0 * np.argsort(np.argsort(popularity, kind="stable")) / max(count - 1, 1)
+    bias = {name: percentile[r[r >= 0]] for name, r in recommended.items()}
+    bias["bought (ground truth)"] = percentile[holdout.truth.indices]
+    return ReportData(
+        title="recsvc evaluation",
+        metrics=metrics,
+        segments=segments,
+        popularity=bias,
+        notes=[f"split {split}, holdout fraction {config.holdout_fraction:g},"
+               f" {len(holdout.users):,} users scored, {count:,} items; model settings:"
+               f" {config.model}, ALS {config.als_factors} factors, regularization"
+               f" {config.als_regularization:g}, alpha {config.als_alpha:g}"],
+    )  # fmt: skip
 
 
 def evaluate_moments_dataset(

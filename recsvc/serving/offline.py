@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..training.evaluation import METRICS, Holdout, score
+from ..training.evaluation import Holdout, score
 from .recommender import Filters, Recommender
 
 
@@ -16,15 +16,21 @@ def evaluate_recommender(
     recommender: Recommender, holdout: Holdout, *, k: int = 10, placement: str = "home"
 ) -> dict[str, float]:
     """P@k, R@k, NDCG@k, MAP@k and coverage of the recommender's lists for the holdout."""
-    if len(holdout.users) == 0:
-        return dict.fromkeys(METRICS, 0.0)
+    recommended = served_lists(recommender, holdout, k=k, placement=placement)
+    return score(recommended, holdout.truth, item_count=len(holdout.train.items))
+
+
+def served_lists(
+    recommender: Recommender, holdout: Holdout, *, k: int = 10, placement: str = "home"
+) -> np.ndarray:
+    """Each scored user's list from the recommender, as item columns (-1 padded)."""
     items = recommender.model.items
     recommended = np.full((len(holdout.users), k), -1, dtype=np.int64)
     for row, user in enumerate(holdout.train.users.ids[holdout.users].tolist()):
         result = recommender.recommend(placement=placement, user_id=user, n=k)
         found = items.index([item.item_id for item in result.items])
         recommended[row, : len(found)] = found
-    return score(recommended, holdout.truth, item_count=len(holdout.train.items))
+    return recommended
 
 
 def last_items(holdout: Holdout, *, count: int = 5) -> dict[int, list[str]]:
