@@ -233,7 +233,9 @@ class Recommender:
         elif rules.strategy == "popular":
             stages = []
         else:
-            stages = self._taste_stages(user, recent, precomputed=rules.exclude_seen)
+            # items added to the catalog since training have no factors to fold in
+            with_factors = recent[recent < len(self.item_factors)]
+            stages = self._taste_stages(user, with_factors, precomputed=rules.exclude_seen)
         stages.append(("popular", self._popular_stage(filters.category)))
         items, scores, strategy = _pick(n, allowed, stages)
         return Recommendations(
@@ -245,8 +247,8 @@ class Recommender:
         )
 
     def apply_catalog(self, entries: Sequence[Mapping[str, Any]]) -> None:
-        """Take stock and price changes (``item_id``, ``available``, ``price``) for the items
-        the model knows; the next request sees them."""
+        """Take catalog changes (``item_id``, ``available``, ``price``, and for new items
+        ``title`` and ``category``); the next request sees them."""
         if not entries:
             return
         index = self._known_items([e["item_id"] for e in entries], keep_unknown=True)[0]

@@ -228,3 +228,16 @@ def test_a_sessions_own_items_are_not_recommended_back(recommender: Recommender)
     session = [str(i) for i in recommender.item_ids[recommender.popular_order[:5]]]
     result = recommender.recommend(recent_items=session, n=20)
     assert not set(session) & set(ids(result))
+
+
+def test_live_events_on_a_new_item_are_excluded_not_folded_in(trained_store: ModelStore) -> None:
+    from recsvc.serving.recommender import Live
+
+    recommender = Recommender(trained_store.load())
+    recommender.apply_catalog([{"item_id": "fresh", "title": "New", "category": "Garden",
+                                "price": 1.0, "available": True}])  # fmt: skip
+    user = busy_user(recommender)
+    result = recommender.recommend(user_id=user, n=100, filters=Filters(category="Garden"),
+                                   live=Live(touched=["fresh", "p1"]))  # fmt: skip
+    assert "fresh" not in ids(result)  # seen, so left out; and no factors were needed
+    assert result.strategy == "session"
