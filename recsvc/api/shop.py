@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
+import sqlalchemy.exc
 from flask import current_app
 from flask_smorest import Blueprint, abort
 
@@ -47,10 +49,9 @@ def post_events(body: dict[str, Any]) -> dict[str, int]:
         abort(422, message=f"at most {limit} events per batch (RECSVC_MAX_EVENTS_PER_BATCH)",
               errors={"json": {"events": [f"longer than {limit}"]}})  # fmt: skip
     stored = shop().add_events(body["events"])
-    # this worker sees them at once; the others at their next read of the store
-    holder().live.record(
-        (e["user_id"], e["item_id"], e["event_type"], e["timestamp"]) for e in stored.events
-    )
+    # this worker takes them in at once; the others at their next read of the store
+    with contextlib.suppress(sqlalchemy.exc.SQLAlchemyError):
+        holder().follow_step()
     return {"stored": stored.stored, "duplicates": stored.duplicates}
 
 

@@ -74,6 +74,7 @@ class ModelHolder:
         self.live = LiveEvents(per_user=live_events)
         self._served: Served | None = None
         self._lock = threading.Lock()
+        self._follow_lock = threading.Lock()
         self._watcher_pid: int | None = None
         #: the last version that failed to load, and why
         self.failed: tuple[str, str] | None = None
@@ -139,7 +140,11 @@ class ModelHolder:
         """Take in the catalog changes and events stored since the last step; how many."""
         if self.shop is None:
             return 0
-        last, entries = self.shop.catalog_changes(self._catalog_seen)
+        with self._follow_lock:  # the background thread and a storing request
+            return self._follow_step(self.shop)
+
+    def _follow_step(self, shop: ShopStore) -> int:
+        last, entries = shop.catalog_changes(self._catalog_seen)
         with self._lock:
             for entry in entries:
                 self._catalog[entry["item_id"]] = entry
@@ -149,7 +154,7 @@ class ModelHolder:
         taken = len(entries)
         if self.live.per_user > 0:
             while True:
-                last, rows = self.shop.events_after(self.live.last_id, limit=FOLLOW_BATCH)
+                last, rows = shop.events_after(self.live.last_id, limit=FOLLOW_BATCH)
                 self.live.record(rows)
                 self.live.last_id = last
                 taken += len(rows)

@@ -28,15 +28,10 @@ LiveRow = tuple[str, str, str, int]
 
 @dataclass(frozen=True)
 class Stored:
-    """What a batch added (``events``, as stored) and how many it repeated (same event_id)."""
+    """How many events a batch added, and how many it repeated (same event_id)."""
 
-    events: list[dict[str, Any]]
+    stored: int
     duplicates: int
-
-    @property
-    def stored(self) -> int:
-        """How many events the batch added."""
-        return len(self.events)
 
 
 class ShopStore:
@@ -70,7 +65,7 @@ class ShopStore:
                 fresh.append(row)
             for part in _chunks(fresh, _CHUNK):
                 conn.execute(_insert_ignoring_duplicates(conn), part)
-        return Stored(events=fresh, duplicates=len(rows) - len(fresh))
+        return Stored(stored=len(fresh), duplicates=len(rows) - len(fresh))
 
     def upsert_items(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Create or replace catalog entries (fields left out become blank; stock defaults

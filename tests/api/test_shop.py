@@ -189,3 +189,14 @@ def test_an_unreachable_model_database_means_not_ready_not_a_crash(tmp_path: obj
     assert "no model loaded" in ready.get_json()["message"]
     app.extensions["recsvc"].store.engine.dispose()
     app.extensions["recsvc.shop"].engine.dispose()
+
+
+def test_the_storing_worker_takes_events_in_once(client: FlaskClient) -> None:
+    holder = client.application.extensions["recsvc"]
+    user = str(holder.recommender.model.users.ids[0])
+    now = int(time.time())
+    batch = {"events": [ev(user_id=user, item_id="p1", timestamp=now, event_id="once")]}
+    assert client.post("/v1/events", json=batch, headers=KEY).status_code == 202
+    holder.follow_step()  # the background follower's next read finds nothing new
+    live = holder.live.of(user, after=holder.recommender.trained_until)
+    assert list(live.touched) == ["p1"]
