@@ -6,6 +6,8 @@ default: Heroku's router already logs every request).
 """
 
 import os
+import shutil
+import tempfile
 
 # Serving does linear algebra one request at a time: BLAS threads only slow it down
 # (ARCHITECTURE.md: 50x slower fold-in with 2 OpenBLAS threads), and no OpenMP region
@@ -24,3 +26,10 @@ graceful_timeout = 25
 keepalive = 5
 errorlog = "-"
 loglevel = "info"
+
+
+def on_exit(server):
+    """Remove the folder where the workers told each other what they serve."""
+    shutil.rmtree(
+        os.path.join(tempfile.gettempdir(), f"recsvc-workers-{os.getpid()}"), ignore_errors=True
+    )

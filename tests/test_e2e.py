@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -97,6 +98,8 @@ class Server:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=30)
         self._log_file.close()
+        # the workers' status folder goes with the server
+        assert not (Path(tempfile.gettempdir()) / f"recsvc-workers-{self.process.pid}").exists()
 
 
 @pytest.fixture
