@@ -353,6 +353,13 @@ def evaluate_command(
     help="Every trial, as CSV.",
 )
 @click.option(
+    "--folds",
+    type=click.IntRange(1, 5),
+    default=1,
+    show_default=True,
+    help="Validation windows per trial, each further back in time (averaged).",
+)
+@click.option(
     "--min-coverage",
     type=float,
     default=0.0,
@@ -370,6 +377,7 @@ def tune_command(
     items: Path | None,
     seconds: float,
     max_trials: int,
+    folds: int,
     min_coverage: float,
     out: Path,
     table: Path,
@@ -387,7 +395,7 @@ def tune_command(
         raise click.UsageError("--events is required")
     show = sys.stderr.isatty() if progress is None else progress
     trials = tune(read_dataset(events, items, config), config, seconds=seconds,
-                  max_trials=max_trials, show_progress=show)  # fmt: skip
+                  max_trials=max_trials, folds=folds, show_progress=show)  # fmt: skip
     write_trials(table, trials)
     chosen = best(trials, min_coverage=min_coverage)
     write_settings(out, chosen.config, comment=(

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from .config import TrainingConfig
@@ -76,6 +77,7 @@ def tune(
     *,
     seconds: float,
     max_trials: int = 200,
+    folds: int = 1,
     seed: int = 0,
     show_progress: bool = False,
     space: Mapping[str, Sequence[Any]] = SPACE,
@@ -100,7 +102,7 @@ def tune(
             repeats = 0
             seen.add(key)
             start = time.monotonic()
-            metrics = validate(train_part, candidate)
+            metrics = validate(train_part, candidate, folds=folds)
             trials.append(Trial(len(trials) + 1, candidate, metrics, time.monotonic() - start))
             bar.update(1)
             best = max(t.metrics["ndcg@10"] for t in trials)
@@ -119,23 +121,34 @@ def best(trials: Sequence[Trial], *, min_coverage: float = 0.0) -> Trial:
     return max(eligible, key=lambda t: (t.metrics["ndcg@10"], t.metrics["coverage"]))
 
 
-def validate(train_part: Dataset, config: TrainingConfig) -> dict[str, float]:
-    """Fit on the fitting part and score the ranking on the validation part."""
-    holdout = make_holdout(
-        train_part.events,
-        config.event_weights,
-        fraction=config.holdout_fraction,
-        half_life_days=config.half_life_days,
-        min_user_events=config.min_user_events,
-        min_item_users=config.min_item_users,
-        items=train_part.items,
-    )
-    matrix = holdout.train.matrix
-    if config.model == "ease" and matrix.shape[1] > config.ease_max_items:
-        return dict.fromkeys(METRICS, 0.0)
-    als = fit_als(matrix, config) if config.model in ("als", "blend") else None
-    ranker = fit_ranker(matrix, config, als)
-    return evaluate(ranker, holdout)  # type: ignore[arg-type]
+def validate(train_part: Dataset, config: TrainingConfig, *, folds: int = 1) -> dict[str, float]:
+    """Fit on the fitting part and score the ranking on the validation part.
+
+    With ``folds`` > 1 the validation window also moves back in time: fold ``k`` first
+    sets aside each user's latest ``k / folds`` share of a holdout fraction, then splits
+    what is left the same way; the metrics are averaged (less noise from one window).
+    """
+    scores = []
+    for fold in range(folds):
+        events = train_part.events
+        if fold:
+            shift = config.holdout_fraction * fold / folds
+            events = events.take(~holdout_mask(events, fraction=shift))
+        holdout = make_holdout(
+            events,
+            config.event_weights,
+            fraction=config.holdout_fraction,
+            half_life_days=config.half_life_days,
+            min_user_events=config.min_user_events,
+            min_item_users=config.min_item_users,
+            items=train_part.items,
+        )
+        matrix = holdout.train.matrix
+        if config.model == "ease" and matrix.shape[1] > config.ease_max_items:
+            return dict.fromkeys(METRICS, 0.0)
+        als = fit_als(matrix, config) if config.model in ("als", "blend") else None
+        scores.append(evaluate(fit_ranker(matrix, config, als), holdout))  # type: ignore[arg-type]
+    return {name: float(np.mean([s[name] for s in scores])) for name in METRICS}
 
 
 def write_trials(path: Path, trials: Sequence[Trial]) -> None:

@@ -77,3 +77,17 @@ def test_tune_command_writes_settings_and_trials(
     assert "RECSVC_MODEL=" in out.read_text()
     assert len(table.read_text().splitlines()) == 4  # header and three trials
     assert TrainingConfig.from_env({"RECSVC_SETTINGS": str(out)}).als_iterations == 3
+
+
+def test_more_folds_move_the_validation_window_back(
+    small_shop: tuple[Path, Path], fast_config: TrainingConfig
+) -> None:
+    from recsvc.tuning import validate, validation_data
+
+    part = validation_data(read_dataset(*small_shop, fast_config), fast_config)
+    one = validate(part, fast_config, folds=1)
+    three = validate(part, fast_config, folds=3)
+    assert set(one) == set(three)
+    assert one != three  # the earlier windows score differently, and are averaged in
+    assert tune(read_dataset(*small_shop, fast_config), fast_config, seconds=60, max_trials=2,
+                folds=2, space=SMALL_SPACE)[0].metrics["ndcg@10"] > 0  # fmt: skip
