@@ -344,6 +344,30 @@ def test_a_corrupt_version_never_replaces_the_good_one(store_copy: Path) -> None
         server.stop()
 
 
+def test_a_killed_worker_leaves_the_list(store_copy: Path) -> None:
+    """gunicorn replaces a killed worker and its entry goes at once: the pid may
+    soon be another process's, so it cannot wait until someone notices it is free."""
+    server = Server(store_copy)
+    try:
+        version = server.store.current()
+        assert version is not None
+        killed, survivor = sorted(server.workers_serving(version))
+        folder = Path(tempfile.gettempdir()) / f"recsvc-workers-{server.process.pid}"
+        os.kill(killed, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        # the new worker announces itself on its first request; watching the folder,
+        # not /v1/model or the health checks, which would drop entries of free pids too
+        while {path.stem for path in folder.glob("*.json")} <= {str(killed), str(survivor)}:
+            assert time.monotonic() < deadline, "no new worker"
+            server.get("/v1/popular")
+        assert not (folder / f"{killed}.json").exists()
+        new = server.workers_serving(version)
+        assert survivor in new
+        assert killed not in new
+    finally:
+        server.stop()
+
+
 WRITE_KEY = "test-write-key"
 
 

@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import logging
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -38,6 +39,16 @@ log = logging.getLogger(__name__)
 FOLLOW_BATCH = 10_000
 #: at most this many of the latest events are taken in when a process starts
 CATCH_UP_EVENTS = 200_000
+
+
+def workers_folder(master_pid: int) -> Path:
+    """Where the processes forked from ``master_pid`` say what they serve."""
+    return Path(tempfile.gettempdir()) / f"recsvc-workers-{master_pid}"
+
+
+def forget_worker(master_pid: int, worker_pid: int) -> None:
+    """Drop an exited worker's entry (its pid may soon belong to another process)."""
+    (workers_folder(master_pid) / f"{worker_pid}.json").unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -79,8 +90,10 @@ class ModelHolder:
         #: the last version that failed to load, and why
         self.failed: tuple[str, str] | None = None
         # Where the processes forked from this one (gunicorn's workers) say what
-        # they serve, so that any of them can show all of them.
-        self.workers_dir = Path(tempfile.gettempdir()) / f"recsvc-workers-{os.getpid()}"
+        # they serve, so that any of them can show all of them. A folder left by an
+        # earlier process with this pid (killed before it could clean up) is stale.
+        self.workers_dir = workers_folder(os.getpid())
+        shutil.rmtree(self.workers_dir, ignore_errors=True)
 
     @property
     def recommender(self) -> Recommender:
