@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
-
 from .auth import require_key
+from .blueprint import Blueprint
 from .recommendations import holder
 from .schemas import HealthSchema, ModelStatusSchema
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import marshmallow as ma
 from flask import Response, current_app
-from flask_smorest import Blueprint
 
 from ..errors import InvalidRequest
 from ..serving.holder import ModelHolder
 from ..serving.recommender import Filters, Live
+from .blueprint import Blueprint
 from .schemas import (
     Id,
     PopularQuerySchema,
@@ -34,10 +34,13 @@ def holder() -> ModelHolder:
     return found
 
 
+_ID = Id()
+
+
 def path_id(value: str, field: str) -> str:
     """Check an id taken from the URL path by the same rules as the schemas."""
     try:
-        checked: str = Id().deserialize(value)
+        checked: str = _ID.deserialize(value)
     except ma.ValidationError as exc:
         raise InvalidRequest(f"{field}: {exc.messages[0]}", field=field) from None
     return checked

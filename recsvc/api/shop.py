@@ -7,10 +7,11 @@ from typing import Any
 
 import sqlalchemy.exc
 from flask import current_app
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from ..store.shop import ShopStore
 from .auth import require_key
+from .blueprint import Blueprint
 from .recommendations import holder, path_id
 from .schemas import (
     CatalogItemSchema,

@@ -28,7 +28,7 @@ def served_lists(
     recommended = np.full((len(holdout.users), k), -1, dtype=np.int64)
     for row, user in enumerate(holdout.train.users.ids[holdout.users].tolist()):
         result = recommender.recommend(placement=placement, user_id=user, n=k)
-        found = items.index([item.item_id for item in result.items])
+        found = items.index([item["item_id"] for item in result.items])
         recommended[row, : len(found)] = found
     return recommended
 
@@ -84,7 +84,7 @@ def evaluate_moments(
                 placement="product", item_id=session[-1], n=k
             ).items
         for name, listed in picks.items():
-            found = items.index([item.item_id for item in listed])
+            found = items.index([item["item_id"] for item in listed])
             rows[name][row, : len(found)] = found
         for name, sources in (
             ("co-occurrence (session)", columns[columns >= 0]),

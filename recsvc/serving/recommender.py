@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import scipy.sparse as sp
@@ -93,9 +93,9 @@ class Live:
     bought: Sequence[str] = ()
 
 
-@dataclass(frozen=True)
-class RecommendedItem:
-    """One recommended item, with what the catalog knows of it."""
+class RecommendedItem(TypedDict):
+    """One recommended item, with what the catalog knows of it (the response's shape:
+    a request builds these dicts once, and they go out as they are)."""
 
     item_id: str
     score: float
@@ -461,22 +461,21 @@ class Recommender:
         return found[found >= 0], unknown
 
     def _items(self, items: np.ndarray, scores: list[float]) -> list[RecommendedItem]:
-        prices = self.price[items].tolist()
         return [
-            RecommendedItem(
-                item_id=item_id,
-                score=round(score, 6),
-                title=title or None,
-                category=category or None,
-                price=None if price != price else price,  # NaN: unknown
-                available=available,
-            )
+            {
+                "item_id": item_id,
+                "score": score,
+                "title": title or None,
+                "category": category or None,
+                "price": None if price != price else price,  # NaN: unknown
+                "available": available,
+            }
             for item_id, score, title, category, price, available in zip(
                 self.item_ids[items].tolist(),
-                scores,
+                np.round(np.asarray(scores, dtype=np.float64), 6).tolist(),
                 self.titles[items].tolist(),
                 self.item_categories[items].tolist(),
-                prices,
+                self.price[items].tolist(),
                 self.available[items].tolist(),
                 strict=True,
             )

@@ -35,7 +35,7 @@ def test_served_lists_follow_the_default_filters(
     assert 0 < metrics["coverage"] * len(model.items) <= in_stock
     for user in holdout.train.users.ids[holdout.users[:50]].tolist():
         listed = recommender.recommend(user_id=user).items
-        assert not any(item.category == "Shoes" for item in listed)
+        assert not any(item["category"] == "Shoes" for item in listed)
     assert np.all(recommender.available[~shoes] == model.catalog.available[~shoes])
 
 

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from recsvc.artifact import ModelStore
 from recsvc.errors import ConfigError, InvalidRequest, UnknownItem
 from recsvc.serving.placements import Placement, parse_placements
-from recsvc.serving.recommender import Filters, Recommender
+from recsvc.serving.recommender import Filters, Recommendations, Recommender
 
 
 @pytest.fixture(scope="module")
@@ -15,8 +15,8 @@ def recommender(trained_store: ModelStore) -> Recommender:
     return Recommender(trained_store.load())
 
 
-def ids(result: object) -> list[str]:
-    return [item.item_id for item in result.items]  # type: ignore[attr-defined]
+def ids(result: Recommendations) -> list[str]:
+    return [item["item_id"] for item in result.items]
 
 
 def busy_user(r: Recommender) -> str:
@@ -38,8 +38,8 @@ def test_known_user_gets_personalized_unseen_in_stock_items(recommender: Recomme
     assert result.model_version == recommender.version
     assert len(ids(result)) == len(set(ids(result))) == 20
     assert not set(ids(result)) & row_items(recommender, recommender.model.user_items, user)
-    assert all(item.available for item in result.items)
-    scores = [item.score for item in result.items]
+    assert all(item["available"] for item in result.items)
+    scores = [item["score"] for item in result.items]
     assert scores == sorted(scores, reverse=True)
     # the precomputed candidates are the ALS ranking itself
     u = int(recommender.model.users.index([user])[0])
@@ -61,10 +61,10 @@ def test_filters_apply_to_every_item(recommender: Recommender) -> None:
     filters = Filters(category="Shoes", min_price=10, max_price=40, exclude=("p0", "p1"))
     result = recommender.recommend(user_id=user, n=30, filters=filters)
     for item in result.items:
-        assert item.category == "Shoes"
-        assert item.price is not None
-        assert 10 <= item.price <= 40
-        assert item.available
+        assert item["category"] == "Shoes"
+        assert item["price"] is not None
+        assert 10 <= item["price"] <= 40
+        assert item["available"]
     assert not {"p0", "p1"} & set(ids(result))
 
 
@@ -206,8 +206,8 @@ def test_new_catalog_items_fill_their_categorys_popular_list(trained_store: Mode
     garden = recommender.recommend(placement="popular", n=100, filters=Filters(category="Garden"))
     assert ids(garden)[-1] == "brand-new"  # after every known Garden item
     assert set(ids(garden)[:-1]) == known_garden
-    assert garden.items[-1].title == "Rake"
-    assert garden.items[-1].price == 12.0
+    assert garden.items[-1]["title"] == "Rake"
+    assert garden.items[-1]["price"] == 12.0
     assert "new-but-out" not in ids(garden)
     pets = recommender.recommend(placement="popular", n=5, filters=Filters(category="Pets"))
     assert ids(pets) == ["new-category"]
