@@ -143,7 +143,10 @@ class Recommender:
         self.item_ids = np.asarray(model.items.ids)
         self.titles = np.asarray(catalog.title)
         self.item_categories = np.asarray(catalog.category)
-        self.available = np.array(catalog.available, dtype=bool)  # live stock updates it
+        # live stock updates it; one entry more, always False, for the -1 that pads
+        # candidate lists, so a single lookup checks both
+        self._in_stock = np.append(np.asarray(catalog.available, dtype=bool), False)
+        self.available = self._in_stock[:-1]
         self.price = np.array(catalog.price, dtype=np.float64)  # live price updates it
         self.popularity = np.asarray(model.popularity, dtype=np.float32)
         self.new_items: dict[str, int] = {}
@@ -204,8 +207,8 @@ class Recommender:
         user = self._user_row(user_id)
         recent, unknown_recent = self._known_items(recent_items)
         cart, unknown_cart = self._known_items(cart_items)
-        touched = self._item_indices(live.touched)
-        recent = np.concatenate([recent, touched])
+        if live.touched:
+            recent = np.concatenate([recent, self._item_indices(live.touched)])
         excluded = [self._item_indices(filters.exclude), cart]
         if rules.exclude_purchased:
             excluded.append(self._item_indices(live.bought))
@@ -222,7 +225,7 @@ class Recommender:
             viewed = self.item_index(item_id)
             excluded.append(np.array([viewed]))
         allowed = self._allowed(
-            np.unique(np.concatenate(excluded)).astype(np.int64),
+            _union(excluded),
             in_stock=rules.in_stock_only if filters.in_stock is None else filters.in_stock,
             filters=filters,
         )
@@ -272,7 +275,8 @@ class Recommender:
             [self.item_categories, [e.get("category") or "" for e in entries]]
         )
         self.price = np.concatenate([self.price, np.full(count, np.nan)])
-        self.available = np.concatenate([self.available, np.ones(count, dtype=bool)])
+        self._in_stock = np.concatenate([self.available, np.ones(count, dtype=bool), [False]])
+        self.available = self._in_stock[:-1]
         self.popularity = np.concatenate([self.popularity, np.zeros(count, np.float32)])
         self.item_ids = np.concatenate([self.item_ids, [e["item_id"] for e in entries]])
         self._index_catalog()
@@ -405,13 +409,11 @@ class Recommender:
         category = None if filters.category is None else index.code_of(filters.category)
 
         def allowed(items: np.ndarray) -> np.ndarray:
-            ok = items >= 0
-            items = np.where(ok, items, 0)
+            # a pad (-1) reads the last entry of _in_stock (False), and whatever it
+            # reads below is masked by that
+            ok = self._in_stock[items] if in_stock else items >= 0
             if len(excluded):  # sorted: a binary search beats np.isin on short lists
-                pos = np.minimum(np.searchsorted(excluded, items), len(excluded) - 1)
-                ok &= excluded[pos] != items
-            if in_stock:
-                ok &= self.available[items]
+                ok &= excluded.take(np.searchsorted(excluded, items), mode="clip") != items
             if category is not None:
                 ok &= index.category_code[items] == category
             if filters.min_price is not None:
@@ -439,6 +441,8 @@ class Recommender:
 
     def _item_indices(self, item_ids: Sequence[str]) -> np.ndarray:
         """Rows of the ids known to the model or added since; unknown ids dropped."""
+        if not item_ids:
+            return _NONE
         rows = self._known_items(item_ids, keep_unknown=True)[0]
         return rows[rows >= 0]
 
@@ -472,7 +476,7 @@ class Recommender:
             }
             for item_id, score, title, category, price, available in zip(
                 self.item_ids[items].tolist(),
-                np.round(np.asarray(scores, dtype=np.float64), 6).tolist(),
+                np.asarray(scores, dtype=np.float64).round(6).tolist(),
                 self.titles[items].tolist(),
                 self.item_categories[items].tolist(),
                 self.price[items].tolist(),
@@ -492,6 +496,15 @@ def _plain(matrix: sp.csr_matrix) -> sp.csr_matrix:
         shape=matrix.shape,
         copy=False,
     )
+
+
+def _union(parts: list[np.ndarray]) -> np.ndarray:
+    """The items of some lists, sorted (for the binary search in ``allowed``, which
+    repeats do not disturb)."""
+    parts = [part for part in parts if len(part)]
+    if not parts:
+        return _NONE
+    return np.sort(np.concatenate(parts).astype(np.int64, copy=False))
 
 
 def _row(matrix: sp.csr_matrix, row: int) -> np.ndarray:
