@@ -236,13 +236,13 @@ class Recommender:
         elif rules.strategy == "popular":
             stages = []
         else:
-            # items added to the catalog since training have no factors to fold in
-            with_factors = recent[recent < len(self.item_factors)]
-            stages = self._taste_stages(user, with_factors, precomputed=rules.exclude_seen)
+            if len(recent):  # items added to the catalog since training have no factors
+                recent = recent[recent < len(self.item_factors)]
+            stages = self._taste_stages(user, recent, precomputed=rules.exclude_seen)
         stages.append(("popular", self._popular_stage(filters.category)))
         items, scores, strategy = _pick(n, allowed, stages)
         return Recommendations(
-            items=self._items(np.array(items, dtype=np.int64), scores),
+            items=self._items(items, scores),
             strategy=strategy,
             placement=placement,
             model_version=self.version,
@@ -355,7 +355,7 @@ class Recommender:
         else:
             code = index.code_of(category)
             if code < 0:
-                order, scores = _NONE, _NONE.astype(np.float32)
+                order, scores = _NONE, _NO_SCORES
             else:
                 span = slice(index.category_start[code], index.category_start[code + 1])
                 order = index.popular_by_category[span]
@@ -464,7 +464,7 @@ class Recommender:
         unknown = [item_ids[int(i)] for i in np.flatnonzero(found < 0)]
         return found[found >= 0], unknown
 
-    def _items(self, items: np.ndarray, scores: list[float]) -> list[RecommendedItem]:
+    def _items(self, items: np.ndarray, scores: np.ndarray) -> list[RecommendedItem]:
         return [
             {
                 "item_id": item_id,
@@ -476,7 +476,7 @@ class Recommender:
             }
             for item_id, score, title, category, price, available in zip(
                 self.item_ids[items].tolist(),
-                np.asarray(scores, dtype=np.float64).round(6).tolist(),
+                scores.astype(np.float64).round(6).tolist(),
                 self.titles[items].tolist(),
                 self.item_categories[items].tolist(),
                 self.price[items].tolist(),
@@ -487,6 +487,7 @@ class Recommender:
 
 
 _NONE = np.array([], dtype=np.int64)
+_NO_SCORES = np.array([], dtype=np.float32)
 
 
 def _plain(matrix: sp.csr_matrix) -> sp.csr_matrix:
@@ -511,31 +512,38 @@ def _row(matrix: sp.csr_matrix, row: int) -> np.ndarray:
     return np.asarray(matrix.indices[matrix.indptr[row] : matrix.indptr[row + 1]])
 
 
-def _pick(n: int, allowed: Allowed, stages: list[Stage]) -> tuple[list[int], list[float], str]:
+def _pick(n: int, allowed: Allowed, stages: list[Stage]) -> tuple[np.ndarray, np.ndarray, str]:
     """Take allowed items from the stages in order until there are ``n``.
 
     Candidates are checked in growing windows, so a long list (the popular order of
-    a large catalog) costs in proportion to what is taken, not to its length. The
-    strategy reported is the stage that gave the first item.
+    a large catalog) costs in proportion to what is taken, not to its length. A
+    stage lists each item once; an item an earlier stage gave is not taken again.
+    The strategy reported is the stage that gave the first item.
     """
-    chosen: dict[int, float] = {}
+    items: list[np.ndarray] = []
+    scores: list[np.ndarray] = []
+    taken: set[int] = set()
+    count = 0
     strategy = stages[-1][0]
     for name, stage in stages:
-        before = len(chosen)
-        items, scores = stage(n + before, allowed)
+        before = count
+        candidates, candidate_scores = stage(n + before, allowed)
         start, window = 0, max(64, 4 * (n + before))
-        while start < len(items) and len(chosen) < n:
-            part = np.asarray(items[start : start + window], dtype=np.int64)
+        while start < len(candidates) and count < n:
+            part = np.asarray(candidates[start : start + window], dtype=np.int64)
             keep = allowed(part)
-            values = np.asarray(scores[start : start + window])[keep]
-            for item, score in zip(part[keep].tolist(), values.tolist(), strict=True):
-                if item not in chosen:
-                    chosen[item] = score
-                    if len(chosen) == n:
-                        break
+            if before:
+                keep &= [item not in taken for item in part.tolist()]
+            fresh = part[keep][: n - count]
+            items.append(fresh)
+            scores.append(np.asarray(candidate_scores[start : start + window])[keep][: len(fresh)])
+            count += len(fresh)
             start, window = start + window, window * 4
-        if before == 0 and chosen:
+        if before == 0 and count:
             strategy = name
-        if len(chosen) == n:
+        if count == n:
             break
-    return list(chosen), list(chosen.values()), strategy
+        taken.update(np.concatenate(items).tolist() if items else ())
+    if len(items) == 1:
+        return items[0], scores[0], strategy
+    return np.concatenate([_NONE, *items]), np.concatenate([_NO_SCORES, *scores]), strategy
