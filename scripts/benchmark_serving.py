@@ -10,9 +10,10 @@ var/bench/serving-<items>/). Then, in one run:
    implicit's own single-user ``recommend`` on the same factors (the reference).
 2. Over HTTP (the first size only): gunicorn started as the Procfile starts it
    (WEB_CONCURRENCY=2), serving scripts/bench_app.py, which is the same app plus a
-   trivial endpoint returning a same-size JSON body. wrk measures the maximum rate of
-   both (random known users); hey then measures p50/p99 latency at 50% of each
-   maximum rate. The figure is personalized req/s divided by trivial req/s.
+   trivial endpoint returning a same-size JSON body. After a 2 s warm-up of both, wrk
+   measures the maximum rate of each (random known users) in alternating rounds
+   (--rounds); hey then measures p50/p99 latency at 50% of each median rate. The
+   figure is the median personalized req/s divided by the median trivial req/s.
 3. Memory: RSS and PSS of the gunicorn master and each worker.
 
 Needs the Debian packages wrk and hey.
@@ -194,6 +195,13 @@ def _wrk(base: str, path: str, suffix: str, users: list[str], seconds: int) -> d
     return {"rate": rate, "requests": total, "errors": errors, "bytes": per_request}
 
 
+def _median_run(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The run with the median rate, its errors summed over all runs."""
+    middle = dict(sorted(runs, key=lambda run: run["rate"])[len(runs) // 2])
+    middle["errors"] = sum(run["errors"] for run in runs)
+    return middle
+
+
 def _hey(url: str, rate: float, seconds: int) -> tuple[float, float, int]:
     """p50 and p99 latency (ms) at a fixed total rate, and the error count."""
     workers = 8
@@ -208,7 +216,7 @@ def _hey(url: str, rate: float, seconds: int) -> tuple[float, float, int]:
     return p50, p99, errors
 
 
-def over_http(store: Path, seconds: int) -> tuple[list[str], list[str]]:
+def over_http(store: Path, seconds: int, rounds: int) -> tuple[list[str], list[str]]:
     """wrk and hey against gunicorn from the Procfile's command, serving bench_app."""
     from recsvc.artifact import ModelStore
 
@@ -239,8 +247,17 @@ def over_http(store: Path, seconds: int) -> tuple[list[str], list[str]]:
                 time.sleep(0.1)
         subprocess.run(["curl", "-sf", f"{base}/bench/users/{users[0]}/trivial"],
                        check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-        real = _wrk(base, "/v1/users/", "/recommendations?n=10", users, seconds)
-        floor = _wrk(base, "/bench/users/", "/trivial?n=10", users, seconds)
+        real_runs: list[dict[str, float]] = []
+        floor_runs: list[dict[str, float]] = []
+        for round_ in range(rounds + 1):  # a short first round warms both up, not counted
+            length = seconds if round_ else 2
+            real = _wrk(base, "/v1/users/", "/recommendations?n=10", users, length)
+            floor = _wrk(base, "/bench/users/", "/trivial?n=10", users, length)
+            if round_:
+                real_runs.append(real)
+                floor_runs.append(floor)
+        real, floor = _median_run(real_runs), _median_run(floor_runs)
+        ratios = sorted(r["rate"] / f["rate"] for r, f in zip(real_runs, floor_runs, strict=True))
         real_lat = _hey(f"{base}/v1/users/{users[1]}/recommendations?n=10", real["rate"] / 2,
                         seconds)  # fmt: skip
         floor_lat = _hey(f"{base}/bench/users/{users[1]}/trivial?n=10", floor["rate"] / 2,
@@ -262,7 +279,9 @@ def over_http(store: Path, seconds: int) -> tuple[list[str], list[str]]:
         lines.append(f"| {name} | {run['rate']:,.0f} | {run['errors']:.0f} | {run['bytes']:,.0f}"
                      f" | {lat[0]:.2f} ms | {lat[1]:.2f} ms | {lat[2]} |")  # fmt: skip
     lines.append("")
-    lines.append(f"Ratio recommendations/s ÷ trivial/s: **{real['rate'] / floor['rate']:.2f}**")
+    lines.append(f"Ratio recommendations/s ÷ trivial/s (medians of {rounds} alternating rounds):"
+                 f" **{real['rate'] / floor['rate']:.2f}** (rounds: "
+                 + ", ".join(f"{r:.2f}" for r in ratios) + ")")  # fmt: skip
     mem = ["| process | RSS | PSS |", "|---|---:|---:|"]
     mem += [f"| {name} | {rss:,.0f} MiB | {pss:,.0f} MiB |" for name, rss, pss in memory]
     return lines, mem
@@ -278,6 +297,12 @@ def over_http(store: Path, seconds: int) -> tuple[list[str], list[str]]:
 @click.option("--calls", default=3000, show_default=True, help="In-process calls per strategy.")
 @click.option("--seconds", default=10, show_default=True, help="Length of each HTTP run.")
 @click.option(
+    "--rounds",
+    default=3,
+    show_default=True,
+    help="HTTP runs of each endpoint, alternating (after a 2 s warm-up of both); medians.",
+)
+@click.option(
     "--data",
     type=click.Path(file_okay=False, path_type=Path),
     default=ROOT / "var" / "bench",
@@ -292,7 +317,13 @@ def over_http(store: Path, seconds: int) -> tuple[list[str], list[str]]:
     " its tables are dropped and made anew).",
 )
 def main(
-    items: str, calls: int, seconds: int, data: Path, no_http: bool, live_dbs: tuple[str, ...]
+    items: str,
+    calls: int,
+    seconds: int,
+    rounds: int,
+    data: Path,
+    no_http: bool,
+    live_dbs: tuple[str, ...],
 ) -> None:
     """Measure serving latency in process and throughput over HTTP, side by side."""
     if not no_http and not (shutil.which("wrk") and shutil.which("hey")):
@@ -311,7 +342,7 @@ def main(
     for name, median, p99 in live_part(stores[sizes[0]], calls, list(live_dbs)):
         click.echo(f"| {name} | {median:.3f} / {p99:.3f} ms |")
     if not no_http:
-        lines, memory = over_http(stores[sizes[0]], seconds)
+        lines, memory = over_http(stores[sizes[0]], seconds, rounds)
         click.echo(f"\nHTTP, {sizes[0]:,} items, gunicorn with 2 sync workers:\n")
         click.echo("\n".join(lines))
         click.echo("\nMemory after the runs:\n")

@@ -12,7 +12,7 @@ process (ARCHITECTURE.md: the fork + OpenMP hang).
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
@@ -113,7 +113,8 @@ class Recommendations:
     strategy: str
     placement: str
     model_version: str
-    recommendation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: 128 random bits in hex (a uuid4's construction costs more than a request's filtering)
+    recommendation_id: str = field(default_factory=lambda: os.urandom(16).hex())
     #: ids in recent_items / cart_items that the model does not know
     ignored_items: list[str] = field(default_factory=list)
 
@@ -476,7 +477,7 @@ class Recommender:
             }
             for item_id, score, title, category, price, available in zip(
                 self.item_ids[items].tolist(),
-                scores.astype(np.float64).round(6).tolist(),
+                scores.tolist(),
                 self.titles[items].tolist(),
                 self.item_categories[items].tolist(),
                 self.price[items].tolist(),
@@ -534,10 +535,10 @@ def _pick(n: int, allowed: Allowed, stages: list[Stage]) -> tuple[np.ndarray, np
             keep = allowed(part)
             if before:
                 keep &= [item not in taken for item in part.tolist()]
-            fresh = part[keep][: n - count]
-            items.append(fresh)
-            scores.append(np.asarray(candidate_scores[start : start + window])[keep][: len(fresh)])
-            count += len(fresh)
+            chosen = np.flatnonzero(keep)[: n - count]
+            items.append(part[chosen])
+            scores.append(candidate_scores[start + chosen if start else chosen])
+            count += len(chosen)
             start, window = start + window, window * 4
         if before == 0 and count:
             strategy = name
