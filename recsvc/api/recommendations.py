@@ -10,7 +10,7 @@ from flask import Response, current_app
 
 from ..errors import InvalidRequest
 from ..serving.holder import ModelHolder
-from ..serving.recommender import Filters, Live
+from ..serving.recommender import Filters
 from .blueprint import Blueprint
 from .schemas import (
     Id,
@@ -46,10 +46,13 @@ def path_id(value: str, field: str) -> str:
     return checked
 
 
-def live(user_id: str | None) -> Live:
-    """What the shopper did after the model's data (from this process's memory)."""
+def recommend(*, user_id: str | None = None, **context: Any) -> Response:
+    """This process's current recommender's answer, with what the shopper did after
+    the model's data (live events, from this process's memory)."""
     served = holder()
-    return served.live.of(user_id, after=served.recommender.trained_until)
+    recommender = served.recommender
+    live = served.live.of(user_id, after=recommender.trained_until)
+    return recommendations_response(recommender.recommend(user_id=user_id, live=live, **context))
 
 
 def filters_of(args: Mapping[str, Any]) -> Filters:
@@ -73,15 +76,12 @@ def user_recommendations(args: dict[str, Any], user_id: str) -> Response:
     Placements that need page context (product, cart) take it through
     `POST /v1/recommendations`.
     """
-    user_id = path_id(user_id, "user_id")
-    result = holder().recommender.recommend(
+    return recommend(
         placement=args["placement"],
-        user_id=user_id,
+        user_id=path_id(user_id, "user_id"),
         n=args["n"],
         filters=filters_of(args),
-        live=live(user_id),
     )
-    return recommendations_response(result)
 
 
 @blp.route("/recommendations", methods=["POST"])
@@ -93,7 +93,7 @@ def moment_recommendations(body: dict[str, Any]) -> Response:
     Anonymous shoppers with `recent_items` get a taste folded in from those items;
     ids the model does not know are ignored and listed in `ignored_items`.
     """
-    result = holder().recommender.recommend(
+    return recommend(
         placement=body["placement"],
         user_id=body.get("user_id"),
         recent_items=body["recent_items"],
@@ -101,9 +101,7 @@ def moment_recommendations(body: dict[str, Any]) -> Response:
         item_id=body.get("item_id"),
         n=body["n"],
         filters=filters_of(body["filters"]),
-        live=live(body.get("user_id")),
     )
-    return recommendations_response(result)
 
 
 @blp.route("/items/<item_id>/similar")
@@ -112,12 +110,10 @@ def moment_recommendations(body: dict[str, Any]) -> Response:
 @blp.alt_response(404, description="The model does not know the item.")
 def similar_items(args: dict[str, Any], item_id: str) -> Response:
     """Items like this one (the product placement), tilted to the shopper's taste if known."""
-    item_id = path_id(item_id, "item_id")
-    result = holder().recommender.recommend(
-        placement="product", item_id=item_id, user_id=args.get("user_id"), n=args["n"],
-        filters=filters_of(args), live=live(args.get("user_id")),
+    return recommend(
+        placement="product", item_id=path_id(item_id, "item_id"), user_id=args.get("user_id"),
+        n=args["n"], filters=filters_of(args),
     )  # fmt: skip
-    return recommendations_response(result)
 
 
 @blp.route("/popular")
@@ -125,7 +121,4 @@ def similar_items(args: dict[str, Any], item_id: str) -> Response:
 @blp.response(200, RecommendationsSchema())
 def popular(args: dict[str, Any]) -> Response:
     """The most popular items, overall or within a category."""
-    result = holder().recommender.recommend(
-        placement="popular", n=args["n"], filters=filters_of(args)
-    )
-    return recommendations_response(result)
+    return recommend(placement="popular", n=args["n"], filters=filters_of(args))

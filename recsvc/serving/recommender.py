@@ -414,7 +414,7 @@ class Recommender:
             # reads below is masked by that
             ok = self._in_stock[items] if in_stock else items >= 0
             if len(excluded):  # sorted: a binary search beats np.isin on short lists
-                ok &= excluded.take(np.searchsorted(excluded, items), mode="clip") != items
+                ok &= excluded.take(excluded.searchsorted(items), mode="clip") != items
             if category is not None:
                 ok &= index.category_code[items] == category
             if filters.min_price is not None:
@@ -437,7 +437,7 @@ class Recommender:
     def _user_row(self, user_id: str | None) -> int:
         if user_id is None:
             return -1
-        row = int(np.searchsorted(self.user_ids, user_id))
+        row = int(self.user_ids.searchsorted(user_id))
         return row if row < len(self.user_ids) and self.user_ids[row] == user_id else -1
 
     def _item_indices(self, item_ids: Sequence[str]) -> np.ndarray:
@@ -506,11 +506,14 @@ def _union(parts: list[np.ndarray]) -> np.ndarray:
     parts = [part for part in parts if len(part)]
     if not parts:
         return _NONE
-    return np.sort(np.concatenate(parts).astype(np.int64, copy=False))
+    union = np.concatenate(parts).astype(np.int64, copy=False)
+    union.sort()
+    return union
 
 
 def _row(matrix: sp.csr_matrix, row: int) -> np.ndarray:
-    return np.asarray(matrix.indices[matrix.indptr[row] : matrix.indptr[row + 1]])
+    indices: np.ndarray = matrix.indices[matrix.indptr[row] : matrix.indptr[row + 1]]
+    return indices
 
 
 def _pick(n: int, allowed: Allowed, stages: list[Stage]) -> tuple[np.ndarray, np.ndarray, str]:
@@ -535,7 +538,7 @@ def _pick(n: int, allowed: Allowed, stages: list[Stage]) -> tuple[np.ndarray, np
             keep = allowed(part)
             if before:
                 keep &= [item not in taken for item in part.tolist()]
-            chosen = np.flatnonzero(keep)[: n - count]
+            chosen = keep.nonzero()[0][: n - count]
             items.append(part[chosen])
             scores.append(candidate_scores[start + chosen if start else chosen])
             count += len(chosen)
