@@ -167,6 +167,14 @@ class TrainingConfig(_FromEnvironment):
     ease_max_items: int = 20_000
     #: blend: the weight of the item-kNN scores beside ALS's (both standardized)
     blend_weight: float = 0.3
+    #: what users touch next: the weight of the next-items scores added to the
+    #: model's (both standardized; 0 leaves them out), the events after an item that
+    #: count as following it, and each user's latest events that the scores start
+    #: from, each step back weighing ``next_items_decay`` times the one after it
+    next_items_weight: float = 0.5
+    next_items_window: int = 20
+    next_items_recent: int = 10
+    next_items_decay: float = 0.9
     #: neighbours kept per item in the "bought together" model
     bought_together_neighbours: int = 50
     #: event types that count as buying an item together with another
@@ -196,12 +204,16 @@ class TrainingConfig(_FromEnvironment):
             "bought_together_neighbours",
             "candidates_per_user",
             "similar_items_per_item",
+            "next_items_window",
+            "next_items_recent",
         )
         for name in counts:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.als_regularization < 0 or not self.als_alpha > 0:
             raise ConfigError("als_regularization must be >= 0 and als_alpha > 0")
+        if self.next_items_weight < 0 or not 0 < self.next_items_decay <= 1:
+            raise ConfigError("next_items_weight must be >= 0 and next_items_decay in (0, 1]")
         if not set(self.bought_together_event_types) & set(self.event_weights):
             raise ConfigError(
                 f"bought_together_event_types {list(self.bought_together_event_types)}"

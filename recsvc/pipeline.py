@@ -37,7 +37,7 @@ from .training.evaluation import (
     per_user_scores,
     score,
 )
-from .training.matrix import DAY, IdMap, build_interactions
+from .training.matrix import DAY, IdMap, Interactions, build_interactions, sequences
 from .training.models import (
     AlsModel,
     BlendModel,
@@ -45,6 +45,7 @@ from .training.models import (
     Candidates,
     EaseModel,
     ItemKnnModel,
+    NextItemsModel,
     PopularityModel,
 )
 
@@ -235,7 +236,7 @@ def build_model(
     with timer("fit ALS"):
         als = fit_als(interactions.matrix, config, show_progress=show_progress)
     with timer("precompute candidates"):
-        ranker = fit_ranker(interactions.matrix, config, als)
+        ranker = fit_ranker(interactions, events, config, als)
         if candidates_for is None:
             user_top_items, user_top_scores = ranker.top_items(
                 interactions.matrix, config.candidates_per_user, show_progress=show_progress
@@ -280,28 +281,52 @@ def build_model(
 
 
 def fit_ranker(
-    matrix: sp.csr_matrix, config: TrainingConfig, als: AlsModel | None = None
+    train: Interactions, events: Events, config: TrainingConfig, als: AlsModel | None = None
 ) -> Candidates:
-    """The configured ranker of a user's best items (``config.model``); ``als``, when
-    given, is the ALS already fitted on the same matrix with the same settings."""
+    """The configured ranker of a user's best items (``config.model``, plus what users
+    touch next when ``next_items_weight`` > 0), fitted on ``train`` and the ``events``
+    it was built from; ``als``, when given, is the ALS already fitted on the same
+    matrix with the same settings."""
+    matrix = train.matrix
     if config.model in ("als", "blend") and als is None:
         als = fit_als(matrix, config)
+    ranker: Candidates
     if config.model == "als":
         assert als is not None
-        return als
-    if config.model == "ease":
+        ranker = als
+    elif config.model == "ease":
         if matrix.shape[1] > config.ease_max_items:
             raise ConfigError(
                 f"EASE holds an items x items matrix: {matrix.shape[1]:,} items is over"
                 f" RECSVC_EASE_MAX_ITEMS={config.ease_max_items:,}; choose another model"
             )
-        return EaseModel.fit(matrix, regularization=config.ease_regularization)
-    knn = ItemKnnModel.fit(matrix, neighbours=config.knn_neighbours,
-                           weighting=config.knn_weighting)  # fmt: skip
-    if config.model == "itemknn":
-        return knn
-    assert als is not None
-    return BlendModel(als, knn, weight=config.blend_weight)
+        ranker = EaseModel.fit(matrix, regularization=config.ease_regularization)
+    else:
+        ranker = ItemKnnModel.fit(matrix, neighbours=config.knn_neighbours,
+                                  weighting=config.knn_weighting)  # fmt: skip
+        if config.model == "blend":
+            assert als is not None
+            ranker = BlendModel([(als, 1.0), (ranker, config.blend_weight)])
+    if config.next_items_weight > 0:
+        ranker = BlendModel(
+            [(ranker, 1.0), (fit_next_items(train, events, config), config.next_items_weight)]
+        )
+    return ranker
+
+
+def fit_next_items(train: Interactions, events: Events, config: TrainingConfig) -> NextItemsModel:
+    """What the users of ``train`` touch after each item, from ``events``."""
+    rows, cols = sequences(events, train.users, train.items)
+    return NextItemsModel.fit(
+        rows, cols, shape=train.matrix.shape, window=config.next_items_window,
+        recent=config.next_items_recent, decay=config.next_items_decay,
+    )  # fmt: skip
+
+
+def served_name(config: TrainingConfig) -> str:
+    """The evaluation's name for the model `recsvc train` would publish."""
+    plus = " + next items" if config.next_items_weight > 0 else ""
+    return f"recsvc ({config.model}{plus}, served)"
 
 
 def evaluate_served(data: Dataset, holdout: Holdout, config: TrainingConfig) -> dict[str, float]:
@@ -343,17 +368,22 @@ def evaluate_dataset(
         ),
         "als": evaluate(als, holdout),
     }
+    alone = config.replace(next_items_weight=0)
     for name, variant in (
-        ("item-kNN (cosine)", config.replace(model="itemknn", knn_weighting="cosine")),
-        ("item-kNN (bm25)", config.replace(model="itemknn", knn_weighting="bm25")),
-        ("ease", config.replace(model="ease")),
-        ("blend (als + item-kNN)", config.replace(model="blend")),
-    ):
+        ("item-kNN (cosine)", alone.replace(model="itemknn", knn_weighting="cosine")),
+        ("item-kNN (bm25)", alone.replace(model="itemknn", knn_weighting="bm25")),
+        ("ease", alone.replace(model="ease")),
+        ("blend (als + item-kNN)", alone.replace(model="blend")),
+        ("als + next items", config.replace(model="als", next_items_weight=1.0)
+         if config.next_items_weight == 0 else config.replace(model="als")),
+    ):  # fmt: skip
         if variant.model == "ease" and matrix.shape[1] > config.ease_max_items:
             continue
-        ranker = fit_ranker(matrix, variant, als)
+        ranker = fit_ranker(holdout.train, holdout.train_events, variant, als)
         rows[name] = evaluate(ranker, holdout)  # type: ignore[arg-type]
-    rows[f"recsvc ({config.model}, served)"] = evaluate_served(data, holdout, config)
+    rows["next items"] = evaluate(fit_next_items(holdout.train, holdout.train_events, config),
+                                  holdout)  # fmt: skip
+    rows[served_name(config)] = evaluate_served(data, holdout, config)
     return rows
 
 
@@ -372,7 +402,7 @@ def report_dataset(
         "als (library defaults)": lists(
             fit_als(matrix, LIBRARY_DEFAULT_ALS.replace(seed=config.seed)), holdout
         ),
-        f"recsvc ({config.model}, served)": served_lists(Recommender(served), holdout),
+        served_name(config): served_lists(Recommender(served), holdout),
     }
     count = len(holdout.train.items)
     metrics = {name: score(r, holdout.truth, item_count=count) for name, r in recommended.items()}

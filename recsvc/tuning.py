@@ -40,12 +40,18 @@ SPACE: Mapping[str, Sequence[Any]] = {
     "ease_regularization": (50.0, 100.0, 200.0, 500.0, 1000.0),
     "half_life_days": (None, 30.0, 90.0, 180.0, 365.0),
     "purchase_weight": (2.0, 4.0, 8.0, 16.0),
+    "next_items_weight": (0.0, 0.3, 0.5, 1.0, 1.5, 2.0),
+    "next_items_window": (3, 5, 10, 20),
+    "next_items_recent": (5, 10, 20, 50),
+    "next_items_decay": (0.7, 0.8, 0.9, 1.0),
 }
 
 
 #: draws in a row that repeat an earlier trial before the space counts as exhausted
 MAX_REPEATS = 1_000
 _ALS = ("als_factors", "als_regularization", "als_alpha")
+#: the next-items settings besides its weight (unused at weight 0)
+NEXT_ITEMS = ("next_items_window", "next_items_recent", "next_items_decay")
 #: settings a model does not use (not varied for it, so no trial repeats another)
 IRRELEVANT: Mapping[str, tuple[str, ...]] = {
     "als": ("knn_neighbours", "blend_weight", "ease_regularization"),
@@ -147,7 +153,8 @@ def validate(train_part: Dataset, config: TrainingConfig, *, folds: int = 1) -> 
         if config.model == "ease" and matrix.shape[1] > config.ease_max_items:
             return dict.fromkeys(METRICS, 0.0)
         als = fit_als(matrix, config) if config.model in ("als", "blend") else None
-        scores.append(evaluate(fit_ranker(matrix, config, als), holdout))  # type: ignore[arg-type]
+        ranker = fit_ranker(holdout.train, holdout.train_events, config, als)
+        scores.append(evaluate(ranker, holdout))  # type: ignore[arg-type]
     return {name: float(np.mean([s[name] for s in scores])) for name in METRICS}
 
 
@@ -187,6 +194,9 @@ def _draws(
         purchase = choice.pop("purchase_weight", None)
         if purchase is not None and "purchase" in weights:
             weights["purchase"] = purchase
-        for name in IRRELEVANT[choice.get("model", base.model)]:
+        unused = IRRELEVANT[choice.get("model", base.model)]
+        if choice.get("next_items_weight", base.next_items_weight) == 0:
+            unused += NEXT_ITEMS
+        for name in unused:
             choice.pop(name, None)  # keep the base value: the model does not use it
         yield dataclasses.replace(base, **choice, event_weights=weights)

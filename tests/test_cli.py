@@ -92,8 +92,9 @@ def test_evaluate_prints_baselines_in_one_table(small_shop: tuple[Path, Path]) -
     rows = json.loads(out)
     assert list(rows) == ["popularity", "als (library defaults)", "bought-together", "als",
                           "item-kNN (cosine)", "item-kNN (bm25)", "ease",
-                          "blend (als + item-kNN)", "recsvc (als, served)"]  # fmt: skip
-    served = rows["recsvc (als, served)"]
+                          "blend (als + item-kNN)", "als + next items", "next items",
+                          "recsvc (als + next items, served)"]  # fmt: skip
+    served = rows["recsvc (als + next items, served)"]
     assert set(served) == {"ndcg@10", "precision@10", "recall@10", "map@10", "coverage"}
 
 

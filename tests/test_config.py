@@ -42,6 +42,9 @@ def test_options_override_environment() -> None:
         ({"RECSVC_EVENT_WEIGHTS": "view=x"}, "not a number"),
         ({"RECSVC_HOLDOUT_FRACTION": "1.5"}, "holdout_fraction must be in (0, 1)"),
         ({"RECSVC_BOUGHT_TOGETHER_EVENT_TYPES": "gift"}, "names none of the event types"),
+        ({"RECSVC_NEXT_ITEMS_DECAY": "0"}, "next_items_decay in (0, 1]"),
+        ({"RECSVC_NEXT_ITEMS_WEIGHT": "-1"}, "next_items_weight must be >= 0"),
+        ({"RECSVC_NEXT_ITEMS_WINDOW": "0"}, "next_items_window must be at least 1"),
     ],
 )
 def test_bad_settings_say_what_is_wrong(environ: dict[str, str], words: str) -> None:

@@ -17,7 +17,7 @@ def test_report_figures_and_page(
     data = read_dataset(*small_shop, fast_config)
     figures = report_dataset(data, fast_config)
     assert list(figures.metrics) == ["popularity", "als (library defaults)",
-                                     "recsvc (als, served)"]  # fmt: skip
+                                     "recsvc (als + next items, served)"]  # fmt: skip
     assert [label.split()[0] for label in figures.segments] == ["new", "light", "heavy"]
     for values in figures.popularity.values():
         assert np.all((values >= 0) & (values <= 100))
@@ -30,7 +30,7 @@ def test_report_figures_and_page(
     text = page.read_text()
     assert text.count("<img") == 2
     assert "NDCG@10 by user activity" in text
-    assert "recsvc (als, served)" in text
+    assert "recsvc (als + next items, served)" in text
 
 
 def test_evaluate_writes_the_report_with_the_tuning_trials(

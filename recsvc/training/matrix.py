@@ -132,3 +132,13 @@ def build_interactions(
         matrix.data[np.isin(matrix.indices, too_few)] = 0
         matrix.eliminate_zeros()
     return Interactions(users=users, items=items, matrix=matrix)
+
+
+def sequences(events: Events, users: IdMap, items: IdMap) -> tuple[np.ndarray, np.ndarray]:
+    """Each event's (user row, item column), grouped by user, in time order within a
+    user (stable: ties keep the file's order); events of ids not in the maps left out."""
+    rows = users.codes(events.user_id)
+    cols = items.codes(events.item_id)
+    order = np.lexsort((np.arange(len(rows)), events.timestamp, rows))
+    order = order[(rows[order] >= 0) & (cols[order] >= 0)]
+    return rows[order], cols[order]

@@ -8,6 +8,8 @@
 - :class:`ItemKnnModel` (cosine or BM25), :class:`EaseModel` (closed form) and
   :class:`BlendModel` (ALS plus item-kNN): other rankings of a user's best items,
   selected by configuration; the one chosen fills the precomputed candidates.
+- :class:`NextItemsModel`: what users touch after each item, blended into any of
+  those (``next_items_weight``).
 
 Fitting uses every core (implicit's OpenMP) with BLAS single-threaded, as implicit
 recommends; a model built for serving uses one thread (see ARCHITECTURE.md: a
@@ -49,6 +51,14 @@ class Candidates(Protocol):
         show_progress: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(items, scores) per user (of ``users``, default all), best first, -1 padded."""
+        ...
+
+
+class Scorer(Protocol):
+    """Anything that scores every item for some users (what a blend sums)."""
+
+    def scores(self, users: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
+        """Every item's score for each user (dense, one row per user)."""
         ...
 
 
@@ -321,17 +331,68 @@ class EaseModel(_DenseRanker):
         return np.asarray(binary @ self.weights)
 
 
-class BlendModel(_DenseRanker):
-    """ALS and item-kNN scores, each standardized per user, summed with a weight."""
+class NextItemsModel(_DenseRanker):
+    """What users go on to touch after each item, from each user's latest items.
 
-    def __init__(self, als: AlsModel, knn: ItemKnnModel, *, weight: float) -> None:
-        self.als, self.knn, self.weight = als, knn, weight
+    ``following[i, j]``: how often j came within ``window`` events after i in some
+    user's history (weight 1/distance), each row summing to 1. A user's scores: the
+    rows of their latest ``recent`` items, the newest weighing most (``decay`` per
+    step back). A shop's histories have an order that a matrix of counts forgets:
+    the tripod after the camera, the next volume after this one.
+    """
+
+    def __init__(self, following: sp.csr_matrix, recent: sp.csr_matrix) -> None:
+        self.following, self.recent = following, recent
+
+    @classmethod
+    def fit(
+        cls,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        *,
+        shape: tuple[int, int],
+        window: int,
+        recent: int,
+        decay: float,
+    ) -> NextItemsModel:
+        """Fit on events as :func:`~recsvc.training.matrix.sequences` orders them;
+        ``shape``: (users, items) of the matrix the model ranks for."""
+        users, items = shape
+        following = sp.csr_matrix((items, items), dtype=np.float32)
+        for distance in range(1, window + 1):
+            later = (rows[distance:] == rows[:-distance]) & (cols[distance:] != cols[:-distance])
+            following = following + sp.csr_matrix(
+                (np.full(int(later.sum()), 1.0 / distance, dtype=np.float32),
+                 (cols[:-distance][later], cols[distance:][later])),
+                shape=(items, items),
+            )  # fmt: skip
+        totals = np.asarray(following.sum(axis=1)).ravel()
+        following = sp.diags(1 / np.maximum(totals, 1e-9)).astype(np.float32) @ following
+        # each event's distance from its user's latest event
+        ends = np.cumsum(np.bincount(rows, minlength=users))
+        back = ends[rows] - 1 - np.arange(len(rows))
+        latest = back < recent
+        weights = np.power(decay, back[latest]).astype(np.float32)
+        history = sp.csr_matrix((weights, (rows[latest], cols[latest])), shape=shape)
+        return cls(following.tocsr(), history)
 
     def scores(self, users: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
-        """z(ALS) + weight x z(item-kNN)."""
-        return _standardized(self.als.scores(users, rows)) + self.weight * _standardized(
-            self.knn.scores(users, rows)
-        )
+        """Every item's score for each user (dense, one row per user)."""
+        return np.asarray((self.recent[users] @ self.following).toarray())
+
+
+class BlendModel(_DenseRanker):
+    """Rankers' scores, each standardized per user, summed with weights."""
+
+    def __init__(self, parts: list[tuple[Scorer, float]]) -> None:
+        self.parts = parts
+
+    def scores(self, users: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
+        """The sum of weight x z(scores) over the parts."""
+        total = np.zeros((len(users), rows.shape[1]), dtype=np.float32)
+        for ranker, weight in self.parts:
+            total += weight * _standardized(ranker.scores(users, rows))
+        return total
 
 
 def _standardized(scores: np.ndarray) -> np.ndarray:

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from recsvc.config import TrainingConfig
-from recsvc.pipeline import build_model, evaluate_served, fit_als, holdout_for, read_dataset
+from recsvc.pipeline import build_model, evaluate_served, fit_ranker, holdout_for, read_dataset
 from recsvc.serving.offline import evaluate_recommender
 from recsvc.serving.recommender import Recommender
 from recsvc.training.evaluation import evaluate
@@ -13,12 +13,14 @@ from recsvc.training.evaluation import evaluate
 
 def test_the_serving_path_scores_as_the_protocol_when_nothing_is_filtered(ml100k: Path) -> None:
     """Every MovieLens item is in stock, and both leave out what the user has seen: the
-    recommender's home lists are the ALS ranking itself, so the metrics agree exactly."""
-    config = TrainingConfig()
-    data = read_dataset(ml100k / "events.csv", ml100k / "items.csv", config)
-    holdout = holdout_for(data, config)
-    direct = evaluate(fit_als(holdout.train.matrix, config), holdout)
-    assert evaluate_served(data, holdout, config) == direct
+    recommender's home lists are the configured ranking itself, so the metrics agree
+    exactly (ALS alone, and the default: ALS plus next items)."""
+    for config in (TrainingConfig(next_items_weight=0), TrainingConfig()):
+        data = read_dataset(ml100k / "events.csv", ml100k / "items.csv", config)
+        holdout = holdout_for(data, config)
+        ranker = fit_ranker(holdout.train, holdout.train_events, config)
+        direct = evaluate(ranker, holdout)  # type: ignore[arg-type]
+        assert evaluate_served(data, holdout, config) == direct
 
 
 def test_served_lists_follow_the_default_filters(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from recsvc.data.events import Events
-from recsvc.training.matrix import IdMap, build_interactions, event_weights
+from recsvc.training.matrix import IdMap, build_interactions, event_weights, sequences
 
 TYPES = ("view", "add_to_cart", "purchase")
 WEIGHTS = {"view": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
@@ -64,3 +64,16 @@ def test_event_types_without_weight_count_for_nothing(
     events = events_of(["u1,a,view,0", "u1,b,add_to_cart,0"])
     built = build_interactions(events, {"view": 1.0})
     assert built.matrix.toarray().tolist() == [[1.0, 0.0]]
+
+
+def test_sequences_are_each_users_events_in_time_order(
+    events_of: Callable[[list[str]], Events],
+) -> None:
+    events = events_of(["u2,b,view,5", "u1,c,view,9", "u1,a,view,1", "u2,a,purchase,5",
+                        "u1,b,view,1", "u1,zz,view,3", "u3,a,view,0"])  # fmt: skip
+    users = IdMap(np.array(["u1", "u2"]))  # u3 left out, as min_user_events would
+    items = IdMap(np.array(["a", "b", "c"]))  # zz unknown
+    rows, cols = sequences(events, users, items)
+    # u1: a and b at 1 (file order), zz dropped, c at 9; u2: b and a at 5 (file order)
+    assert rows.tolist() == [0, 0, 0, 1, 1]
+    assert items.ids[cols].tolist() == ["a", "b", "c", "b", "a"]

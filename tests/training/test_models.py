@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from recsvc.training.models import AlsModel, BoughtTogetherModel, PopularityModel
@@ -84,7 +85,7 @@ def test_item_item_models_and_the_blend_find_the_users_half() -> None:
         ItemKnnModel.fit(matrix, neighbours=10, weighting="cosine"),
         ItemKnnModel.fit(matrix, neighbours=10, weighting="bm25"),
         EaseModel.fit(matrix, regularization=1.0),
-        BlendModel(als, ItemKnnModel.fit(matrix, neighbours=10), weight=0.5),
+        BlendModel([(als, 1.0), (ItemKnnModel.fit(matrix, neighbours=10), 0.5)]),
     ]
     users = np.arange(matrix.shape[0])
     for ranker in rankers:
@@ -104,8 +105,47 @@ def test_candidates_for_some_users_equal_those_of_all() -> None:
     als = AlsModel.fit(matrix, factors=2, regularization=0.01, alpha=1.0, iterations=5,
                        seed=1)  # fmt: skip
     some = np.array([3, 17, 0])
-    for ranker in (als, BlendModel(als, ItemKnnModel.fit(matrix, neighbours=10), weight=0.5)):
+    for ranker in (als, BlendModel([(als, 1.0), (ItemKnnModel.fit(matrix, neighbours=10), 0.5)])):
         every_items, every_scores = ranker.top_items(matrix, 4)
         some_items, some_scores = ranker.top_items(matrix, 4, users=some)
         assert np.array_equal(some_items, every_items[some])
         assert np.allclose(some_scores, every_scores[some])
+
+
+def test_next_items_on_a_hand_computed_case() -> None:
+    """Users 0: a b c, 1: a c (columns a=0, b=1, c=2), window 2."""
+    from recsvc.training.models import NextItemsModel
+
+    rows, cols = np.array([0, 0, 0, 1, 1]), np.array([0, 1, 2, 0, 2])
+    model = NextItemsModel.fit(rows, cols, shape=(2, 3), window=2, recent=2, decay=0.5)
+    # a: b at distance 1, c at 2 (user 0: 1/2) and 1 (user 1: 1) -> 1 : 1.5, normalized
+    # b: c at distance 1; c: nothing follows it
+    assert model.following.toarray() == pytest.approx(
+        np.array([[0, 0.4, 0.6], [0, 0, 1], [0, 0, 0]])
+    )
+    # user 0's latest two: c (weight 1), b (0.5); user 1's: c (1), a (0.5)
+    assert model.recent.toarray() == pytest.approx(np.array([[0, 0.5, 1], [0.5, 0, 1]]))
+    assert model.scores(np.array([0, 1]), sp.csr_matrix((2, 3))) == pytest.approx(
+        np.array([[0, 0, 0.5], [0, 0.2, 0.3]])
+    )
+    # a repeated item does not follow itself
+    again = NextItemsModel.fit(np.zeros(3, int), np.array([0, 0, 1]), shape=(1, 2), window=1,
+                               recent=1, decay=1.0)  # fmt: skip
+    assert again.following.toarray() == pytest.approx(np.array([[0, 1], [0, 0]]))
+
+
+def test_a_blend_sums_standardized_scores_with_weights() -> None:
+    from recsvc.training.models import BlendModel
+
+    class Fixed:
+        def __init__(self, scores: list[float]) -> None:
+            self.values = np.array([scores], dtype=np.float32)
+
+        def scores(self, users: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
+            return self.values
+
+    one, two = Fixed([1, 2, 3]), Fixed([30, 10, 20])
+    z = np.sqrt(1.5)  # both have spread sqrt(2/3)
+    blend = BlendModel([(one, 1.0), (two, 0.5)])
+    expected = np.array([[-1, 0, 1]]) * z + 0.5 * np.array([[1, -1, 0]]) * z
+    assert blend.scores(np.array([0]), sp.csr_matrix((1, 3))) == pytest.approx(expected)
