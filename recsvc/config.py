@@ -175,6 +175,9 @@ class TrainingConfig(_FromEnvironment):
     next_items_window: int = 20
     next_items_recent: int = 10
     next_items_decay: float = 0.9
+    #: followers kept per item (the most frequent): bounds the model's size and the
+    #: cost of ranking every user's candidates
+    next_items_neighbours: int = 100
     #: neighbours kept per item in the "bought together" model
     bought_together_neighbours: int = 50
     #: event types that count as buying an item together with another
@@ -206,6 +209,7 @@ class TrainingConfig(_FromEnvironment):
             "similar_items_per_item",
             "next_items_window",
             "next_items_recent",
+            "next_items_neighbours",
         )
         for name in counts:
             if getattr(self, name) < 1:

@@ -320,6 +320,7 @@ def fit_next_items(train: Interactions, events: Events, config: TrainingConfig) 
     return NextItemsModel.fit(
         rows, cols, shape=train.matrix.shape, window=config.next_items_window,
         recent=config.next_items_recent, decay=config.next_items_decay,
+        neighbours=config.next_items_neighbours,
     )  # fmt: skip
 
 

@@ -354,9 +354,11 @@ class NextItemsModel(_DenseRanker):
         window: int,
         recent: int,
         decay: float,
+        neighbours: int,
     ) -> NextItemsModel:
         """Fit on events as :func:`~recsvc.training.matrix.sequences` orders them;
-        ``shape``: (users, items) of the matrix the model ranks for."""
+        ``shape``: (users, items) of the matrix the model ranks for; each item keeps
+        its ``neighbours`` most frequent followers (what scoring costs grows with them)."""
         users, items = shape
         following = sp.csr_matrix((items, items), dtype=np.float32)
         for distance in range(1, window + 1):
@@ -368,6 +370,7 @@ class NextItemsModel(_DenseRanker):
             )  # fmt: skip
         totals = np.asarray(following.sum(axis=1)).ravel()
         following = sp.diags(1 / np.maximum(totals, 1e-9)).astype(np.float32) @ following
+        following = _strongest(following.tocsr(), neighbours)
         # each event's distance from its user's latest event
         ends = np.cumsum(np.bincount(rows, minlength=users))
         back = ends[rows] - 1 - np.arange(len(rows))
@@ -393,6 +396,20 @@ class BlendModel(_DenseRanker):
         for ranker, weight in self.parts:
             total += weight * _standardized(ranker.scores(users, rows))
         return total
+
+
+def _strongest(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    """Each row's ``k`` largest entries (ties broken by column)."""
+    counts = np.diff(matrix.indptr)
+    if not len(counts) or counts.max() <= k:
+        return matrix
+    keep = np.ones(matrix.nnz, dtype=bool)
+    for row in np.flatnonzero(counts > k):
+        start, end = matrix.indptr[row], matrix.indptr[row + 1]
+        order = np.lexsort((matrix.indices[start:end], -matrix.data[start:end]))
+        keep[start + order[k:]] = False
+    rows = np.repeat(np.arange(matrix.shape[0]), counts)[keep]
+    return sp.csr_matrix((matrix.data[keep], (rows, matrix.indices[keep])), shape=matrix.shape)
 
 
 def _standardized(scores: np.ndarray) -> np.ndarray:

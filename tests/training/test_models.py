@@ -117,7 +117,9 @@ def test_next_items_on_a_hand_computed_case() -> None:
     from recsvc.training.models import NextItemsModel
 
     rows, cols = np.array([0, 0, 0, 1, 1]), np.array([0, 1, 2, 0, 2])
-    model = NextItemsModel.fit(rows, cols, shape=(2, 3), window=2, recent=2, decay=0.5)
+    model = NextItemsModel.fit(
+        rows, cols, shape=(2, 3), window=2, recent=2, decay=0.5, neighbours=5
+    )
     # a: b at distance 1, c at 2 (user 0: 1/2) and 1 (user 1: 1) -> 1 : 1.5, normalized
     # b: c at distance 1; c: nothing follows it
     assert model.following.toarray() == pytest.approx(
@@ -130,7 +132,7 @@ def test_next_items_on_a_hand_computed_case() -> None:
     )
     # a repeated item does not follow itself
     again = NextItemsModel.fit(np.zeros(3, int), np.array([0, 0, 1]), shape=(1, 2), window=1,
-                               recent=1, decay=1.0)  # fmt: skip
+                               recent=1, decay=1.0, neighbours=5)  # fmt: skip
     assert again.following.toarray() == pytest.approx(np.array([[0, 1], [0, 0]]))
 
 
@@ -149,3 +151,14 @@ def test_a_blend_sums_standardized_scores_with_weights() -> None:
     blend = BlendModel([(one, 1.0), (two, 0.5)])
     expected = np.array([[-1, 0, 1]]) * z + 0.5 * np.array([[1, -1, 0]]) * z
     assert blend.scores(np.array([0]), sp.csr_matrix((1, 3))) == pytest.approx(expected)
+
+
+def test_next_items_keep_each_items_most_frequent_followers() -> None:
+    from recsvc.training.models import NextItemsModel
+
+    # item 0 is followed by 1 three times, by 2 twice, by 3 once
+    cols = np.array([0, 1, 0, 1, 0, 1, 0, 2, 0, 2, 0, 3])
+    rows = np.repeat(np.arange(6), 2)
+    model = NextItemsModel.fit(rows, cols, shape=(6, 4), window=1, recent=1, decay=1.0,
+                               neighbours=2)  # fmt: skip
+    assert model.following[0].toarray() == pytest.approx(np.array([[0, 0.5, 1 / 3, 0]]))
