@@ -119,6 +119,7 @@ _TRAINING_OPTIONS: list[tuple[str, Any, str]] = [
     ("--next-items-window", int, "Next items: events after an item that count as following it."),
     ("--next-items-recent", int, "Next items: a user's latest events the scores start from."),
     ("--next-items-decay", float, "Next items: weight of each step back in a user's history."),
+    ("--next-items-neighbours", int, "Next items: followers kept per item (the most frequent)."),
     ("--neighbours", int, "Items kept per item in the bought-together model."),
     ("--holdout-fraction", float, "Share of each user's latest events held out to evaluate."),
     ("--seed", int, "Random seed."),

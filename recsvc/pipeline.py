@@ -429,7 +429,9 @@ def report_dataset(
         notes=[f"split {split}, holdout fraction {config.holdout_fraction:g},"
                f" {len(holdout.users):,} users scored, {count:,} items; model settings:"
                f" {config.model}, ALS {config.als_factors} factors, regularization"
-               f" {config.als_regularization:g}, alpha {config.als_alpha:g}"],
+               f" {config.als_regularization:g}, alpha {config.als_alpha:g}; next items"
+               f" weight {config.next_items_weight:g}, window {config.next_items_window},"
+               f" recent {config.next_items_recent}, decay {config.next_items_decay:g}"],
     )  # fmt: skip
 
 

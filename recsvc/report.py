@@ -107,7 +107,8 @@ def _segments_plot(segments: Mapping[str, Mapping[str, float]]) -> Figure:
                  width, label=model)  # fmt: skip
     axes.set_xticks(np.arange(len(labels)) + width * (len(models) - 1) / 2, labels)
     axes.set_ylabel("NDCG@10")
-    axes.legend(fontsize="small")
+    axes.set_ylim(top=axes.get_ylim()[1] * 1.35)  # room for the legend above the bars
+    axes.legend(fontsize="small", loc="upper left")
     return figure
 
 
