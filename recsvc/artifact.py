@@ -58,6 +58,9 @@ class Model:
     #: what each user bought (user x item, 1 where bought)
     purchased: sp.csr_matrix
     bought_together: BoughtTogetherModel
+    #: what users touched after each item (item x item, rows summing to 1; empty when
+    #: the next-items model is off, or in versions written before it existed)
+    next_items: sp.csr_matrix
     #: summed event weight per item: the popularity ranking
     popularity: np.ndarray
     #: each user's best untouched items by ALS score, best first (user x K, -1 padded)
@@ -96,6 +99,7 @@ def model_arrays(model: Model) -> dict[str, np.ndarray]:
         ("user_items", model.user_items),
         ("purchased", model.purchased),
         ("bought_together", model.bought_together.similarity),
+        ("next_items", model.next_items),
     ):
         arrays[f"{name}_indptr"] = matrix.indptr.astype(np.int64)
         arrays[f"{name}_indices"] = matrix.indices.astype(np.int32)
@@ -200,6 +204,11 @@ def load_version(folder: Path, *, verify: bool = True) -> Model:
             purchased=_csr(arrays, "purchased", shape),
             bought_together=BoughtTogetherModel(
                 _csr(arrays, "bought_together", (len(items), len(items)))
+            ),
+            next_items=(
+                _csr(arrays, "next_items", (len(items), len(items)))
+                if "next_items_data" in arrays
+                else sp.csr_matrix((len(items), len(items)), dtype=np.float32)
             ),
             popularity=arrays["item_popularity"],
             user_top_items=arrays["user_top_items"],

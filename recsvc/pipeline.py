@@ -236,7 +236,10 @@ def build_model(
     with timer("fit ALS"):
         als = fit_als(interactions.matrix, config, show_progress=show_progress)
     with timer("precompute candidates"):
-        ranker = fit_ranker(interactions, events, config, als)
+        next_items = (
+            fit_next_items(interactions, events, config) if config.next_items_weight > 0 else None
+        )
+        ranker = fit_ranker(interactions, events, config, als, next_items)
         if candidates_for is None:
             user_top_items, user_top_scores = ranker.top_items(
                 interactions.matrix, config.candidates_per_user, show_progress=show_progress
@@ -270,6 +273,7 @@ def build_model(
         user_items=interactions.matrix,
         purchased=purchased,
         bought_together=together,
+        next_items=(next_items.following if next_items else sp.csr_matrix((len(data.items),) * 2)),
         popularity=PopularityModel.fit(interactions.matrix).counts,
         user_top_items=user_top_items,
         user_top_scores=user_top_scores,
@@ -281,12 +285,16 @@ def build_model(
 
 
 def fit_ranker(
-    train: Interactions, events: Events, config: TrainingConfig, als: AlsModel | None = None
+    train: Interactions,
+    events: Events,
+    config: TrainingConfig,
+    als: AlsModel | None = None,
+    next_items: NextItemsModel | None = None,
 ) -> Candidates:
     """The configured ranker of a user's best items (``config.model``, plus what users
     touch next when ``next_items_weight`` > 0), fitted on ``train`` and the ``events``
-    it was built from; ``als``, when given, is the ALS already fitted on the same
-    matrix with the same settings."""
+    it was built from; ``als`` and ``next_items``, when given, are already fitted on
+    the same data with the same settings."""
     matrix = train.matrix
     if config.model in ("als", "blend") and als is None:
         als = fit_als(matrix, config)
@@ -308,9 +316,8 @@ def fit_ranker(
             assert als is not None
             ranker = BlendModel([(als, 1.0), (ranker, config.blend_weight)])
     if config.next_items_weight > 0:
-        ranker = BlendModel(
-            [(ranker, 1.0), (fit_next_items(train, events, config), config.next_items_weight)]
-        )
+        next_items = next_items or fit_next_items(train, events, config)
+        ranker = BlendModel([(ranker, 1.0), (next_items, config.next_items_weight)])
     return ranker
 
 

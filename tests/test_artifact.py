@@ -178,3 +178,23 @@ def test_unreadable_pointer_is_reported(store: ModelStore) -> None:
     (store.root / POINTER).write_text("[1, 2")
     with pytest.raises(ModelStoreError, match="CURRENT: unreadable"):
         store.current()
+
+
+def test_a_version_from_before_next_items_loads_and_serves_without_them(
+    store: ModelStore,
+) -> None:
+    from recsvc.artifact import MANIFEST
+    from recsvc.serving.recommender import Recommender
+
+    folder = store.path(store.current())
+    manifest = json.loads((folder / MANIFEST).read_text())
+    for name in [n for n in manifest["files"] if n.startswith("next_items_")]:
+        (folder / name).unlink()
+        del manifest["files"][name]
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    model = load_version(folder)
+    assert model.next_items.shape == (len(model.items), len(model.items))
+    assert model.next_items.nnz == 0
+    recommender = Recommender(model)
+    assert recommender.next_weight == 0
+    assert recommender.recommend(recent_items=["p3"], n=5).strategy == "session"

@@ -22,6 +22,7 @@ import scipy.sparse as sp
 
 from ..artifact import Model
 from ..errors import InvalidRequest, UnknownItem
+from ..training.models import standardized
 from .placements import DEFAULT_PLACEMENTS, Placement
 
 Allowed = Callable[[np.ndarray], np.ndarray]
@@ -166,7 +167,14 @@ class Recommender:
         self.trained_until = (
             int(np.datetime64(last_event.rstrip("Z"), "s").astype(np.int64)) if last_event else 0
         )
-        weights = model.manifest["parameters"]["event_weights"]
+        parameters = model.manifest["parameters"]
+        #: what users touched after each item, and how a session's items are scored by
+        #: it (the training settings; off for versions without it)
+        self.next_items = _plain(model.next_items)
+        self.next_weight = float(parameters.get("next_items_weight", 0)) * bool(self.next_items.nnz)
+        self.next_recent = int(parameters.get("next_items_recent", 10))
+        self.next_decay = float(parameters.get("next_items_decay", 0.9))
+        weights = parameters["event_weights"]
         self.view_weight = float(weights.get("view", 1.0))
         self.cart_weight = float(weights.get("add_to_cart", self.view_weight))
 
@@ -206,10 +214,13 @@ class Recommender:
         if rules.needs_category and filters.category is None:
             raise InvalidRequest(f"placement {placement!r} needs a category", field="category")
         user = self._user_row(user_id)
-        recent, unknown_recent = self._known_items(recent_items)
+        recent, unknown_recent = self._known_items(recent_items)  # oldest first
         cart, unknown_cart = self._known_items(cart_items)
+        latest = recent[::-1]  # newest first: this page's session, then the stored events
         if live.touched:
-            recent = np.concatenate([recent, self._item_indices(live.touched)])
+            touched = self._item_indices(live.touched)
+            recent = np.concatenate([recent, touched])
+            latest = np.concatenate([latest, touched])
         excluded = [self._item_indices(filters.exclude), cart]
         if rules.exclude_purchased:
             excluded.append(self._item_indices(live.bought))
@@ -239,7 +250,8 @@ class Recommender:
         else:
             if len(recent):  # items added to the catalog since training have no factors
                 recent = recent[recent < len(self.item_factors)]
-            stages = self._taste_stages(user, recent, precomputed=rules.exclude_seen)
+                latest = latest[latest < len(self.item_factors)]
+            stages = self._taste_stages(user, recent, latest, precomputed=rules.exclude_seen)
         stages.append(("popular", self._popular_stage(filters.category)))
         items, scores, strategy = _pick(n, allowed, stages)
         return Recommendations(
@@ -291,10 +303,14 @@ class Recommender:
 
     # -- stages ------------------------------------------------------------------------
 
-    def _taste_stages(self, user: int, recent: np.ndarray, *, precomputed: bool) -> list[Stage]:
+    def _taste_stages(
+        self, user: int, recent: np.ndarray, latest: np.ndarray, *, precomputed: bool
+    ) -> list[Stage]:
         """A known user's precomputed best items, then the catalog scored by their taste.
 
-        Recent items (this session's views) are folded into the taste on the fly.
+        Recent items (this session's views, and events since the model's data) are
+        folded into the taste on the fly, and what users touched after the ``latest``
+        of them (newest first) is added as training added it to the candidates.
         """
         stages: list[Stage] = []
         if user >= 0 and not len(recent):
@@ -307,8 +323,26 @@ class Recommender:
         elif len(recent):
             history = self.seen[user] if user >= 0 else None
             taste = self._fold_in(recent, self.view_weight, history)
-            stages.append(("session", self._scan(lambda: self.item_factors @ taste)))
+
+            def session() -> np.ndarray:
+                scores: np.ndarray = self.item_factors @ taste
+                if self.next_weight and len(latest):
+                    both = np.stack([scores, self._next_scores(latest)])
+                    scores = standardized(both).T @ np.array([1.0, self.next_weight])
+                return scores
+
+            stages.append(("session", self._scan(session)))
         return stages
+
+    def _next_scores(self, latest: np.ndarray) -> np.ndarray:
+        """What users touched after these items (newest first), each step back weighing
+        ``next_decay`` times the one after it (as the next-items model scores users)."""
+        following = self.next_items
+        scores = np.zeros(following.shape[1], dtype=np.float32)
+        for age, item in enumerate(latest[: self.next_recent].tolist()):
+            start, end = following.indptr[item], following.indptr[item + 1]
+            scores[following.indices[start:end]] += self.next_decay**age * following.data[start:end]
+        return scores
 
     def _similar_stages(self, item: int, user: int, taste_weight: float) -> list[Stage]:
         """The item's nearest items (tilted to a known user's taste), then a cosine scan."""

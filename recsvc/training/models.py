@@ -394,7 +394,7 @@ class BlendModel(_DenseRanker):
         """The sum of weight x z(scores) over the parts."""
         total = np.zeros((len(users), rows.shape[1]), dtype=np.float32)
         for ranker, weight in self.parts:
-            total += weight * _standardized(ranker.scores(users, rows))
+            total += weight * standardized(ranker.scores(users, rows))
         return total
 
 
@@ -412,7 +412,8 @@ def _strongest(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
     return sp.csr_matrix((matrix.data[keep], (rows, matrix.indices[keep])), shape=matrix.shape)
 
 
-def _standardized(scores: np.ndarray) -> np.ndarray:
+def standardized(scores: np.ndarray) -> np.ndarray:
+    """Each row's scores less their mean, over their standard deviation."""
     mean = scores.mean(axis=1, keepdims=True)
     spread = scores.std(axis=1, keepdims=True)
     return np.asarray((scores - mean) / np.maximum(spread, 1e-9))

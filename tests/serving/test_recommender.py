@@ -241,3 +241,29 @@ def test_live_events_on_a_new_item_are_excluded_not_folded_in(trained_store: Mod
                                    live=Live(touched=["fresh", "p1"]))  # fmt: skip
     assert "fresh" not in ids(result)  # seen, so left out; and no factors were needed
     assert result.strategy == "session"
+
+
+def test_a_session_is_scored_by_what_follows_its_items_too(trained_store: ModelStore) -> None:
+    model = trained_store.load()
+    assert model.next_items.nnz  # trained by default, and kept in the artifact
+    recommender = Recommender(model)
+    session = ["p3", "p5"]
+    cols = model.items.index(session)
+    ranked = [i for i in recommender.popular_order[::-1].tolist()
+              if recommender.available[i] and i not in cols]  # fmt: skip
+    target, other = ranked[0], ranked[1]  # two unpopular items in stock
+    shape = (len(model.items), len(model.items))
+    # hand-made: after p5 (the newest) comes target, after p3 comes other
+    recommender.next_items = sp.csr_matrix(
+        (np.ones(2, np.float32), ([cols[1], cols[0]], [target, other])), shape=shape
+    )
+    recommender.next_weight = 100.0  # what follows decides
+    result = recommender.recommend(recent_items=session, n=3)
+    assert result.strategy == "session"
+    assert ids(result)[:2] == [model.items.ids[target], model.items.ids[other]]
+    # newest first, each step back weighing next_decay times less
+    scores = recommender._next_scores(cols[::-1])
+    assert scores[target] == pytest.approx(1.0)
+    assert scores[other] == pytest.approx(recommender.next_decay)
+    recommender.next_weight = 0.0  # off: the fold-in alone
+    assert ids(recommender.recommend(recent_items=session, n=3))[:2] != ids(result)[:2]
