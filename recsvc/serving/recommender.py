@@ -22,7 +22,6 @@ import scipy.sparse as sp
 
 from ..artifact import Model
 from ..errors import InvalidRequest, UnknownItem
-from ..training.models import standardized
 from .placements import DEFAULT_PLACEMENTS, Placement
 
 Allowed = Callable[[np.ndarray], np.ndarray]
@@ -162,6 +161,9 @@ class Recommender:
         self.regularization = float(als.regularization)
         self.alpha = float(als.alpha)
         self.gram = self.item_factors.T @ self.item_factors  # YtY, for folding in
+        #: the mean item factor: with the gram matrix, the spread of a taste's scores
+        #: over the catalog without scoring it
+        self.mean_factor = self.item_factors.mean(axis=0, dtype=np.float64)
         #: the newest event the model learned from (epoch seconds): later ones are live
         last_event = model.manifest.get("data_window", {}).get("last_event")
         self.trained_until = (
@@ -327,22 +329,41 @@ class Recommender:
             def session() -> np.ndarray:
                 scores: np.ndarray = self.item_factors @ taste
                 if self.next_weight and len(latest):
-                    both = np.stack([scores, self._next_scores(latest)])
-                    scores = standardized(both).T @ np.array([1.0, self.next_weight])
+                    self._add_next_items(scores, taste, latest)
                 return scores
 
             stages.append(("session", self._scan(session)))
         return stages
 
-    def _next_scores(self, latest: np.ndarray) -> np.ndarray:
+    def _add_next_items(self, scores: np.ndarray, taste: np.ndarray, latest: np.ndarray) -> None:
+        """Add to a taste's scores what users touched after the ``latest`` items, as
+        training blends them: each standardized over the catalog, then weighted.
+
+        Per request the means drop out of the ranking, so this adds
+        ``weight x spread(taste) / spread(next) x next`` where next items has scores:
+        a few hundred entries, and the taste's spread comes from the gram matrix."""
+        items, values = self._next_scores(latest)
+        count = len(scores)
+        next_spread = np.sqrt(max(values @ values / count - (values.sum() / count) ** 2, 0.0))
+        mean = float(self.mean_factor @ taste)
+        spread = np.sqrt(max(float(taste @ self.gram @ taste) / count - mean**2, 0.0))
+        if next_spread > 0:
+            scores[items] += self.next_weight * spread / next_spread * values
+
+    def _next_scores(self, latest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """What users touched after these items (newest first), each step back weighing
-        ``next_decay`` times the one after it (as the next-items model scores users)."""
+        ``next_decay`` times the one after it (as the next-items model scores users):
+        the items with a score, and their scores."""
         following = self.next_items
-        scores = np.zeros(following.shape[1], dtype=np.float32)
+        columns, weights = [], []
         for age, item in enumerate(latest[: self.next_recent].tolist()):
-            start, end = following.indptr[item], following.indptr[item + 1]
-            scores[following.indices[start:end]] += self.next_decay**age * following.data[start:end]
-        return scores
+            row = slice(following.indptr[item], following.indptr[item + 1])
+            columns.append(following.indices[row])
+            weights.append(self.next_decay**age * following.data[row])
+        if not columns:
+            return _NONE, _NO_SCORES
+        items, where = np.unique(np.concatenate(columns), return_inverse=True)
+        return items, np.bincount(where, weights=np.concatenate(weights))
 
     def _similar_stages(self, item: int, user: int, taste_weight: float) -> list[Stage]:
         """The item's nearest items (tilted to a known user's taste), then a cosine scan."""

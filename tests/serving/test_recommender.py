@@ -262,8 +262,32 @@ def test_a_session_is_scored_by_what_follows_its_items_too(trained_store: ModelS
     assert result.strategy == "session"
     assert ids(result)[:2] == [model.items.ids[target], model.items.ids[other]]
     # newest first, each step back weighing next_decay times less
-    scores = recommender._next_scores(cols[::-1])
-    assert scores[target] == pytest.approx(1.0)
-    assert scores[other] == pytest.approx(recommender.next_decay)
+    items, scores = recommender._next_scores(cols[::-1])
+    assert dict(zip(items.tolist(), scores.tolist(), strict=True)) == pytest.approx(
+        {target: 1.0, other: recommender.next_decay}
+    )
     recommender.next_weight = 0.0  # off: the fold-in alone
     assert ids(recommender.recommend(recent_items=session, n=3))[:2] != ids(result)[:2]
+
+
+def test_a_sessions_scores_rank_as_the_standardized_blend_of_training(
+    trained_store: ModelStore,
+) -> None:
+    """The serving shortcut (spreads from the gram matrix and the few next-items
+    scores) is an affine map of z(fold-in scores) + weight x z(next-items scores)."""
+    recommender = Recommender(trained_store.load())
+    assert recommender.next_weight > 0
+    cols = recommender.model.items.index(["p3", "p5", "p8"])
+    taste = recommender._fold_in(cols, recommender.view_weight, None)
+    taste_scores = (recommender.item_factors @ taste).astype(np.float64)
+    items, values = recommender._next_scores(cols[::-1])
+    following = np.zeros_like(taste_scores)
+    following[items] = values
+
+    def z(scores: np.ndarray) -> np.ndarray:
+        return (scores - scores.mean()) / scores.std()
+
+    expected = z(taste_scores) + recommender.next_weight * z(following)
+    shortcut = taste_scores.copy()
+    recommender._add_next_items(shortcut, taste, cols[::-1])
+    assert z(shortcut) == pytest.approx(z(expected), abs=1e-4)
