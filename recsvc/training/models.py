@@ -18,6 +18,8 @@ multi-threaded OpenMP region in gunicorn's master hangs every forked worker).
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import implicit.cpu.als
@@ -259,21 +261,30 @@ class _DenseRanker:
         k = min(k, user_items.shape[1])
         items = np.full((len(users), k), -1, dtype=np.int32)
         scores = np.zeros((len(users), k), dtype=np.float32)
-        batch = max(1, 20_000_000 // max(user_items.shape[1], 1))
-        for start in tqdm(range(0, len(users), batch), desc="best items per user",
-                          unit=" batches", disable=not show_progress):  # fmt: skip
-            part = slice(start, start + batch)
-            items[part], scores[part] = self._top(users[part], user_items[users[part]], k)
+        batch = max(1, 10_000_000 // max(user_items.shape[1], 1))
+        parts = [slice(start, start + batch) for start in range(0, len(users), batch)]
+
+        def top(part: slice) -> tuple[np.ndarray, np.ndarray]:
+            return self._top(users[part], user_items[users[part]], k)
+
+        # numpy's sorting and arithmetic release the GIL: one batch per core
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            done = tqdm(pool.map(top, parts), total=len(parts), desc="best items per user",
+                        unit=" batches", disable=not show_progress)  # fmt: skip
+            for part, (ids, values) in zip(parts, done, strict=True):
+                items[part], scores[part] = ids, values
         return items, scores
 
     def _top(self, users: np.ndarray, rows: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
-        dense = np.asarray(self.scores(users, rows), dtype=np.float32)
-        dense[rows.nonzero()] = -np.inf
-        k = min(k, dense.shape[1])
-        top = np.argpartition(-dense, k - 1, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(dense, top, axis=1), axis=1, kind="stable")
+        # negated in place, so that the best come first in ascending order
+        cost = np.array(self.scores(users, rows), dtype=np.float32)
+        np.negative(cost, out=cost)
+        cost[rows.nonzero()] = np.inf
+        k = min(k, cost.shape[1])
+        top = np.argpartition(cost, k - 1, axis=1)[:, :k]
+        order = np.argsort(np.take_along_axis(cost, top, axis=1), axis=1, kind="stable")
         top = np.take_along_axis(top, order, axis=1)
-        values = np.take_along_axis(dense, top, axis=1)
+        values = -np.take_along_axis(cost, top, axis=1)
         return _padded(top.astype(np.int32), values)
 
 
@@ -413,10 +424,13 @@ def _strongest(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
 
 
 def standardized(scores: np.ndarray) -> np.ndarray:
-    """Each row's scores less their mean, over their standard deviation."""
-    mean = scores.mean(axis=1, keepdims=True)
-    spread = scores.std(axis=1, keepdims=True)
-    return np.asarray((scores - mean) / np.maximum(spread, 1e-9))
+    """Each row's scores less their mean, over their standard deviation (a float32
+    copy, worked on in place: this runs over every user x item at training)."""
+    z = np.array(scores, dtype=np.float32)
+    z -= z.mean(axis=1, keepdims=True)
+    spread = np.sqrt(np.einsum("ij,ij->i", z, z) / max(z.shape[1], 1))
+    z /= np.maximum(spread, 1e-9)[:, None]
+    return z
 
 
 def _padded(items: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
