@@ -6,14 +6,16 @@
   carted), for the cart placement.
 - :class:`PopularityModel`: the baseline, and the fallback for unknown users.
 - :class:`ItemKnnModel` (cosine or BM25), :class:`EaseModel` (closed form) and
-  :class:`BlendModel` (ALS plus item-kNN): other rankings of a user's best items,
-  selected by configuration; the one chosen fills the precomputed candidates.
+  :class:`BlendModel` (standardized scores summed, e.g. ALS plus item-kNN): other
+  rankings of a user's best items, selected by configuration; the one chosen fills
+  the precomputed candidates.
 - :class:`NextItemsModel`: what users touch after each item, blended into any of
   those (``next_items_weight``).
 
-Fitting uses every core (implicit's OpenMP) with BLAS single-threaded, as implicit
-recommends; a model built for serving uses one thread (see ARCHITECTURE.md: a
-multi-threaded OpenMP region in gunicorn's master hangs every forked worker).
+Fitting uses every core (implicit's OpenMP with BLAS single-threaded, as implicit
+recommends; the dense rankers' batches in threads); a model built for serving uses
+one thread (see ARCHITECTURE.md: a multi-threaded OpenMP region in gunicorn's master
+hangs every forked worker).
 """
 
 from __future__ import annotations
@@ -405,7 +407,7 @@ class BlendModel(_DenseRanker):
         """The sum of weight x z(scores) over the parts."""
         total = np.zeros((len(users), rows.shape[1]), dtype=np.float32)
         for ranker, weight in self.parts:
-            total += weight * standardized(ranker.scores(users, rows))
+            total += weight * _standardized(ranker.scores(users, rows))
         return total
 
 
@@ -423,7 +425,7 @@ def _strongest(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
     return sp.csr_matrix((matrix.data[keep], (rows, matrix.indices[keep])), shape=matrix.shape)
 
 
-def standardized(scores: np.ndarray) -> np.ndarray:
+def _standardized(scores: np.ndarray) -> np.ndarray:
     """Each row's scores less their mean, over their standard deviation (a float32
     copy, worked on in place: this runs over every user x item at training)."""
     z = np.array(scores, dtype=np.float32)
