@@ -164,6 +164,10 @@ class Recommender:
         #: the mean item factor: with the gram matrix, the spread of a taste's scores
         #: over the catalog without scoring it
         self.mean_factor = self.item_factors.mean(axis=0, dtype=np.float64)
+        #: the same for cosines: unit-length item factors, their gram and mean
+        self.unit_factors = self.item_factors / self.item_norms[:, None]
+        self.unit_gram = self.unit_factors.T @ self.unit_factors
+        self.mean_unit_factor = self.unit_factors.mean(axis=0, dtype=np.float64)
         #: the newest event the model learned from (epoch seconds): later ones are live
         last_event = model.manifest.get("data_window", {}).get("last_event")
         self.trained_until = (
@@ -370,6 +374,8 @@ class Recommender:
         neighbours = self.similar_items[item]
         similarity = self.similar_scores[item]
         strategy = "similar"
+        if self.next_weight and item < self.next_items.shape[0]:
+            neighbours, similarity = self._with_followers(item, neighbours, similarity)
         if user >= 0 and taste_weight > 0 and len(neighbours):
             valid = neighbours >= 0
             taste = self.item_factors[neighbours[valid]] @ self.user_factors[user]
@@ -388,6 +394,30 @@ class Recommender:
             (strategy, lambda *_: (neighbours, similarity)),
             ("similar", self._scan(cosine)),
         ]
+
+    def _with_followers(
+        self, item: int, neighbours: np.ndarray, similarity: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """An item's nearest items and what users touched after it, ranked as training
+        blends a taste with next items: cosine + weight x next items, each on the
+        catalog's scale (the cosines' spread from the normalized factors' gram)."""
+        followers, following = self._next_scores(np.array([item]))
+        count = len(self.unit_factors)
+        next_spread = np.sqrt(
+            max(following @ following / count - (following.sum() / count) ** 2, 0.0)
+        )
+        if not next_spread:
+            return neighbours, similarity
+        unit = self.unit_factors[item]
+        mean = float(self.mean_unit_factor @ unit)
+        spread = np.sqrt(max(float(unit @ self.unit_gram @ unit) / count - mean**2, 0.0))
+        candidates = np.union1d(neighbours[neighbours >= 0], followers[followers != item])
+        scores = self.unit_factors[candidates] @ unit
+        scores[np.searchsorted(candidates, followers[followers != item])] += (
+            self.next_weight * spread / next_spread * following[followers != item]
+        )
+        order = np.argsort(-scores, kind="stable")
+        return candidates[order], scores[order]
 
     def _cart_stages(self, cart: np.ndarray, user: int) -> list[Stage]:
         """What the cart's items are bought with, then the catalog scored by the cart."""

@@ -291,3 +291,37 @@ def test_a_sessions_scores_rank_as_the_standardized_blend_of_training(
     shortcut = taste_scores.copy()
     recommender._add_next_items(shortcut, taste, cols[::-1])
     assert z(shortcut) == pytest.approx(z(expected), abs=1e-4)
+
+
+def test_a_product_page_adds_what_users_touched_after_the_item(
+    trained_store: ModelStore,
+) -> None:
+    recommender = Recommender(trained_store.load())
+    model = recommender.model
+    viewed = int(model.items.index(["p3"])[0])
+    items, values = recommender._next_scores(np.array([viewed]))
+    assert len(items)  # p3 has followers in the small shop
+    following = np.zeros(len(recommender.unit_factors))
+    following[items] = values
+    following[viewed] = 0
+    cosine = recommender.unit_factors @ recommender.unit_factors[viewed]
+
+    def z(scores: np.ndarray) -> np.ndarray:
+        return (scores - scores.mean()) / scores.std()
+
+    # the candidates rank as z(cosine) + weight x z(next items) over the catalog does
+    expected = z(cosine) + recommender.next_weight * z(following)
+    neighbours = recommender.similar_items[viewed]
+    candidates, scores = recommender._with_followers(
+        viewed, neighbours, recommender.similar_scores[viewed]
+    )
+    assert set(candidates.tolist()) == set(neighbours[neighbours >= 0].tolist()) | (
+        set(items.tolist()) - {viewed}
+    )
+    assert z(scores) == pytest.approx(z(expected[candidates]), abs=1e-4)
+    assert np.all(np.diff(scores) <= 0)
+    # served: the product placement's list starts with the best of them that may be shown
+    result = recommender.recommend(placement="product", item_id="p3", n=5)
+    assert result.strategy == "similar"
+    allowed = [i for i in candidates.tolist() if recommender.available[i]]
+    assert ids(result) == [str(model.items.ids[i]) for i in allowed[:5]]
