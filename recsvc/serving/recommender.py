@@ -364,8 +364,8 @@ class Recommender:
             row = slice(following.indptr[item], following.indptr[item + 1])
             columns.append(following.indices[row])
             weights.append(self.next_decay**age * following.data[row])
-        if not columns:
-            return _NONE, _NO_SCORES
+        if len(columns) < 2:  # one row of a CSR matrix: distinct items already
+            return (columns[0], weights[0]) if columns else (_NONE, _NO_SCORES)
         items, where = np.unique(np.concatenate(columns), return_inverse=True)
         return items, np.bincount(where, weights=np.concatenate(weights))
 
@@ -402,6 +402,8 @@ class Recommender:
         blends a taste with next items: cosine + weight x next items, each on the
         catalog's scale (the cosines' spread from the normalized factors' gram)."""
         followers, following = self._next_scores(np.array([item]))
+        others = followers != item
+        followers, following = followers[others], following[others]
         count = len(self.unit_factors)
         next_spread = np.sqrt(
             max(following @ following / count - (following.sum() / count) ** 2, 0.0)
@@ -411,10 +413,10 @@ class Recommender:
         unit = self.unit_factors[item]
         mean = float(self.mean_unit_factor @ unit)
         spread = np.sqrt(max(float(unit @ self.unit_gram @ unit) / count - mean**2, 0.0))
-        candidates = np.union1d(neighbours[neighbours >= 0], followers[followers != item])
+        candidates = np.union1d(neighbours[neighbours >= 0], followers)
         scores = self.unit_factors[candidates] @ unit
-        scores[np.searchsorted(candidates, followers[followers != item])] += (
-            self.next_weight * spread / next_spread * following[followers != item]
+        scores[candidates.searchsorted(followers)] += (
+            self.next_weight * spread / next_spread * following
         )
         order = np.argsort(-scores, kind="stable")
         return candidates[order], scores[order]
