@@ -6,7 +6,6 @@ default: Heroku's router already logs every request).
 """
 
 import os
-import shutil
 
 # Serving does linear algebra one request at a time: BLAS threads only slow it down
 # (ARCHITECTURE.md: 50x slower fold-in with 2 OpenBLAS threads), and no OpenMP region
@@ -32,10 +31,3 @@ def child_exit(server, worker):
     from recsvc.serving.holder import forget_worker  # after the thread settings above
 
     forget_worker(os.getpid(), worker.pid)
-
-
-def on_exit(server):
-    """Remove the folder where the workers told each other what they serve."""
-    from recsvc.serving.holder import workers_folder
-
-    shutil.rmtree(workers_folder(os.getpid()), ignore_errors=True)

@@ -10,6 +10,7 @@ remembered; the old one keeps serving until the pointer changes again.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
 import json
@@ -44,6 +45,13 @@ CATCH_UP_EVENTS = 200_000
 def workers_folder(master_pid: int) -> Path:
     """Where the processes forked from ``master_pid`` say what they serve."""
     return Path(tempfile.gettempdir()) / f"recsvc-workers-{master_pid}"
+
+
+def _remove_folder(folder: Path, owner: int) -> None:
+    """At exit, the process that made the folder removes it (gunicorn's workers
+    inherit this exit handler, and must leave it to the master)."""
+    if os.getpid() == owner:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def forget_worker(master_pid: int, worker_pid: int) -> None:
@@ -94,6 +102,7 @@ class ModelHolder:
         # earlier process with this pid (killed before it could clean up) is stale.
         self.workers_dir = workers_folder(os.getpid())
         shutil.rmtree(self.workers_dir, ignore_errors=True)
+        atexit.register(_remove_folder, self.workers_dir, os.getpid())
 
     @property
     def recommender(self) -> Recommender:
