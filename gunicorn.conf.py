@@ -28,6 +28,6 @@ loglevel = "info"
 
 def child_exit(server, worker):
     """Forget what an exited worker served: /v1/model lists only live workers."""
-    from recsvc.serving.holder import forget_worker  # after the thread settings above
+    from recsvc.serving.workers import forget_worker  # after the thread settings above
 
     forget_worker(os.getpid(), worker.pid)

@@ -11,9 +11,10 @@ from flask import Flask
 
 from .api import model, recommendations, shop
 from .api.errors import Api, register_error_handlers
+from .api.extension import Recsvc, init_app
 from .config import ServingConfig, TrainingConfig
-from .serving.holder import ModelHolder
 from .serving.placements import parse_placements
+from .serving.service import Serving
 from .store.database import connect, database_url
 from .store.models import open_model_store
 from .store.shop import ShopStore
@@ -54,22 +55,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     # no connection is opened here: each gunicorn worker opens its own after the fork
     shop_store = ShopStore(connect(shop_url))
-    holder = ModelHolder(
+    serving = Serving(
         open_model_store(settings.models, engine=shop_store.engine),
         parse_placements(settings.placements),
-        check_interval=settings.reload_interval,
         shop=shop_store,
+        check_interval=settings.reload_interval,
         catalog_interval=settings.catalog_interval,
         live_events=settings.live_events,
     )
-    holder.refresh()
-    app.extensions["recsvc"] = holder
-    app.extensions["recsvc.config"] = settings
-    app.extensions["recsvc.shop"] = shop_store
-    app.extensions["recsvc.event_types"] = tuple(TrainingConfig.from_env().event_weights)
-    # Started per process on its first request: a thread started in gunicorn's
-    # master would not survive the fork into the workers.
-    app.before_request(holder.watch)
+    serving.holder.refresh()
+    event_types = tuple(TrainingConfig.from_env().event_weights)
+    init_app(app, Recsvc(settings=settings, serving=serving, shop=shop_store,
+                         event_types=event_types))  # fmt: skip
 
     api = Api(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}})  # fmt: skip

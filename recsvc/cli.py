@@ -6,20 +6,20 @@ Options override the ``RECSVC_*`` environment variables, which override the defa
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import sys
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import click
 import sqlalchemy.exc
 
 from .artifact import VersionStore, iter_manifests
 from .config import (
-    MODELS,
     TrainingConfig,
     format_event_weights,
     models_dir,
@@ -27,24 +27,20 @@ from .config import (
     write_settings,
 )
 from .data.catalog import read_catalog
+from .data.dataset import Files, Source
 from .data.events import read_events
 from .errors import ConfigError, QualityGateFailed, RecsvcError
-from .pipeline import (
-    Database,
-    Files,
-    TrainReport,
-    evaluate_dataset,
-    evaluate_moments_dataset,
-    read_dataset,
-    report_dataset,
-    train,
-)
-from .report import write_report
+from .evaluation.compare import evaluate_dataset, evaluate_moments_dataset, report_dataset
+from .evaluation.holdout import SPLITS
+from .evaluation.metrics import METRICS
+from .evaluation.report import write_report
+from .evaluation.tuning import best, tune, write_trials
+from .pipeline import TrainReport, read_dataset, retrain_every, train
 from .store.database import connect, database_url, upgrade
 from .store.models import open_model_store
 from .store.shop import EVENT_FIELDS, ShopStore
-from .training.evaluation import METRICS, SPLITS
-from .tuning import best, tune, write_trials
+from .store.source import Database
+from .training.models import MODELS, WEIGHTINGS, check_model
 
 #: exit status when the quality gate refuses to publish (1 is any other error)
 EXIT_GATE_FAILED = 3
@@ -97,58 +93,50 @@ def _data_options(command: Callable[..., None]) -> Callable[..., None]:
     )(command)  # fmt: skip
 
 
-_TRAINING_OPTIONS: list[tuple[str, Any, str]] = [
-    ("--event-weights", str, "Weight per event type, e.g. 'view=1,add_to_cart=3,purchase=4'."),
-    ("--half-life-days", float, "Halve an event's weight per this many days of age."),
-    ("--min-user-events", int, "Leave out users with fewer events."),
-    ("--min-item-users", int, "Leave out items touched by fewer users."),
-    ("--factors", int, "ALS latent factors."),
-    ("--regularization", float, "ALS L2 regularization."),
-    ("--alpha", float, "ALS confidence scaling (confidence = alpha x weight)."),
-    ("--iterations", int, "ALS iterations."),
-    ("--model", click.Choice(MODELS), "What ranks a user's best items."),
-    ("--knn-neighbours", int, "Item-kNN (alone or blended): neighbours per item."),
-    ("--knn-weighting", click.Choice(["cosine", "bm25"]), "Item-kNN similarity."),
-    ("--ease-regularization", float, "EASE's L2 regularization."),
-    ("--blend-weight", float, "Blend: weight of item-kNN beside ALS (both standardized)."),
-    (
-        "--next-items-weight",
-        float,
-        "Weight of what users touch next, added to the model's scores (0: off).",
-    ),
-    ("--next-items-window", int, "Next items: events after an item that count as following it."),
-    ("--next-items-recent", int, "Next items: a user's latest events the scores start from."),
-    ("--next-items-decay", float, "Next items: weight of each step back in a user's history."),
-    ("--next-items-neighbours", int, "Next items: followers kept per item (the most frequent)."),
-    ("--neighbours", int, "Items kept per item in the bought-together model."),
-    ("--holdout-fraction", float, "Share of each user's latest events held out to evaluate."),
-    ("--seed", int, "Random seed."),
-]
-_CONFIG_FIELD = {"factors": "als_factors", "regularization": "als_regularization",
-                 "alpha": "als_alpha", "iterations": "als_iterations",
-                 "neighbours": "bought_together_neighbours"}  # fmt: skip
+#: options whose values are a fixed list
+_CHOICES: Mapping[str, click.Choice[str]] = {"model": click.Choice(list(MODELS)),
+                                        "knn_weighting": click.Choice(WEIGHTINGS)}  # fmt: skip
 
 
 def _training_options(command: Callable[..., None]) -> Callable[..., None]:
+    """An option for each training setting that has one (config.option), named as the
+    setting, so that the values go to TrainingConfig as they are."""
     defaults = TrainingConfig()
-    for flag, kind, text in reversed(_TRAINING_OPTIONS):
-        name = flag[2:].replace("-", "_")
-        default = getattr(defaults, _CONFIG_FIELD.get(name, name))
-        if name == "event_weights":
+    hints = get_type_hints(TrainingConfig)
+    for setting in reversed(dataclasses.fields(TrainingConfig)):
+        if "help" not in setting.metadata:
+            continue
+        flag = setting.metadata["flag"] or "--" + setting.name.replace("_", "-")
+        default = getattr(defaults, setting.name)
+        if setting.name == "event_weights":
             default = format_event_weights(default)
-        command = click.option(flag, type=kind, default=None, help=f"{text} [default: {default}]")(
-            command
-        )
+        command = click.option(
+            flag,
+            setting.name,
+            type=_option_type(setting.name, hints),
+            default=None,
+            help=f"{setting.metadata['help']} [default: {default}]",
+        )(command)
     return command
 
 
+def _option_type(name: str, hints: Mapping[str, Any]) -> Any:
+    """A setting's click type: its choices, else int or float (also when optional), else
+    text."""
+    if name in _CHOICES:
+        return _CHOICES[name]
+    hint = hints[name]
+    kinds = get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,)
+    return next((kind for kind in (int, float) if kind in kinds), str)
+
+
 def _config(options: Mapping[str, Any]) -> TrainingConfig:
-    """Defaults, then RECSVC_* variables, then the command line."""
-    changes = {_CONFIG_FIELD.get(k, k): v for k, v in options.items()}
+    """Defaults, then the settings file and RECSVC_* variables, then the command line."""
+    changes = dict(options)
     if changes.get("event_weights") is not None:
         changes["event_weights"] = parse_event_weights(changes["event_weights"])
     try:
-        return TrainingConfig.from_env().replace(**changes)
+        return check_model(TrainingConfig.from_env().replace(**changes))
     except TypeError as exc:
         raise ConfigError(str(exc)) from exc
 
@@ -228,25 +216,23 @@ def train_command(
     config = _config(options)
     store = _store(models)
     show = sys.stderr.isatty() if progress is None else progress
-    source: Files | Database
+    source: Source
     if from_db and events is None:
         source = Database(_shop(database), window_days)
     elif events is not None and not from_db:
         source = Files(events, items)
     else:
         raise click.UsageError("give either --events FILE or --from-db")
-    while True:
-        try:
-            report = train(source, config=config, store=store, force=force, show_progress=show,
-                           say=lambda text: click.echo(text, err=True))  # fmt: skip
-            _print_report(report, store)
-        except (RecsvcError, sqlalchemy.exc.OperationalError) as exc:
-            if every is None:
-                raise
-            click.echo(f"retrain failed, next in {every:g} h: {exc}", err=True)
-        if every is None:
-            return
-        time.sleep(every * 3600)
+
+    def run() -> None:
+        report = train(source, config=config, store=store, force=force, show_progress=show,
+                       say=lambda text: click.echo(text, err=True))  # fmt: skip
+        _print_report(report, store)
+
+    if every is None:
+        run()
+    else:
+        retrain_every(every, run, say=lambda text: click.echo(text, err=True))
 
 
 def _print_report(report: TrainReport, store: VersionStore) -> None:
@@ -312,7 +298,7 @@ def evaluate_command(
     config = _config(options)
     if events is None:
         raise click.UsageError("--events is required")
-    data = read_dataset(events, items, config)
+    data = read_dataset(Files(events, items), config)
     tables = {"home": evaluate_dataset(data, config, split=split)}
     if moments:
         tables["moments"] = evaluate_moments_dataset(data, config, split=split)
@@ -403,7 +389,7 @@ def tune_command(
     if events is None:
         raise click.UsageError("--events is required")
     show = sys.stderr.isatty() if progress is None else progress
-    trials = tune(read_dataset(events, items, config), config, seconds=seconds,
+    trials = tune(read_dataset(Files(events, items), config), config, seconds=seconds,
                   max_trials=max_trials, folds=folds, show_progress=show)  # fmt: skip
     write_trials(table, trials)
     chosen = best(trials, min_coverage=min_coverage)

@@ -26,8 +26,10 @@ DEFAULT_EVENT_WEIGHTS: Mapping[str, float] = types.MappingProxyType(
 )
 
 
-#: the rankers of a user's best items that configuration can choose
-MODELS = ("als", "itemknn", "ease", "blend")
+def option(text: str, *, flag: str | None = None) -> dict[str, str | None]:
+    """A setting's command-line option: its help text, and its flag when it is not
+    ``--`` + the field's name with dashes (`recsvc train --factors 64`)."""
+    return {"help": text, "flag": flag}
 
 
 def parse_event_weights(text: str) -> dict[str, float]:
@@ -144,42 +146,72 @@ class TrainingConfig(_FromEnvironment):
     """What `recsvc train` and `recsvc evaluate` do, and with which hyperparameters."""
 
     #: weight of one event, per event type (see DEFAULT_EVENT_WEIGHTS)
-    event_weights: Mapping[str, float] = field(default_factory=lambda: DEFAULT_EVENT_WEIGHTS)
+    event_weights: Mapping[str, float] = field(
+        default_factory=lambda: DEFAULT_EVENT_WEIGHTS,
+        metadata=option("Weight per event type, e.g. 'view=1,add_to_cart=3,purchase=4'."),
+    )
     #: halve an event's weight for every this many days it is older than the newest
     #: event; None turns time decay off
-    half_life_days: float | None = None
+    half_life_days: float | None = field(
+        default=None, metadata=option("Halve an event's weight per this many days of age.")
+    )
     #: users with fewer events are left out of training (they get popular items)
-    min_user_events: int = 1
+    min_user_events: int = field(default=1, metadata=option("Leave out users with fewer events."))
     #: items touched by fewer distinct users are left out of training
-    min_item_users: int = 1
-    als_factors: int = 32
-    als_regularization: float = 10.0
-    als_alpha: float = 1.0
-    als_iterations: int = 15
+    min_item_users: int = field(
+        default=1, metadata=option("Leave out items touched by fewer users.")
+    )
+    als_factors: int = field(default=32, metadata=option("ALS latent factors.", flag="--factors"))
+    als_regularization: float = field(
+        default=10.0, metadata=option("ALS L2 regularization.", flag="--regularization")
+    )
+    als_alpha: float = field(
+        default=1.0,
+        metadata=option("ALS confidence scaling (confidence = alpha x weight).", flag="--alpha"),
+    )
+    als_iterations: int = field(default=15, metadata=option("ALS iterations.", flag="--iterations"))
     #: what ranks a user's best items (the precomputed candidates of the home and
-    #: category placements): als, itemknn, ease or blend (ALS plus item-kNN)
-    model: str = "als"
+    #: category placements): a model of recsvc.training.models.MODELS, checked there
+    model: str = field(default="als", metadata=option("What ranks a user's best items."))
     #: item-kNN (alone or in the blend): neighbours per item, and cosine or bm25
-    knn_neighbours: int = 200
-    knn_weighting: str = "cosine"
+    knn_neighbours: int = field(
+        default=200, metadata=option("Item-kNN (alone or blended): neighbours per item.")
+    )
+    knn_weighting: str = field(default="cosine", metadata=option("Item-kNN similarity."))
     #: EASE's L2 regularization, and the largest catalog it is fitted on (items^2 memory)
-    ease_regularization: float = 200.0
+    ease_regularization: float = field(default=200.0, metadata=option("EASE's L2 regularization."))
     ease_max_items: int = 20_000
     #: blend: the weight of the item-kNN scores beside ALS's (both standardized)
-    blend_weight: float = 0.3
+    blend_weight: float = field(
+        default=0.3, metadata=option("Blend: weight of item-kNN beside ALS (both standardized).")
+    )
     #: what users touch next: the weight of the next-items scores added to the
     #: model's (both standardized; 0 leaves them out), the events after an item that
     #: count as following it, and each user's latest events that the scores start
     #: from, each step back weighing ``next_items_decay`` times the one after it
-    next_items_weight: float = 0.5
-    next_items_window: int = 20
-    next_items_recent: int = 10
-    next_items_decay: float = 0.9
+    next_items_weight: float = field(
+        default=0.5,
+        metadata=option("Weight of what users touch next, added to the model's scores (0: off)."),
+    )
+    next_items_window: int = field(
+        default=20, metadata=option("Next items: events after an item that count as following it.")
+    )
+    next_items_recent: int = field(
+        default=10, metadata=option("Next items: a user's latest events the scores start from.")
+    )
+    next_items_decay: float = field(
+        default=0.9, metadata=option("Next items: weight of each step back in a user's history.")
+    )
     #: followers kept per item (the most frequent): bounds the model's size and the
     #: cost of ranking every user's candidates
-    next_items_neighbours: int = 100
+    next_items_neighbours: int = field(
+        default=100, metadata=option("Next items: followers kept per item (the most frequent).")
+    )
     #: neighbours kept per item in the "bought together" model
-    bought_together_neighbours: int = 50
+    bought_together_neighbours: int = field(
+        default=50,
+        metadata=option("Items kept per item in the bought-together model.", flag="--neighbours"),
+    )
     #: event types that count as buying an item together with another
     bought_together_event_types: tuple[str, ...] = ("add_to_cart", "purchase")
     #: best untouched items precomputed per user, so serving a known user ranks
@@ -188,11 +220,13 @@ class TrainingConfig(_FromEnvironment):
     #: nearest items precomputed per item, for the product placement
     similar_items_per_item: int = 50
     #: share of each user's latest events held out to evaluate before publishing
-    holdout_fraction: float = 0.2
+    holdout_fraction: float = field(
+        default=0.2, metadata=option("Share of each user's latest events held out to evaluate.")
+    )
     #: a retrained model whose holdout NDCG@10 is more than this below the current
     #: version's (same holdout) is not published unless forced
     max_ndcg_drop: float = 0.01
-    seed: int = 42
+    seed: int = field(default=42, metadata=option("Random seed."))
 
     def __post_init__(self) -> None:
         if self.half_life_days is not None and not self.half_life_days > 0:

@@ -7,7 +7,11 @@ RecsvcError
 │   ├── UnknownVersion     no such version in the store
 │   ├── NoCurrentVersion   nothing published yet
 │   └── CorruptVersion     a version whose files are missing or fail their checksums
-└── QualityGateFailed      a retrained model worse than the current one beyond the margin
+├── QualityGateFailed      a retrained model worse than the current one beyond the margin
+├── RequestError           a recommendation request that cannot be answered (the field at fault)
+│   ├── InvalidRequest     asked wrongly: a missing or unusable value (HTTP 422)
+│   └── UnknownItem        an item the model does not know (HTTP 404)
+└── NoModelLoaded          a serving process with no model yet (HTTP 503)
 """
 
 from __future__ import annotations
@@ -76,8 +80,8 @@ class QualityGateFailed(RecsvcError):
     """A retrained model scores worse than the current version beyond the allowed margin."""
 
 
-class InvalidRequest(RecsvcError):
-    """A request the recommender cannot answer as asked, with the field at fault (HTTP 422)."""
+class RequestError(RecsvcError):
+    """A request the recommender cannot answer, with the field at fault."""
 
     def __init__(self, message: str, *, field: str) -> None:
         self.message = message
@@ -85,7 +89,12 @@ class InvalidRequest(RecsvcError):
         super().__init__(message)
 
 
-class UnknownItem(InvalidRequest):
+class InvalidRequest(RequestError):
+    """A request the recommender cannot answer as asked: a value missing or unusable
+    (HTTP 422)."""
+
+
+class UnknownItem(RequestError):
     """An item id the model does not know (HTTP 404)."""
 
 

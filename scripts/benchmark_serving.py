@@ -76,19 +76,20 @@ def in_process(store: Path, calls: int) -> list[tuple[str, float, float]]:
     from threadpoolctl import threadpool_limits
 
     from recsvc.artifact import ModelStore
-    from recsvc.serving.recommender import Filters, Recommender
+    from recsvc.serving.filters import Filters
+    from recsvc.serving.recommender import Recommender
 
     model = ModelStore(store).load()
     recommender = Recommender(model)
     rng = np.random.default_rng(0)
     users = model.users.ids[rng.integers(0, len(model.users), calls)]
-    popular = recommender.popular_order[:2000]
+    popular = recommender.catalog.index.popular_order[:2000]
     items = model.items.ids[popular[rng.integers(0, len(popular), (calls, 5))]]
-    categories = recommender.categories
+    categories = recommender.catalog.index.categories
     reference = implicit.cpu.als.AlternatingLeastSquares(
-        factors=model.als.item_factors.shape[1], num_threads=1)  # fmt: skip
-    reference.user_factors = np.array(model.als.user_factors)
-    reference.item_factors = np.array(model.als.item_factors)
+        factors=model.item_factors.shape[1], num_threads=1)  # fmt: skip
+    reference.user_factors = np.array(model.user_factors)
+    reference.item_factors = np.array(model.item_factors)
     user_items = sp.csr_matrix(model.user_items)
     rows = model.users.index(users)
     cases: list[tuple[str, Callable[[int], object]]] = [
@@ -127,8 +128,10 @@ def live_part(store: Path, calls: int, databases: list[str]) -> list[tuple[str, 
 
     recommender = Recommender(ModelStore(store).load())
     rng = np.random.default_rng(1)
-    users = recommender.user_ids[rng.integers(0, len(recommender.user_ids), calls)].tolist()
-    items = recommender.item_ids[recommender.popular_order[:500]].tolist()
+    users = recommender.model.users.ids[
+        rng.integers(0, len(recommender.model.users), calls)
+    ].tolist()
+    items = recommender.catalog.item_ids[recommender.catalog.index.popular_order[:500]].tolist()
     since = recommender.trained_until
     live = LiveEvents(per_user=50)
     # every sampled shopper has 5 events after the model's data

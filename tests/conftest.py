@@ -10,9 +10,10 @@ import pytest
 
 from recsvc.artifact import ModelStore
 from recsvc.config import TrainingConfig
+from recsvc.data.dataset import Files
 from recsvc.data.events import Events, read_events
 from recsvc.data.sample import ShopShape, write_shop
-from recsvc.pipeline import Files, train
+from recsvc.pipeline import train
 
 ML100K = Path(
     os.environ.get("RECSVC_ML100K", Path(__file__).resolve().parents[2] / "shared/data/ml-100k")

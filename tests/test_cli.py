@@ -127,3 +127,25 @@ def test_train_every_keeps_retraining(small_shop: tuple[Path, Path], models: Pat
         if worker.stdout:
             worker.stdout.close()
     assert len([p for p in models.iterdir() if p.name[0].isdigit()]) >= 2
+
+
+@pytest.mark.parametrize("where", ["environment", "option", "settings file"])
+def test_an_unknown_model_is_a_clear_error_naming_the_valid_ones(
+    where: str, small_shop: tuple[Path, Path], models: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    events, _ = small_shop
+    args = ["train", "--events", str(events), "--models", str(models), *FAST]
+    if where == "environment":
+        monkeypatch.setenv("RECSVC_MODEL", "alss")
+    elif where == "option":
+        args += ["--model", "alss"]
+    else:
+        (tmp_path / "tuned.env").write_text("RECSVC_MODEL=alss\n")
+        monkeypatch.setenv("RECSVC_SETTINGS", str(tmp_path / "tuned.env"))
+    code, out = run(*args)
+    assert code != 0
+    assert "alss" in out
+    for name in ("als", "itemknn", "ease", "blend"):
+        assert name in out
+    assert not models.exists()  # nothing trained, nothing published

@@ -6,8 +6,10 @@ import pytest
 
 from recsvc.artifact import ModelStore
 from recsvc.config import TrainingConfig
+from recsvc.data.dataset import Files
 from recsvc.errors import DataError, QualityGateFailed
-from recsvc.pipeline import Files, evaluate_dataset, read_dataset, train
+from recsvc.evaluation.compare import evaluate_dataset
+from recsvc.pipeline import read_dataset, train
 
 
 def test_train_publishes_an_evaluated_version(
@@ -28,7 +30,7 @@ def test_train_publishes_an_evaluated_version(
     assert len(model.catalog.title) == len(model.items)
     assert model.catalog.title[model.items.index(["p0"])[0]] == "Shoes no. 1"
     assert model.purchased.nnz == report.counts["purchases"] > 0
-    assert model.bought_together.similarity.nnz > 0
+    assert model.bought_together.nnz > 0
 
 
 def test_bad_input_publishes_nothing(
@@ -78,7 +80,7 @@ def test_stored_metrics_equal_what_evaluate_recomputes(
 ) -> None:
     store = ModelStore(tmp_path / "models")
     train(Files(*small_shop), config=fast_config, store=store)
-    rows = evaluate_dataset(read_dataset(*small_shop, fast_config), fast_config)
+    rows = evaluate_dataset(read_dataset(Files(*small_shop), fast_config), fast_config)
     assert rows["recsvc (als + next items, served)"] == store.manifest()["metrics"]["model"]
     assert rows["popularity"] == store.manifest()["metrics"]["popularity"]
 
@@ -87,7 +89,7 @@ def test_evaluate_reproduces_the_benchmark_reference_rows(ml100k: Path) -> None:
     """BENCHMARK.md: popularity NDCG@10 0.101 / P 0.076 / R 0.080 / coverage 0.045;
     ALS library defaults 0.157 / 0.106 / 0.149 / 0.402."""
     config = TrainingConfig()
-    data = read_dataset(ml100k / "events.csv", ml100k / "items.csv", config)
+    data = read_dataset(Files(ml100k / "events.csv", ml100k / "items.csv"), config)
     rows = evaluate_dataset(data, config)
     popularity, als = rows["popularity"], rows["als (library defaults)"]
     assert popularity["ndcg@10"] == pytest.approx(0.101, abs=0.001)
@@ -99,3 +101,24 @@ def test_evaluate_reproduces_the_benchmark_reference_rows(ml100k: Path) -> None:
     assert als["recall@10"] == pytest.approx(0.149, abs=0.006)
     assert als["coverage"] == pytest.approx(0.402, abs=0.02)
     assert rows["recsvc (als + next items, served)"]["ndcg@10"] > als["ndcg@10"] + 0.01
+
+
+def test_retraining_on_a_schedule_reports_a_failure_and_goes_on() -> None:
+    from recsvc.errors import DataError
+    from recsvc.pipeline import retrain_every
+
+    runs: list[int] = []
+    said: list[str] = []
+    slept: list[float] = []
+
+    def run() -> None:
+        runs.append(len(runs))
+        if len(runs) == 1:
+            raise DataError("no events", source="store")
+
+    retrain_every(2, run, say=said.append, sleep=slept.append, rounds=3)
+    assert runs == [0, 1, 2]
+    assert said == ["retrain failed, next in 2 h: store: no events"]
+    assert slept == [7200, 7200]  # between runs, not after the last
+    with pytest.raises(ZeroDivisionError):  # a bug is not a failed retrain: it stops
+        retrain_every(2, lambda: 1 / 0, say=said.append, sleep=slept.append, rounds=3)

@@ -7,8 +7,10 @@ import hmac
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import current_app, request
+from flask import request
 from flask_smorest import abort
+
+from .extension import settings
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -28,7 +30,7 @@ def require_key(kind: str) -> Callable[[View], View]:
     def decorate(view: View) -> View:
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            expected = getattr(current_app.extensions["recsvc.config"], f"{kind}_key")
+            expected = getattr(settings(), f"{kind}_key")
             if not expected:
                 abort(403, message=f"{kind} endpoints are disabled: set RECSVC_{kind.upper()}_KEY")
             given = presented_key()

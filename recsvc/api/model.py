@@ -6,24 +6,17 @@ from typing import Any
 
 from .auth import require_key
 from .blueprint import Blueprint
-from .recommendations import holder
+from .extension import holder, serving
 from .schemas import HealthSchema, ModelStatusSchema
 
 blp = Blueprint("model", __name__, description="The model version each worker serves.")
-
-
-def _status() -> dict[str, Any]:
-    status = holder().status()
-    status["current_version"] = holder().store.current()
-    status["workers"] = holder().workers()
-    return status
 
 
 @blp.route("/v1/model")
 @blp.response(200, ModelStatusSchema())
 def model_status() -> dict[str, Any]:
     """The model version this worker serves, its metrics, and the store's current version."""
-    return _status()
+    return serving().status()
 
 
 @blp.route("/v1/model/reload", methods=["POST"])
@@ -37,7 +30,7 @@ def reload_model() -> dict[str, Any]:
     A version that fails to load is reported in `failure`; the old one keeps serving.
     """
     holder().refresh(force=True)
-    return _status()
+    return serving().status()
 
 
 @blp.route("/healthz")
@@ -59,4 +52,4 @@ def readyz() -> dict[str, Any]:
 def _worker() -> dict[str, Any]:
     status = holder().status()
     return {"version": status["version"], "worker_pid": status["worker_pid"],
-            "workers": holder().workers()}  # fmt: skip
+            "workers": serving().workers()}  # fmt: skip

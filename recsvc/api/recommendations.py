@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import marshmallow as ma
-from flask import Response, current_app
+from flask import Response
 
 from ..errors import InvalidRequest
-from ..serving.holder import ModelHolder
-from ..serving.recommender import Filters
+from ..serving.filters import Filters
 from .blueprint import Blueprint
+from .extension import serving
 from .schemas import (
     Id,
     PopularQuerySchema,
@@ -26,12 +26,6 @@ blp = Blueprint(
     "recommendations", __name__, url_prefix="/v1",
     description="Recommendations for the shop's micro-moment pages.",
 )  # fmt: skip
-
-
-def holder() -> ModelHolder:
-    """This process's model holder."""
-    found: ModelHolder = current_app.extensions["recsvc"]
-    return found
 
 
 _ID = Id()
@@ -49,9 +43,9 @@ def path_id(value: str, field: str) -> str:
 def recommend(*, user_id: str | None = None, **context: Any) -> Response:
     """This process's current recommender's answer, with what the shopper did after
     the model's data (live events, from this process's memory)."""
-    served = holder()
-    recommender = served.recommender
-    live = served.live.of(user_id, after=recommender.trained_until)
+    process = serving()
+    recommender = process.holder.recommender
+    live = process.live.of(user_id, after=recommender.trained_until)
     return recommendations_response(recommender.recommend(user_id=user_id, live=live, **context))
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import marshmallow as ma
 import pyarrow as pa
-from flask import Response, current_app, jsonify
+from flask import Response, jsonify
 from marshmallow import validate
 from webargs.fields import DelimitedList
 
@@ -14,6 +14,7 @@ from ..data.events import parse_timestamps
 from ..data.files import MAX_ID_LENGTH
 from ..errors import DataError
 from ..serving.recommender import Recommendations
+from .extension import resources
 
 MAX_CONTEXT_ITEMS = 100
 
@@ -117,7 +118,7 @@ class Timestamp(ma.fields.Field):  # type: ignore[type-arg]
 
 
 def _known_event_type(value: str) -> None:
-    known = current_app.extensions["recsvc.event_types"]
+    known = resources().event_types
     if value not in known:
         raise ma.ValidationError(
             f"unknown event type {value!r} (known: {', '.join(known)}; RECSVC_EVENT_WEIGHTS)"

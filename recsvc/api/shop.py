@@ -6,13 +6,12 @@ import contextlib
 from typing import Any
 
 import sqlalchemy.exc
-from flask import current_app
 from flask_smorest import abort
 
-from ..store.shop import ShopStore
 from .auth import require_key
 from .blueprint import Blueprint
-from .recommendations import holder, path_id
+from .extension import serving, settings, shop
+from .recommendations import path_id
 from .schemas import (
     CatalogItemSchema,
     EventBatchSchema,
@@ -27,12 +26,6 @@ blp = Blueprint("shop", __name__, url_prefix="/v1",
                 description="Events and catalog from the storefront (write key).")  # fmt: skip
 
 
-def shop() -> ShopStore:
-    """The event-and-catalog store."""
-    found: ShopStore = current_app.extensions["recsvc.shop"]
-    return found
-
-
 @blp.route("/events", methods=["POST"])
 @require_key("write")
 @blp.arguments(EventBatchSchema())
@@ -45,14 +38,14 @@ def post_events(body: dict[str, Any]) -> dict[str, int]:
     the errors of every bad index) and nothing is stored. Events with an `event_id`
     already stored are skipped, so a retried batch counts once.
     """
-    limit = current_app.extensions["recsvc.config"].max_events_per_batch
+    limit = settings().max_events_per_batch
     if len(body["events"]) > limit:
         abort(422, message=f"at most {limit} events per batch (RECSVC_MAX_EVENTS_PER_BATCH)",
               errors={"json": {"events": [f"longer than {limit}"]}})  # fmt: skip
     stored = shop().add_events(body["events"])
     # this worker takes them in at once; the others at their next read of the store
     with contextlib.suppress(sqlalchemy.exc.SQLAlchemyError):
-        holder().follow_step()
+        serving().follower.step()
     return {"stored": stored.stored, "duplicates": stored.duplicates}
 
 

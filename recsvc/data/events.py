@@ -19,6 +19,11 @@ from ..errors import DataError
 from .files import check_ids, column_or_none, raise_for_rows, read_table
 
 REQUIRED_COLUMNS = ("user_id", "item_id", "event_type", "timestamp")
+#: seconds in a day (half-lives and windows are given in days)
+DAY = 86_400.0
+#: the event types that are a purchase: what a model must find, and what a shopper is
+#: not shown again
+PURCHASES = ("purchase",)
 OPTIONAL_COLUMNS = ("quantity", "session_id", "recommendation_id")
 _EPOCH = r"^\s*-?\d+(\.\d+)?\s*$"
 _ISO_WITH_ZONE = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|[+-]\d{2}(:?\d{2})?)$"

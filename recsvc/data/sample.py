@@ -20,6 +20,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from .events import DAY
+
 CATEGORIES = (
     "Shoes", "Dresses", "Shirts", "Jeans", "Jackets", "Bags", "Watches", "Jewellery",
     "Kitchen", "Bedding", "Lighting", "Garden", "Toys", "Books", "Games", "Audio",
@@ -28,7 +30,6 @@ CATEGORIES = (
 VIEWS_PER_SESSION = 3.5
 CART_RATE = 0.09  # of views
 PURCHASE_RATE = 0.45  # of add-to-carts
-DAY = 86_400
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,7 +93,7 @@ def event_chunks(shape: ShopShape, *, chunk_sessions: int = 500_000) -> Iterator
         user = rng.choice(users, size=count, p=activity)
         cat = (rng.random((count, 1)) > taste[user]).sum(axis=1)
         cat = np.minimum(cat, len(CATEGORIES) - 1)
-        start = end - rng.integers(0, shape.days * DAY, size=count)
+        start = end - rng.integers(0, int(shape.days * DAY), size=count)
         views = 1 + rng.poisson(VIEWS_PER_SESSION - 1, size=count)
         session = np.repeat(np.arange(first_session, first_session + count), views)
         s = session - first_session

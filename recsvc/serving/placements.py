@@ -13,16 +13,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
-
-STRATEGIES = ("personalized", "similar", "cart", "popular")
+from .strategies import STRATEGIES
 
 
 @dataclass(frozen=True, kw_only=True)
 class Placement:
     """How one placement recommends."""
 
-    #: personalized (the shopper's taste), similar (to the item viewed), cart (bought
-    #: together with the cart's items) or popular
+    #: a strategy of recsvc.serving.strategies: personalized (the shopper's taste),
+    #: similar (to the item viewed), cart (bought together with the cart's items) or
+    #: popular
     strategy: str = "personalized"
     #: leave out what the shopper already bought
     exclude_purchased: bool = True

@@ -16,26 +16,16 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ..artifact import (
-    Model,
-    ModelStore,
-    VersionStore,
-    load_version,
-    new_version_name,
-    promoted,
-    rolled_back,
-    verify_version,
-    with_version,
-    write_version,
-)
-from ..errors import CorruptVersion, ModelStoreError, NoCurrentVersion, UnknownVersion
+from ..artifact import Model, ModelStore, VersionStore, verify_version, with_version, write_version
+from ..artifact.store import new_version_name, promoted
+from ..errors import CorruptVersion, ModelStoreError, UnknownVersion
 from .database import connect, database_url, model_chunks, model_pointer, model_versions
 
 #: the model store setting that means "the database"
@@ -44,7 +34,7 @@ CHUNK = 8 << 20
 DEFAULT_CACHE = Path("var") / "model-cache"
 
 
-class DatabaseModelStore:
+class DatabaseModelStore(VersionStore):
     """Model versions as rows and chunked blobs, cached on local disk to be memory-mapped."""
 
     def __init__(self, engine: Engine, *, cache: Path | str = DEFAULT_CACHE) -> None:
@@ -62,15 +52,8 @@ class DatabaseModelStore:
             query = sa.select(model_versions.c.version).order_by(model_versions.c.version)
             return list(conn.execute(query).scalars())
 
-    def current(self) -> str | None:
-        """The version being served, or None before the first publish."""
-        with self.engine.connect() as conn:
-            history = _history(conn)
-        return history[-1] if history else None
-
-    def manifest(self, version: str | None = None) -> dict[str, Any]:
-        """The manifest of a version (default: the current one)."""
-        version = version or self._require_current()
+    def read_manifest(self, version: str) -> dict[str, Any]:
+        """The manifest of a version, from its row."""
         with self.engine.connect() as conn:
             text = conn.execute(
                 sa.select(model_versions.c.manifest).where(model_versions.c.version == version)
@@ -83,9 +66,21 @@ class DatabaseModelStore:
             raise CorruptVersion(f"{version}: unreadable manifest: {exc}") from exc
         return manifest
 
-    def load(self, version: str | None = None) -> Model:
-        """Fetch a version into the cache (once), verify it, and memory-map it."""
-        return load_version(self.fetch(version or self._require_current()))
+    def local(self, version: str) -> Path:
+        """The verified local copy of a version (fetched into the cache once)."""
+        return self.fetch(version)
+
+    def history(self) -> list[str]:
+        """The versions made current, from the pointer row."""
+        with self.engine.connect() as conn:
+            return _history(conn)
+
+    def change_history(self, change: Callable[[list[str]], list[str]]) -> list[str]:
+        """Rewrite the pointer row in one transaction."""
+        with self.engine.begin() as conn:
+            history = change(_history(conn))
+            _write_history(conn, history)
+        return history
 
     def fetch(self, version: str) -> Path:
         """The verified local copy of a version, downloading it if the cache lacks it."""
@@ -130,25 +125,6 @@ class DatabaseModelStore:
                     _write_history(conn, promoted(_history(conn), version))
                 self.cache.mkdir(parents=True, exist_ok=True)
                 shutil.move(folder, self.cache / version)  # the publisher needs no download
-        return version
-
-    def promote(self, version: str) -> None:
-        """Make a version current after fetching and verifying it."""
-        self.fetch(version)
-        with self.engine.begin() as conn:
-            _write_history(conn, promoted(_history(conn), version))
-
-    def rollback(self) -> str:
-        """Make the previously current version current again (skipping unusable ones)."""
-        with self.engine.begin() as conn:
-            history = rolled_back(_history(conn), self.fetch, location=self.location)
-            _write_history(conn, history)
-        return history[-1]
-
-    def _require_current(self) -> str:
-        version = self.current()
-        if version is None:
-            raise NoCurrentVersion(f"nothing published in {self.location}; run `recsvc train`")
         return version
 
     def _download(self, version: str, manifest: Mapping[str, Any], folder: Path) -> None:

@@ -7,7 +7,8 @@ import pytest
 from recsvc.api.schemas import RecommendationsSchema, recommendations_response
 from recsvc.app import create_app
 from recsvc.artifact import ModelStore
-from recsvc.serving.recommender import Filters, Recommender
+from recsvc.serving.filters import Filters
+from recsvc.serving.recommender import Recommender
 
 
 @pytest.mark.parametrize(

@@ -25,11 +25,11 @@ def client(db_url: str, trained_store: ModelStore) -> Iterator[FlaskClient]:
                       "write_key": "write-key", "reload_interval": 0, "catalog_interval": 0,
                       "max_events_per_batch": 5})  # fmt: skip
     yield app.test_client()
-    app.extensions["recsvc.shop"].engine.dispose()
+    app.extensions["recsvc"].shop.engine.dispose()
 
 
 def stored_events(client: FlaskClient) -> int:
-    engine = client.application.extensions["recsvc.shop"].engine
+    engine = client.application.extensions["recsvc"].shop.engine
     with engine.connect() as conn:
         return int(conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() or 0)
 
@@ -159,7 +159,7 @@ def test_database_going_away_and_coming_back(db_url: str, trained_store: ModelSt
                       "write_key": "write-key", "reload_interval": 0,
                       "catalog_interval": 0})  # fmt: skip
     client = app.test_client()
-    user = str(app.extensions["recsvc"].recommender.model.users.ids[0])
+    user = str(app.extensions["recsvc"].serving.holder.recommender.model.users.ids[0])
     recent = {"events": [ev(user_id=user, timestamp=int(time.time()))]}
     assert client.post("/v1/events", json=recent, headers=KEY).status_code == 202
     live = client.get(f"/v1/users/{user}/recommendations").get_json()
@@ -175,7 +175,7 @@ def test_database_going_away_and_coming_back(db_url: str, trained_store: ModelSt
 
     proxy.restore()
     assert client.post("/v1/events", json={"events": [ev()]}, headers=KEY).status_code == 202
-    app.extensions["recsvc.shop"].engine.dispose()
+    app.extensions["recsvc"].shop.engine.dispose()
 
 
 def test_an_unreachable_model_database_means_not_ready_not_a_crash(tmp_path: object) -> None:
@@ -187,16 +187,16 @@ def test_an_unreachable_model_database_means_not_ready_not_a_crash(tmp_path: obj
     ready = client.get("/readyz")
     assert ready.status_code == 503
     assert "no model loaded" in ready.get_json()["message"]
-    app.extensions["recsvc"].store.engine.dispose()
-    app.extensions["recsvc.shop"].engine.dispose()
+    app.extensions["recsvc"].serving.holder.store.engine.dispose()
+    app.extensions["recsvc"].shop.engine.dispose()
 
 
 def test_the_storing_worker_takes_events_in_once(client: FlaskClient) -> None:
-    holder = client.application.extensions["recsvc"]
-    user = str(holder.recommender.model.users.ids[0])
+    serving = client.application.extensions["recsvc"].serving
+    user = str(serving.holder.recommender.model.users.ids[0])
     now = int(time.time())
     batch = {"events": [ev(user_id=user, item_id="p1", timestamp=now, event_id="once")]}
     assert client.post("/v1/events", json=batch, headers=KEY).status_code == 202
-    holder.follow_step()  # the background follower's next read finds nothing new
-    live = holder.live.of(user, after=holder.recommender.trained_until)
+    serving.follower.step()  # the background follower's next read finds nothing new
+    live = serving.live.of(user, after=serving.holder.recommender.trained_until)
     assert list(live.touched) == ["p1"]

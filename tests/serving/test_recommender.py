@@ -5,9 +5,10 @@ import pytest
 import scipy.sparse as sp
 
 from recsvc.artifact import ModelStore
-from recsvc.errors import ConfigError, InvalidRequest, UnknownItem
-from recsvc.serving.placements import Placement, parse_placements
-from recsvc.serving.recommender import Filters, Recommendations, Recommender
+from recsvc.errors import InvalidRequest, UnknownItem
+from recsvc.serving.filters import Filters
+from recsvc.serving.placements import Placement
+from recsvc.serving.recommender import Recommendations, Recommender
 
 
 @pytest.fixture(scope="module")
@@ -44,15 +45,16 @@ def test_known_user_gets_personalized_unseen_in_stock_items(recommender: Recomme
     # the precomputed candidates are the ALS ranking itself
     u = int(recommender.model.users.index([user])[0])
     top = recommender.model.user_top_items[u]
-    expected = [str(recommender.model.items.ids[i]) for i in top if recommender.available[i]][:20]
+    available = recommender.catalog.available
+    expected = [str(recommender.model.items.ids[i]) for i in top if available[i]][:20]
     assert ids(result) == expected
 
 
 def test_unknown_user_gets_popular_items(recommender: Recommender) -> None:
     result = recommender.recommend(user_id="never-seen", n=5)
     assert result.strategy == "popular"
-    order = [str(recommender.model.items.ids[i]) for i in recommender.popular_order
-             if recommender.available[i]]  # fmt: skip
+    order = [str(recommender.model.items.ids[i]) for i in recommender.catalog.index.popular_order
+             if recommender.catalog.available[i]]  # fmt: skip
     assert ids(result) == order[:5]
 
 
@@ -71,7 +73,7 @@ def test_filters_apply_to_every_item(recommender: Recommender) -> None:
 def test_short_lists_are_filled_then_exhausted_without_duplicates(recommender: Recommender) -> None:
     catalog = recommender.model.catalog
     passing = np.flatnonzero(
-        (catalog.category == "Garden") & (catalog.price <= 30) & recommender.available
+        (catalog.category == "Garden") & (catalog.price <= 30) & recommender.catalog.available
     )
     assert 0 < len(passing) < 100
     result = recommender.recommend(
@@ -86,7 +88,7 @@ def test_known_users_lists_are_filled_from_popular(recommender: Recommender) -> 
     seen = row_items(recommender, recommender.model.user_items, user)
     result = recommender.recommend(user_id=user, n=100, filters=Filters(category="Garden"))
     garden = {str(i) for i, c, a in zip(recommender.model.catalog.item_id,
-              recommender.model.catalog.category, recommender.available, strict=True)
+              recommender.model.catalog.category, recommender.catalog.available, strict=True)
               if c == "Garden" and a}  # fmt: skip
     assert set(ids(result)) == garden - seen
     assert len(ids(result)) == len(set(ids(result)))
@@ -107,42 +109,19 @@ def test_purchased_items_are_excluded_unless_the_placement_allows(
 
 
 def test_out_of_stock_items_only_when_asked(recommender: Recommender) -> None:
-    out = np.flatnonzero(~recommender.available)
-    most_popular_out = str(recommender.model.items.ids[out[np.argmax(recommender.popularity[out])]])
+    out = np.flatnonzero(~recommender.catalog.available)
+    popularity = recommender.catalog.popularity
+    most_popular_out = str(recommender.model.items.ids[out[np.argmax(popularity[out])]])
     n = 100
     assert most_popular_out not in ids(recommender.recommend(placement="popular", n=n))
     with_out = recommender.recommend(placement="popular", n=n, filters=Filters(in_stock=False))
-    rank = [str(recommender.model.items.ids[i]) for i in recommender.popular_order]
+    rank = [str(recommender.model.items.ids[i]) for i in recommender.catalog.index.popular_order]
     if rank.index(most_popular_out) < n:
         assert most_popular_out in ids(with_out)
 
 
-def test_session_fold_in_matches_implicit_and_reports_unknown_ids(
-    recommender: Recommender,
-) -> None:
-    recent = ["p3", "p5", "no-such-item", "p8"]
-    result = recommender.recommend(recent_items=recent, n=10)
-    assert result.strategy == "session"
-    assert result.ignored_items == ["no-such-item"]
-    # the numpy fold-in is implicit's recalculate_user
-    import implicit.cpu.als
-
-    model = recommender.model
-    reference = implicit.cpu.als.AlternatingLeastSquares(
-        factors=model.als.item_factors.shape[1], regularization=recommender.regularization,
-        alpha=recommender.alpha, num_threads=1,
-    )  # fmt: skip
-    reference.item_factors = np.array(model.als.item_factors)
-    cols = model.items.index(["p3", "p5", "p8"])
-    row = sp.csr_matrix((np.full(3, recommender.view_weight, np.float32),
-                         (np.zeros(3, int), cols)), shape=(1, len(model.items)))  # fmt: skip
-    expected = reference.recalculate_user(0, row)
-    ours = recommender._fold_in(cols, recommender.view_weight, None)
-    assert np.allclose(ours, expected, atol=1e-4)
-
-
 def test_cart_never_returns_the_cart(recommender: Recommender) -> None:
-    bought = recommender.model.bought_together.similarity
+    bought = recommender.model.bought_together
     cart_item = int(np.argmax(np.diff(bought.indptr)))
     cart = [str(recommender.model.items.ids[cart_item]), "p2"]
     result = recommender.recommend(placement="cart", cart_items=cart, n=10)
@@ -154,7 +133,7 @@ def test_cart_never_returns_the_cart(recommender: Recommender) -> None:
 
 
 def test_similar_items_tilt_to_a_known_taste(recommender: Recommender) -> None:
-    item = str(recommender.model.items.ids[recommender.popular_order[0]])
+    item = str(recommender.model.items.ids[recommender.catalog.index.popular_order[0]])
     plain = recommender.recommend(placement="product", item_id=item, n=10)
     assert plain.strategy == "similar"
     assert item not in ids(plain)
@@ -175,26 +154,11 @@ def test_unknown_placement_and_missing_category(recommender: Recommender) -> Non
         recommender.recommend(placement="category", user_id="u1")
 
 
-def test_placements_are_configurable() -> None:
-    placements = parse_placements('{"cart": {"exclude_purchased": false}, '
-                                  '"checkout": {"strategy": "cart"}}')  # fmt: skip
-    assert placements["cart"].exclude_purchased is False
-    assert placements["checkout"].strategy == "cart"
-    assert placements["home"].strategy == "personalized"
-    for bad, words in [
-        ("[1]", "JSON object"),
-        ('{"x": {"strategy": "magic"}}', "unknown strategy"),
-        ('{"x": {"colour": 1}}', "unknown rules"),
-        ("{", "not valid JSON"),
-    ]:
-        with pytest.raises(ConfigError, match=words):
-            parse_placements(bad)
-
-
 def test_new_catalog_items_fill_their_categorys_popular_list(trained_store: ModelStore) -> None:
     recommender = Recommender(trained_store.load())  # its own: the catalog grows
-    known_garden = {str(i) for i, c, a in zip(recommender.item_ids, recommender.item_categories,
-                    recommender.available, strict=True) if c == "Garden" and a}  # fmt: skip
+    catalog = recommender.catalog
+    known_garden = {str(i) for i, c, a in zip(catalog.item_ids, catalog.categories,
+                    catalog.available, strict=True) if c == "Garden" and a}  # fmt: skip
     recommender.apply_catalog([
         {"item_id": "brand-new", "title": "Rake", "category": "Garden", "price": 12.0,
          "available": True},
@@ -225,7 +189,8 @@ def test_new_catalog_items_fill_their_categorys_popular_list(trained_store: Mode
 
 
 def test_a_sessions_own_items_are_not_recommended_back(recommender: Recommender) -> None:
-    session = [str(i) for i in recommender.item_ids[recommender.popular_order[:5]]]
+    catalog = recommender.catalog
+    session = [str(i) for i in catalog.item_ids[catalog.index.popular_order[:5]]]
     result = recommender.recommend(recent_items=session, n=20)
     assert not set(session) & set(ids(result))
 
@@ -249,79 +214,22 @@ def test_a_session_is_scored_by_what_follows_its_items_too(trained_store: ModelS
     recommender = Recommender(model)
     session = ["p3", "p5"]
     cols = model.items.index(session)
-    ranked = [i for i in recommender.popular_order[::-1].tolist()
-              if recommender.available[i] and i not in cols]  # fmt: skip
+    ranked = [i for i in recommender.catalog.index.popular_order[::-1].tolist()
+              if recommender.catalog.available[i] and i not in cols]  # fmt: skip
     target, other = ranked[0], ranked[1]  # two unpopular items in stock
     shape = (len(model.items), len(model.items))
     # hand-made: after p5 (the newest) comes target, after p3 comes other
-    recommender.next_items = sp.csr_matrix(
+    recommender.taste.next_items = sp.csr_matrix(
         (np.ones(2, np.float32), ([cols[1], cols[0]], [target, other])), shape=shape
     )
-    recommender.next_weight = 100.0  # what follows decides
+    recommender.taste.next_weight = 100.0  # what follows decides
     result = recommender.recommend(recent_items=session, n=3)
     assert result.strategy == "session"
     assert ids(result)[:2] == [model.items.ids[target], model.items.ids[other]]
     # newest first, each step back weighing next_decay times less
-    items, scores = recommender._next_scores(cols[::-1])
+    items, scores = recommender.taste.next_scores(cols[::-1])
     assert dict(zip(items.tolist(), scores.tolist(), strict=True)) == pytest.approx(
-        {target: 1.0, other: recommender.next_decay}
+        {target: 1.0, other: recommender.taste.next_decay}
     )
-    recommender.next_weight = 0.0  # off: the fold-in alone
+    recommender.taste.next_weight = 0.0  # off: the fold-in alone
     assert ids(recommender.recommend(recent_items=session, n=3))[:2] != ids(result)[:2]
-
-
-def test_a_sessions_scores_rank_as_the_standardized_blend_of_training(
-    trained_store: ModelStore,
-) -> None:
-    """The serving shortcut (spreads from the gram matrix and the few next-items
-    scores) is an affine map of z(fold-in scores) + weight x z(next-items scores)."""
-    recommender = Recommender(trained_store.load())
-    assert recommender.next_weight > 0
-    cols = recommender.model.items.index(["p3", "p5", "p8"])
-    taste = recommender._fold_in(cols, recommender.view_weight, None)
-    taste_scores = (recommender.item_factors @ taste).astype(np.float64)
-    items, values = recommender._next_scores(cols[::-1])
-    following = np.zeros_like(taste_scores)
-    following[items] = values
-
-    def z(scores: np.ndarray) -> np.ndarray:
-        return (scores - scores.mean()) / scores.std()
-
-    expected = z(taste_scores) + recommender.next_weight * z(following)
-    shortcut = taste_scores.copy()
-    recommender._add_next_items(shortcut, taste, cols[::-1])
-    assert z(shortcut) == pytest.approx(z(expected), abs=1e-4)
-
-
-def test_a_product_page_adds_what_users_touched_after_the_item(
-    trained_store: ModelStore,
-) -> None:
-    recommender = Recommender(trained_store.load())
-    model = recommender.model
-    viewed = int(model.items.index(["p3"])[0])
-    items, values = recommender._next_scores(np.array([viewed]))
-    assert len(items)  # p3 has followers in the small shop
-    following = np.zeros(len(recommender.unit_factors))
-    following[items] = values
-    following[viewed] = 0
-    cosine = recommender.unit_factors @ recommender.unit_factors[viewed]
-
-    def z(scores: np.ndarray) -> np.ndarray:
-        return (scores - scores.mean()) / scores.std()
-
-    # the candidates rank as z(cosine) + weight x z(next items) over the catalog does
-    expected = z(cosine) + recommender.next_weight * z(following)
-    neighbours = recommender.similar_items[viewed]
-    candidates, scores = recommender._with_followers(
-        viewed, neighbours, recommender.similar_scores[viewed]
-    )
-    assert set(candidates.tolist()) == set(neighbours[neighbours >= 0].tolist()) | (
-        set(items.tolist()) - {viewed}
-    )
-    assert z(scores) == pytest.approx(z(expected[candidates]), abs=1e-4)
-    assert np.all(np.diff(scores) <= 0)
-    # served: the product placement's list starts with the best of them that may be shown
-    result = recommender.recommend(placement="product", item_id="p3", n=5)
-    assert result.strategy == "similar"
-    allowed = [i for i in candidates.tolist() if recommender.available[i]]
-    assert ids(result) == [str(model.items.ids[i]) for i in allowed[:5]]

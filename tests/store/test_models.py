@@ -34,8 +34,8 @@ def test_publish_and_load_give_the_same_model(
     other = DatabaseModelStore(store.engine, cache=tmp_path / "other-cache")
     loaded = other.load()
     assert loaded.version == version
-    assert isinstance(loaded.als.item_factors, np.memmap)
-    assert np.array_equal(loaded.als.item_factors, original.als.item_factors)
+    assert isinstance(loaded.item_factors, np.memmap)
+    assert np.array_equal(loaded.item_factors, original.item_factors)
     assert np.array_equal(loaded.user_top_items, original.user_top_items)
     assert other.manifest()["files"] == store.manifest()["files"]
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from recsvc.data.events import Events
-from recsvc.training.matrix import IdMap, build_interactions, event_weights, sequences
+from recsvc.data.ids import IdMap
+from recsvc.training.matrix import build_interactions, event_weights, sequences
 
 TYPES = ("view", "add_to_cart", "purchase")
 WEIGHTS = {"view": 1.0, "add_to_cart": 3.0, "purchase": 5.0}

@@ -162,3 +162,45 @@ def test_next_items_keep_each_items_most_frequent_followers() -> None:
     model = NextItemsModel.fit(rows, cols, shape=(6, 4), window=1, recent=1, decay=1.0,
                                neighbours=2)  # fmt: skip
     assert model.following[0].toarray() == pytest.approx(np.array([[0, 0.5, 1 / 3, 0]]))
+
+
+def test_popularity_never_gives_a_user_another_users_items_back() -> None:
+    """Users asked for out of order on a matrix of exactly that many rows: each list
+    leaves out the user's own items (rows are always the users' own)."""
+    matrix = sp.csr_matrix(np.array([[1, 0, 0], [0, 1, 0]], dtype=np.float32))
+    model = PopularityModel(np.array([3.0, 2.0, 1.0], dtype=np.float32))
+    top = model.recommend(np.array([1, 0]), matrix, 2).tolist()
+    assert top == [[0, 2], [1, 2]]  # user 1 has item 1, user 0 has item 0
+
+
+def test_every_model_of_the_registry_fits_and_ranks_unseen_items() -> None:
+    from recsvc.config import TrainingConfig
+    from recsvc.training.models import MODELS
+
+    matrix = checkerboard()
+    config = TrainingConfig(als_factors=2, als_iterations=5, knn_neighbours=10)
+    users = np.arange(matrix.shape[0])
+    for name, kind in MODELS.items():
+        assert kind.unfit(matrix, config) is None, name
+        top = kind.fit(matrix, config, None).recommend(users, matrix, 3)
+        assert top.shape == (len(users), 3), name
+        for u in users:  # never an item the user already has
+            assert not set(top[u]) & set(matrix[u].indices), name
+
+
+def test_an_unknown_model_name_lists_the_valid_ones() -> None:
+    from recsvc.errors import ConfigError
+    from recsvc.training.models import MODELS, model_named
+
+    with pytest.raises(ConfigError, match=r"unknown model 'alss'.*als, itemknn, ease, blend"):
+        model_named("alss")
+    assert list(MODELS) == ["als", "itemknn", "ease", "blend"]
+
+
+def test_ease_over_its_catalog_limit_says_why() -> None:
+    from recsvc.config import TrainingConfig
+    from recsvc.training.models import MODELS
+
+    reason = MODELS["ease"].unfit(checkerboard(), TrainingConfig(ease_max_items=10))
+    assert reason is not None
+    assert "RECSVC_EASE_MAX_ITEMS=10" in reason

@@ -9,10 +9,11 @@ from click.testing import CliRunner
 
 from recsvc.cli import main
 from recsvc.config import TrainingConfig, write_settings
+from recsvc.data.dataset import Dataset, Files
 from recsvc.errors import ConfigError
-from recsvc.pipeline import Dataset, read_dataset
-from recsvc.training.evaluation import holdout_mask
-from recsvc.tuning import Trial, best, tune
+from recsvc.evaluation.holdout import holdout_mask
+from recsvc.evaluation.tuning import Trial, best, tune
+from recsvc.pipeline import read_dataset
 
 SMALL_SPACE = {"model": ("als", "itemknn"), "als_regularization": (1.0, 10.0),
                "knn_neighbours": (20, 50)}  # fmt: skip
@@ -21,7 +22,7 @@ SMALL_SPACE = {"model": ("als", "itemknn"), "als_regularization": (1.0, 10.0),
 def test_tuning_never_reads_the_test_part(
     small_shop: tuple[Path, Path], fast_config: TrainingConfig
 ) -> None:
-    data = read_dataset(*small_shop, fast_config)
+    data = read_dataset(Files(*small_shop), fast_config)
     first = tune(data, fast_config, seconds=120, max_trials=5, space=SMALL_SPACE)
     # scramble every test-part event: a tuner that read them would score differently
     test = holdout_mask(data.events, fraction=fast_config.holdout_fraction)
@@ -82,12 +83,13 @@ def test_tune_command_writes_settings_and_trials(
 def test_more_folds_move_the_validation_window_back(
     small_shop: tuple[Path, Path], fast_config: TrainingConfig
 ) -> None:
-    from recsvc.tuning import validate, validation_data
+    from recsvc.evaluation.tuning import validate, validation_data
 
-    part = validation_data(read_dataset(*small_shop, fast_config), fast_config)
+    part = validation_data(read_dataset(Files(*small_shop), fast_config), fast_config)
     one = validate(part, fast_config, folds=1)
     three = validate(part, fast_config, folds=3)
     assert set(one) == set(three)
     assert one != three  # the earlier windows score differently, and are averaged in
-    assert tune(read_dataset(*small_shop, fast_config), fast_config, seconds=60, max_trials=2,
+    data = read_dataset(Files(*small_shop), fast_config)
+    assert tune(data, fast_config, seconds=60, max_trials=2,
                 folds=2, space=SMALL_SPACE)[0].metrics["ndcg@10"] > 0  # fmt: skip

@@ -8,8 +8,30 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..training.evaluation import Holdout, score
-from .recommender import Filters, Recommender
+from ..artifact import Model
+from ..config import TrainingConfig
+from ..data.dataset import Dataset
+from ..serving.filters import Filters
+from ..serving.recommender import Recommender
+from ..serving.sources import bought_with
+from ..training.fit import build_model
+from .holdout import Holdout
+from .metrics import score
+
+
+def evaluate_served(data: Dataset, holdout: Holdout, config: TrainingConfig) -> dict[str, float]:
+    """Fit what `recsvc train` would publish on the holdout's training part and score the
+    serving recommender's home lists, with its default filters."""
+    return evaluate_recommender(Recommender(fit_for(data, holdout, config)), holdout)
+
+
+def fit_for(data: Dataset, holdout: Holdout, config: TrainingConfig, *, similar: bool = False
+            ) -> Model:  # fmt: skip
+    """The model `recsvc train` would publish, fitted on the holdout's training part with
+    candidates for the scored users only (``similar``: with item neighbours too)."""
+    scored = holdout.train.users.ids[holdout.users]
+    return build_model(holdout.train_events, data, config, similar=similar,
+                       candidates_for=scored)  # fmt: skip
 
 
 def evaluate_recommender(
@@ -63,7 +85,7 @@ def evaluate_moments(
     co-occurrence (the bought-together model's neighbours of the same items).
     """
     items = recommender.model.items
-    together = recommender.model.bought_together.similarity
+    together = recommender.parts.bought_together
     users = holdout.users.tolist()
     latest = last_items(holdout, count=recent)
     rows = {name: np.full((len(users), k), -1, dtype=np.int64) for name in (
@@ -90,10 +112,8 @@ def evaluate_moments(
             ("co-occurrence (session)", columns[columns >= 0]),
             ("co-occurrence (last item)", columns[-1:][columns[-1:] >= 0]),
         ):
-            scores = np.asarray(together[sources].sum(axis=0)).reshape(-1)
-            scores[columns[columns >= 0]] = 0
-            best = np.argsort(-scores, kind="stable")[:k]
-            best = best[scores[best] > 0]
+            best = bought_with(together, sources)[0]
+            best = best[~np.isin(best, columns[columns >= 0])][:k]
             rows[name][row, : len(best)] = best
     count = len(holdout.train.items)
     return {name: score(recommended, holdout.truth, item_count=count)

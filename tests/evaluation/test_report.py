@@ -7,14 +7,16 @@ from click.testing import CliRunner
 
 from recsvc.cli import main
 from recsvc.config import TrainingConfig
-from recsvc.pipeline import read_dataset, report_dataset
-from recsvc.report import write_report
+from recsvc.data.dataset import Files
+from recsvc.evaluation.compare import report_dataset
+from recsvc.evaluation.report import write_report
+from recsvc.pipeline import read_dataset
 
 
 def test_report_figures_and_page(
     small_shop: tuple[Path, Path], fast_config: TrainingConfig, tmp_path: Path
 ) -> None:
-    data = read_dataset(*small_shop, fast_config)
+    data = read_dataset(Files(*small_shop), fast_config)
     figures = report_dataset(data, fast_config)
     assert list(figures.metrics) == ["popularity", "als (library defaults)",
                                      "recsvc (als + next items, served)"]  # fmt: skip

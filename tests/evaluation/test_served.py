@@ -5,10 +5,13 @@ from pathlib import Path
 import numpy as np
 
 from recsvc.config import TrainingConfig
-from recsvc.pipeline import build_model, evaluate_served, fit_ranker, holdout_for, read_dataset
-from recsvc.serving.offline import evaluate_recommender
+from recsvc.data.dataset import Files
+from recsvc.evaluation.holdout import holdout_for
+from recsvc.evaluation.metrics import evaluate
+from recsvc.evaluation.served import evaluate_recommender, evaluate_served
+from recsvc.pipeline import read_dataset
 from recsvc.serving.recommender import Recommender
-from recsvc.training.evaluation import evaluate
+from recsvc.training.fit import build_model, fit_ranker
 
 
 def test_the_serving_path_scores_as_the_protocol_when_nothing_is_filtered(ml100k: Path) -> None:
@@ -16,7 +19,7 @@ def test_the_serving_path_scores_as_the_protocol_when_nothing_is_filtered(ml100k
     recommender's home lists are the configured ranking itself, so the metrics agree
     exactly (ALS alone, and the default: ALS plus next items)."""
     for config in (TrainingConfig(next_items_weight=0), TrainingConfig()):
-        data = read_dataset(ml100k / "events.csv", ml100k / "items.csv", config)
+        data = read_dataset(Files(ml100k / "events.csv", ml100k / "items.csv"), config)
         holdout = holdout_for(data, config)
         ranker = fit_ranker(holdout.train, holdout.train_events, config)
         direct = evaluate(ranker, holdout)  # type: ignore[arg-type]
@@ -26,26 +29,26 @@ def test_the_serving_path_scores_as_the_protocol_when_nothing_is_filtered(ml100k
 def test_served_lists_follow_the_default_filters(
     small_shop: tuple[Path, Path], fast_config: TrainingConfig
 ) -> None:
-    data = read_dataset(*small_shop, fast_config)
+    data = read_dataset(Files(*small_shop), fast_config)
     holdout = holdout_for(data, fast_config)
     model = build_model(holdout.train_events, data, fast_config, similar=False)
     recommender = Recommender(model)
-    shoes = recommender.item_categories == "Shoes"
-    recommender.available[shoes] = False  # the whole category goes out of stock
+    shoes = recommender.catalog.categories == "Shoes"
+    recommender.catalog.available[shoes] = False  # the whole category goes out of stock
     metrics = evaluate_recommender(recommender, holdout)
-    in_stock = int(recommender.available.sum())
+    in_stock = int(recommender.catalog.available.sum())
     assert 0 < metrics["coverage"] * len(model.items) <= in_stock
     for user in holdout.train.users.ids[holdout.users[:50]].tolist():
         listed = recommender.recommend(user_id=user).items
         assert not any(item["category"] == "Shoes" for item in listed)
-    assert np.all(recommender.available[~shoes] == model.catalog.available[~shoes])
+    assert np.all(recommender.catalog.available[~shoes] == model.catalog.available[~shoes])
 
 
 def test_last_items_are_each_users_latest_distinct_training_items(
     events_of: object, fast_config: TrainingConfig
 ) -> None:
-    from recsvc.serving.offline import last_items
-    from recsvc.training.evaluation import make_holdout
+    from recsvc.evaluation.holdout import make_holdout
+    from recsvc.evaluation.served import last_items
 
     rows = ["u1,a,view,1", "u1,b,view,2", "u1,a,view,3", "u1,c,view,4", "u1,d,view,5",
             "u1,e,purchase,9", "u2,a,view,1", "u2,b,view,2"]  # fmt: skip
@@ -58,10 +61,10 @@ def test_last_items_are_each_users_latest_distinct_training_items(
 
 
 def test_moments_are_scored_beside_their_baselines(ml100k: Path) -> None:
-    from recsvc.pipeline import evaluate_moments_dataset
+    from recsvc.evaluation.compare import evaluate_moments_dataset
 
     config = TrainingConfig()
-    data = read_dataset(ml100k / "events.csv", ml100k / "items.csv", config)
+    data = read_dataset(Files(ml100k / "events.csv", ml100k / "items.csv"), config)
     rows = evaluate_moments_dataset(data, config)
     assert set(rows) == {"session", "similar", "popular (excluding the session)",
                          "co-occurrence (session)", "co-occurrence (last item)"}  # fmt: skip

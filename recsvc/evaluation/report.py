@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from .training.evaluation import METRICS
+from .metrics import METRICS
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
-"""Offline evaluation: time-based holdouts, ranking metrics, and baselines in the same run.
+"""Time-based holdouts: the events a model learns from, and what it must then find.
 
-The protocol is BENCHMARK.md's "user-time 80/20": each user's first
+The protocol "user-time 80/20" (docs/evaluation.md): each user's first
 ``floor(0.8 * count)`` events (by time, stable) train, the rest test; a user's
 ground truth is the items purchased in the test part that the user did not touch
 in the training part; users without ground truth (or without training events)
@@ -9,19 +9,19 @@ are not scored. ``global-time`` splits all events at one moment instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-from ..data.events import Events
-from .matrix import IdMap, Interactions, build_interactions
-from .models import Ranker
+from ..config import TrainingConfig
+from ..data.dataset import Dataset
+from ..data.events import PURCHASES, Events
+from ..data.ids import IdMap
+from ..training.matrix import Interactions, build_interactions
 
 SPLITS = ("user-time", "global-time")
-K = 10
-METRICS = ("ndcg@10", "precision@10", "recall@10", "map@10", "coverage")
 
 
 def holdout_mask(events: Events, *, split: str = "user-time", fraction: float = 0.2) -> np.ndarray:
@@ -64,7 +64,7 @@ def make_holdout(
     half_life_days: float | None = None,
     min_user_events: int = 1,
     min_item_users: int = 1,
-    target_types: Iterable[str] = ("purchase",),
+    target_types: Iterable[str] = PURCHASES,
     items: IdMap | None = None,
 ) -> Holdout:
     """Split events in time and build the training matrix and the ground truth."""
@@ -92,58 +92,15 @@ def make_holdout(
     )  # fmt: skip
 
 
-def score(recommended: np.ndarray, truth: sp.csr_matrix, *, item_count: int) -> dict[str, float]:
-    """Mean P@k, R@k, NDCG@k (binary gain, log2 discount), MAP@k, and catalog coverage.
-
-    ``recommended`` has one row of item columns per user (-1 for none); ``truth``
-    the matching rows of relevant items.
-    """
-    if recommended.shape[0] == 0:
-        return dict.fromkeys(METRICS, 0.0)
-    per_user = per_user_scores(recommended, truth)
-    flat = recommended.reshape(-1)
-    covered = len(np.unique(flat[flat >= 0]))
-    return {
-        **{name: float(np.mean(values)) for name, values in per_user.items()},
-        "coverage": float(covered / item_count) if item_count else 0.0,
-    }
-
-
-def per_user_scores(recommended: np.ndarray, truth: sp.csr_matrix) -> dict[str, np.ndarray]:
-    """P@k, R@k, NDCG@k and AP@k of each user (the means of :func:`score`)."""
-    n_users, k = recommended.shape
-    row_of = np.repeat(np.arange(n_users), k)
-    flat = recommended.reshape(-1)
-    valid = flat >= 0
-    hit = np.zeros(n_users * k, dtype=bool)
-    hit[valid] = np.asarray(truth[row_of[valid], flat[valid]]).reshape(-1) > 0
-    hit = hit.reshape(n_users, k)
-    relevant = np.diff(truth.indptr).astype(np.float64)
-    discount = 1.0 / np.log2(np.arange(2, k + 2))
-    ideal = np.cumsum(discount)[np.minimum(relevant, k).astype(int) - 1]
-    precision_at = np.cumsum(hit, axis=1) / np.arange(1, k + 1)
-    return {
-        "ndcg@10": (hit * discount).sum(axis=1) / ideal,
-        "precision@10": hit.sum(axis=1) / k,
-        "recall@10": hit.sum(axis=1) / relevant,
-        "map@10": (precision_at * hit).sum(axis=1) / np.minimum(relevant, k),
-    }
-
-
-def lists(ranker: Ranker, holdout: Holdout, *, k: int = K) -> np.ndarray:
-    """Each scored user's top-``k`` item columns from a fitted model (-1 padded)."""
-    if len(holdout.users) == 0:
-        return np.zeros((0, k), dtype=np.int64)
-    return np.asarray(ranker.recommend(holdout.users, holdout.train.matrix[holdout.users], k))
-
-
-def evaluate(ranker: Ranker, holdout: Holdout, *, k: int = K) -> dict[str, float]:
-    """Score a fitted model on a holdout."""
-    return score(lists(ranker, holdout, k=k), holdout.truth, item_count=len(holdout.train.items))
-
-
-def compare(
-    models: Mapping[str, Callable[[sp.csr_matrix], Ranker]], holdout: Holdout
-) -> dict[str, dict[str, float]]:
-    """Fit each model on the holdout's training matrix and score it, in this one run."""
-    return {name: evaluate(fit(holdout.train.matrix), holdout) for name, fit in models.items()}
+def holdout_for(data: Dataset, config: TrainingConfig, *, split: str = "user-time") -> Holdout:
+    """The evaluation holdout of a dataset under a configuration's weights and limits."""
+    return make_holdout(
+        data.events,
+        config.event_weights,
+        split=split,
+        fraction=config.holdout_fraction,
+        half_life_days=config.half_life_days,
+        min_user_events=config.min_user_events,
+        min_item_users=config.min_item_users,
+        items=data.items,
+    )

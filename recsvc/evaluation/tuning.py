@@ -24,14 +24,17 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from .config import TrainingConfig
-from .errors import ConfigError
-from .pipeline import Dataset, fit_als, fit_ranker
-from .training.evaluation import METRICS, evaluate, holdout_mask, make_holdout
+from ..config import TrainingConfig
+from ..data.dataset import Dataset
+from ..errors import ConfigError
+from ..training.fit import fit_ranker
+from ..training.models import MODELS, model_named
+from .holdout import holdout_for, holdout_mask
+from .metrics import METRICS, evaluate
 
 #: the search space: each setting's candidate values
 SPACE: Mapping[str, Sequence[Any]] = {
-    "model": ("als", "blend", "ease", "itemknn"),
+    "model": tuple(MODELS),
     "als_factors": (32, 64, 128),
     "als_regularization": (0.3, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0),
     "als_alpha": (0.3, 1.0, 2.0, 3.0, 5.0, 10.0),
@@ -49,15 +52,12 @@ SPACE: Mapping[str, Sequence[Any]] = {
 
 #: draws in a row that repeat an earlier trial before the space counts as exhausted
 MAX_REPEATS = 1_000
-_ALS = ("als_factors", "als_regularization", "als_alpha")
 #: the next-items settings besides its weight (unused at weight 0)
 NEXT_ITEMS = ("next_items_window", "next_items_recent", "next_items_decay")
+_OWN_SETTINGS = {name for kind in MODELS.values() for name in kind.settings}
 #: settings a model does not use (not varied for it, so no trial repeats another)
 IRRELEVANT: Mapping[str, tuple[str, ...]] = {
-    "als": ("knn_neighbours", "blend_weight", "ease_regularization"),
-    "blend": ("ease_regularization",),
-    "ease": (*_ALS, "knn_neighbours", "blend_weight"),
-    "itemknn": (*_ALS, "blend_weight", "ease_regularization"),
+    name: tuple(sorted(_OWN_SETTINGS - set(kind.settings))) for name, kind in MODELS.items()
 }
 
 
@@ -74,7 +74,7 @@ class Trial:
 def validation_data(data: Dataset, config: TrainingConfig) -> Dataset:
     """The training part of the evaluation split, as a dataset: all that tuning reads."""
     test = holdout_mask(data.events, fraction=config.holdout_fraction)
-    return Dataset(events=data.events.take(~test), catalog=data.catalog, items=data.items)
+    return data.with_events(data.events.take(~test))
 
 
 def tune(
@@ -140,21 +140,10 @@ def validate(train_part: Dataset, config: TrainingConfig, *, folds: int = 1) -> 
         if fold:
             shift = config.holdout_fraction * fold / folds
             events = events.take(~holdout_mask(events, fraction=shift))
-        holdout = make_holdout(
-            events,
-            config.event_weights,
-            fraction=config.holdout_fraction,
-            half_life_days=config.half_life_days,
-            min_user_events=config.min_user_events,
-            min_item_users=config.min_item_users,
-            items=train_part.items,
-        )
-        matrix = holdout.train.matrix
-        if config.model == "ease" and matrix.shape[1] > config.ease_max_items:
+        holdout = holdout_for(train_part.with_events(events), config)
+        if model_named(config.model).unfit(holdout.train.matrix, config) is not None:
             return dict.fromkeys(METRICS, 0.0)
-        als = fit_als(matrix, config) if config.model in ("als", "blend") else None
-        ranker = fit_ranker(holdout.train, holdout.train_events, config, als)
-        scores.append(evaluate(ranker, holdout))  # type: ignore[arg-type]
+        scores.append(evaluate(fit_ranker(holdout.train, holdout.train_events, config), holdout))
     return {name: float(np.mean([s[name] for s in scores])) for name in METRICS}
 
 

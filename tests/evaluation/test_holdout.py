@@ -7,7 +7,8 @@ import pytest
 import scipy.sparse as sp
 
 from recsvc.data.events import Events
-from recsvc.training.evaluation import holdout_mask, make_holdout, score
+from recsvc.evaluation.holdout import holdout_mask, make_holdout
+from recsvc.evaluation.metrics import score
 
 TYPES = ("view", "add_to_cart", "purchase")
 WEIGHTS = {"view": 1.0, "add_to_cart": 3.0, "purchase": 4.0}

@@ -1,0 +1,61 @@
+"""A training data set: validated events, the catalog, and the items they name.
+
+Where it comes from is a :class:`Source`: files here (:class:`Files`), or the event
+store (``recsvc.store.source.Database``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from .catalog import Catalog, read_catalog
+from .events import Events, read_events
+from .ids import IdMap
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Validated events with the catalog (if any) and the items they name."""
+
+    events: Events
+    catalog: Catalog | None
+    items: IdMap
+
+    @classmethod
+    def of(cls, events: Events, catalog: Catalog | None) -> Dataset:
+        """Events and a catalog, with the items of both."""
+        items = (
+            IdMap.of(events.item_id)
+            if catalog is None
+            else IdMap.of(events.item_id, catalog.item_id)
+        )
+        return cls(events=events, catalog=catalog, items=items)
+
+    def with_events(self, events: Events) -> Dataset:
+        """The same catalog and items with some of the events (a split's part)."""
+        return Dataset(events=events, catalog=self.catalog, items=self.items)
+
+
+class Source(Protocol):
+    """Where training data comes from."""
+
+    def read(self, event_types: Iterable[str]) -> Dataset:
+        """Read and validate the events (of these types) and the catalog."""
+        ...
+
+
+@dataclass(frozen=True)
+class Files:
+    """Events (and catalog) files as the training data."""
+
+    events: Path | str
+    items: Path | str | None = None
+
+    def read(self, event_types: Iterable[str]) -> Dataset:
+        """Read and validate the files."""
+        events = read_events(self.events, event_types=event_types)
+        catalog = read_catalog(self.items) if self.items is not None else None
+        return Dataset.of(events, catalog)

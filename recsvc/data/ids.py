@@ -1,0 +1,51 @@
+"""Id maps: the shop's string ids to rows and columns, and back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+@dataclass(frozen=True, eq=False)
+class IdMap:
+    """The shop's string ids in sorted order: row or column ``i`` is ``ids[i]``.
+
+    Sorted, so the same set of ids always gives the same numbering, and a lookup
+    is a binary search over an array that can stay memory-mapped.
+    """
+
+    ids: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def index(self, ids: Iterable[str] | np.ndarray) -> np.ndarray:
+        """Row/column of each id, -1 for ids not in the map."""
+        wanted = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=str)
+        if len(self.ids) == 0 or len(wanted) == 0:
+            return np.full(len(wanted), -1, dtype=np.int64)
+        pos = np.searchsorted(self.ids, wanted)
+        pos = np.minimum(pos, len(self.ids) - 1)
+        return np.where(self.ids[pos] == wanted, pos, -1).astype(np.int64)
+
+    def codes(self, column: pa.ChunkedArray) -> np.ndarray:
+        """Row/column of each value of a text column, -1 for ids not in the map."""
+        found = pc.index_in(column, value_set=pa.array(self.ids, pa.string()))
+        return np.asarray(pc.fill_null(found, -1).to_numpy(), dtype=np.int64)
+
+    @classmethod
+    def of(cls, *columns: pa.ChunkedArray | np.ndarray) -> IdMap:
+        """The sorted distinct ids found in any of the columns."""
+        parts = []
+        for column in columns:
+            if isinstance(column, np.ndarray):
+                parts.append(np.unique(column.astype(str)))
+            else:
+                unique = pc.unique(column)
+                parts.append(np.asarray(unique.to_numpy(zero_copy_only=False)).astype(str))
+        ids = np.unique(np.concatenate(parts)) if parts else np.array([], dtype=str)
+        return cls(ids)

@@ -1,0 +1,130 @@
+"""Every model beside the baselines, fitted and scored on one holdout in one run.
+
+What `recsvc evaluate` prints (and its HTML report): the popularity and
+library-default ALS baselines of the benchmark (docs/evaluation.md), each model of
+the registry, next items, and the model `recsvc train` would publish, scored through
+the serving recommender.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import TrainingConfig
+from ..data.dataset import Dataset
+from ..serving.recommender import Recommender
+from ..training.fit import build_model, fit_next_items, fit_ranker
+from ..training.models import BoughtTogetherModel, PopularityModel, fit_als, model_named
+from .holdout import holdout_for
+from .metrics import evaluate, lists, per_user_scores, score
+from .report import ReportData
+from .served import evaluate_moments, evaluate_served, fit_for, served_lists
+
+#: implicit's own defaults: the "ALS, library defaults" row of the benchmark
+LIBRARY_DEFAULT_ALS = TrainingConfig(
+    als_factors=100, als_regularization=0.01, als_alpha=1.0, als_iterations=15
+)
+
+
+def served_name(config: TrainingConfig) -> str:
+    """The evaluation's name for the model `recsvc train` would publish."""
+    plus = " + next items" if config.next_items_weight > 0 else ""
+    return f"recsvc ({config.model}{plus}, served)"
+
+
+def evaluate_dataset(
+    data: Dataset, config: TrainingConfig, *, split: str = "user-time"
+) -> dict[str, dict[str, float]]:
+    """The configured model beside the baselines and the other models, fitted and scored
+    on one holdout in one run.
+
+    Rows: ``popularity``, ``als (library defaults)``, ``bought-together`` (item-item
+    cosine over what users bought, as the cart placement uses it), each model with the
+    configured hyperparameters (EASE only up to ``ease_max_items``), and ``recsvc``:
+    what `recsvc train` would publish with this configuration, scored through the
+    serving recommender.
+    """
+    holdout = holdout_for(data, config, split=split)
+    matrix = holdout.train.matrix
+    als = fit_als(matrix, config)
+    rows = {
+        "popularity": evaluate(PopularityModel.fit(matrix), holdout),
+        "als (library defaults)": evaluate(
+            fit_als(matrix, LIBRARY_DEFAULT_ALS.replace(seed=config.seed)), holdout
+        ),
+        "bought-together": evaluate(
+            BoughtTogetherModel.fit(matrix, neighbours=config.bought_together_neighbours), holdout
+        ),
+        "als": evaluate(als, holdout),
+    }
+    alone = config.replace(next_items_weight=0)
+    for name, variant in (
+        ("item-kNN (cosine)", alone.replace(model="itemknn", knn_weighting="cosine")),
+        ("item-kNN (bm25)", alone.replace(model="itemknn", knn_weighting="bm25")),
+        ("ease", alone.replace(model="ease")),
+        ("blend (als + item-kNN)", alone.replace(model="blend")),
+        ("als + next items", config.replace(model="als", next_items_weight=1.0)
+         if config.next_items_weight == 0 else config.replace(model="als")),
+    ):  # fmt: skip
+        if model_named(variant.model).unfit(matrix, variant) is not None:
+            continue
+        ranker = fit_ranker(holdout.train, holdout.train_events, variant, als)
+        rows[name] = evaluate(ranker, holdout)
+    rows["next items"] = evaluate(fit_next_items(holdout.train, holdout.train_events, config),
+                                  holdout)  # fmt: skip
+    rows[served_name(config)] = evaluate_served(data, holdout, config)
+    return rows
+
+
+def evaluate_moments_dataset(
+    data: Dataset, config: TrainingConfig, *, split: str = "user-time"
+) -> dict[str, dict[str, float]]:
+    """The session and product-page strategies of the model `recsvc train` would publish,
+    fitted on the holdout's training part, beside their baselines."""
+    holdout = holdout_for(data, config, split=split)
+    model = build_model(holdout.train_events, data, config, candidates_for=[])
+    return evaluate_moments(Recommender(model), holdout)
+
+
+def report_dataset(
+    data: Dataset, config: TrainingConfig, *, split: str = "user-time"
+) -> ReportData:
+    """The figures of the evaluation report: the served model beside popularity and
+    library-default ALS, by user activity, and their popularity bias."""
+    holdout = holdout_for(data, config, split=split)
+    matrix = holdout.train.matrix
+    recommended = {
+        "popularity": lists(PopularityModel.fit(matrix), holdout),
+        "als (library defaults)": lists(
+            fit_als(matrix, LIBRARY_DEFAULT_ALS.replace(seed=config.seed)), holdout
+        ),
+        served_name(config): served_lists(Recommender(fit_for(data, holdout, config)), holdout),
+    }
+    count = len(holdout.train.items)
+    metrics = {name: score(r, holdout.truth, item_count=count) for name, r in recommended.items()}
+    activity = np.diff(matrix.indptr)[holdout.users]
+    cuts = np.quantile(activity, [1 / 3, 2 / 3]) if len(activity) else np.zeros(2)
+    segment = np.digitize(activity, cuts, right=True)
+    ndcg = {name: per_user_scores(r, holdout.truth)["ndcg@10"] for name, r in recommended.items()}
+    segments = {}
+    for code, label in enumerate(("new", "light", "heavy")):
+        members = segment == code
+        if members.any():
+            span = f"{label} ({activity[members].min()}-{activity[members].max()} items)"
+            segments[span] = {name: float(v[members].mean()) for name, v in ndcg.items()}
+    popularity = np.asarray(matrix.sum(axis=0)).reshape(-1)
+    percentile = 100.0 * np.argsort(np.argsort(popularity, kind="stable")) / max(count - 1, 1)
+    bias = {name: percentile[r[r >= 0]] for name, r in recommended.items()}
+    bias["bought (ground truth)"] = percentile[holdout.truth.indices]
+    return ReportData(
+        title="recsvc evaluation",
+        metrics=metrics,
+        segments=segments,
+        popularity=bias,
+        notes=[f"split {split}, holdout fraction {config.holdout_fraction:g},"
+               f" {len(holdout.users):,} users scored, {count:,} items; model settings:"
+               f" {config.model}, ALS {config.als_factors} factors, regularization"
+               f" {config.als_regularization:g}, alpha {config.als_alpha:g}; next items"
+               f" weight {config.next_items_weight:g}, window {config.next_items_window},"
+               f" recent {config.next_items_recent}, decay {config.next_items_decay:g}"],
+    )  # fmt: skip

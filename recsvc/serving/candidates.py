@@ -1,0 +1,79 @@
+"""Candidate lists and how a request takes its items from them.
+
+A candidate source offers a :data:`Stage`: a name (the ``strategy`` a response
+reports) and a function from (how many are wanted, which items pass) to (items,
+scores), best first. :func:`pick` walks a request's stages in order until it has
+``n`` items that pass; :func:`scan` makes a stage that scores the whole catalog,
+run only when the stages before it fell short.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .catalog import NO_SCORES, NONE
+from .filters import Allowed
+
+#: (how many are wanted, which items pass) -> (items, scores), best first
+Candidates = Callable[[int, Allowed], tuple[np.ndarray, np.ndarray]]
+Stage = tuple[str, Candidates]
+
+
+def fixed(items: np.ndarray, scores: np.ndarray) -> Candidates:
+    """A stage of a list known in advance (precomputed, or already ranked)."""
+    return lambda *_: (items, scores)
+
+
+def scan(trained: np.ndarray, score_all: Callable[[], np.ndarray]) -> Candidates:
+    """A stage scoring every ``trained`` item that passes the rules, best first."""
+
+    def stage(wanted: int, allowed: Allowed) -> tuple[np.ndarray, np.ndarray]:
+        passing = trained & allowed(np.arange(len(trained)))  # the model's items
+        k = min(wanted, int(passing.sum()))
+        if k <= 0:
+            return np.array([], dtype=np.int64), np.array([], dtype=np.float32)
+        scores = np.where(passing, score_all(), -np.inf)
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return top, scores[top]
+
+    return stage
+
+
+def pick(n: int, allowed: Allowed, stages: list[Stage]) -> tuple[np.ndarray, np.ndarray, str]:
+    """Take allowed items from the stages in order until there are ``n``.
+
+    Candidates are checked in growing windows, so a long list (the popular order of
+    a large catalog) costs in proportion to what is taken, not to its length. A
+    stage lists each item once; an item an earlier stage gave is not taken again.
+    The strategy reported is the stage that gave the first item.
+    """
+    items: list[np.ndarray] = []
+    scores: list[np.ndarray] = []
+    taken: set[int] = set()
+    count = 0
+    strategy = stages[-1][0]
+    for name, stage in stages:
+        before = count
+        candidates, candidate_scores = stage(n + before, allowed)
+        start, window = 0, max(64, 4 * (n + before))
+        while start < len(candidates) and count < n:
+            part = np.asarray(candidates[start : start + window], dtype=np.int64)
+            keep = allowed(part)
+            if before:
+                keep &= [item not in taken for item in part.tolist()]
+            chosen = keep.nonzero()[0][: n - count]
+            items.append(part[chosen])
+            scores.append(candidate_scores[start + chosen if start else chosen])
+            count += len(chosen)
+            start, window = start + window, window * 4
+        if before == 0 and count:
+            strategy = name
+        if count == n:
+            break
+        taken.update(np.concatenate(items).tolist() if items else ())
+    if len(items) == 1:
+        return items[0], scores[0], strategy
+    return np.concatenate([NONE, *items]), np.concatenate([NO_SCORES, *scores]), strategy

@@ -1,0 +1,145 @@
+"""A shopper's taste: ALS's item factors, folding in a session, and what follows items.
+
+Everything here is numpy on one thread: no OpenMP region ever runs in a serving
+process (docs/architecture.md: the fork + OpenMP hang).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..artifact import Model
+from ..scoring import added_weight, spread
+from .catalog import NO_SCORES, NONE
+
+
+class Taste:
+    """Scores of the catalog's trained items for a taste, an item, or a session."""
+
+    def __init__(self, model: Model) -> None:
+        self.item_factors = np.asarray(model.item_factors)
+        self.item_norms = np.linalg.norm(self.item_factors, axis=1)
+        self.item_norms[self.item_norms == 0] = 1e-10
+        #: items with no interactions have all-zero factors: no taste can rank them
+        self.trained = np.asarray(model.popularity)[: len(self.item_factors)] > 0
+        parameters = model.parameters
+        # what ALS fitted with: folding in a taste solves with them
+        self.regularization = float(parameters["als_regularization"])
+        self.alpha = float(parameters["als_alpha"])
+        weights = parameters["event_weights"]
+        self.view_weight = float(weights.get("view", 1.0))
+        self.cart_weight = float(weights.get("add_to_cart", self.view_weight))
+        self.gram = self.item_factors.T @ self.item_factors  # YtY, for folding in
+        #: the mean item factor: with the gram matrix, the spread of a taste's scores
+        #: over the catalog without scoring it
+        self.mean_factor = self.item_factors.mean(axis=0, dtype=np.float64)
+        #: the same for cosines: unit-length item factors, their gram and mean
+        self.unit_factors = self.item_factors / self.item_norms[:, None]
+        self.unit_gram = self.unit_factors.T @ self.unit_factors
+        self.mean_unit_factor = self.unit_factors.mean(axis=0, dtype=np.float64)
+        #: what users touched after each item, and how a session's items are scored by
+        #: it (the training settings; off for versions without it)
+        self.next_items = plain(model.next_items)
+        self.next_weight = float(parameters.get("next_items_weight", 0)) * bool(self.next_items.nnz)
+        self.next_recent = int(parameters.get("next_items_recent", 10))
+        self.next_decay = float(parameters.get("next_items_decay", 0.9))
+
+    def __len__(self) -> int:
+        """How many items have factors (the model's items)."""
+        return len(self.item_factors)
+
+    def fold_in(
+        self, items: np.ndarray, weight: float, history: sp.csr_matrix | None
+    ) -> np.ndarray:
+        """A taste vector from items, as ALS would fit it with the item factors fixed.
+
+        The same solve as implicit's ``recalculate_user`` (confidence = alpha x weight),
+        in numpy so that no OpenMP runs in a serving process.
+        """
+        weights = np.full(len(items), weight, dtype=np.float64)
+        if history is not None and history.nnz:
+            items = np.concatenate([history.indices, items])
+            weights = np.concatenate([history.data, weights])
+        unique, inverse = np.unique(items, return_inverse=True)
+        confidence = self.alpha * np.bincount(inverse, weights=weights)
+        factors = self.item_factors[unique].astype(np.float64)
+        size = factors.shape[1]
+        a = self.gram + self.regularization * np.eye(size)
+        a += factors.T @ ((confidence - 1)[:, None] * factors)
+        b = factors.T @ confidence
+        return np.asarray(np.linalg.solve(a, b), dtype=np.float32)
+
+    def scores(self, taste: np.ndarray) -> np.ndarray:
+        """Every item's score for a taste."""
+        scores: np.ndarray = self.item_factors @ taste
+        return scores
+
+    def session_scores(self, taste: np.ndarray, latest: np.ndarray) -> np.ndarray:
+        """A session's scores: its taste's, plus what users touched after its ``latest``
+        items (newest first) as training blends them (:mod:`recsvc.scoring`).
+
+        Next items score a few hundred items; the taste's spread over the catalog
+        comes from the gram matrix, so the catalog is scored once."""
+        scores = self.scores(taste)
+        if self.next_weight and len(latest):
+            items, values = self.next_scores(latest)
+            count = len(scores)
+            next_spread = spread(values.sum() / count, values @ values / count)
+            mean = float(self.mean_factor @ taste)
+            taste_spread = spread(mean, float(taste @ self.gram @ taste) / count)
+            scores[items] += added_weight(self.next_weight, taste_spread, next_spread) * values
+        return scores
+
+    def next_scores(self, latest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What users touched after these items (newest first), each step back weighing
+        ``next_decay`` times the one after it (as the next-items model scores users):
+        the items with a score, and their scores."""
+        following = self.next_items
+        columns, weights = [], []
+        for age, item in enumerate(latest[: self.next_recent].tolist()):
+            row = slice(following.indptr[item], following.indptr[item + 1])
+            columns.append(following.indices[row])
+            weights.append(self.next_decay**age * following.data[row])
+        if len(columns) < 2:  # one row of a CSR matrix: distinct items already
+            return (columns[0], weights[0]) if columns else (NONE, NO_SCORES)
+        items, where = np.unique(np.concatenate(columns), return_inverse=True)
+        return items, np.bincount(where, weights=np.concatenate(weights))
+
+    def cosines(self, item: int) -> np.ndarray:
+        """Every item's cosine with an item (of their factors)."""
+        scores = self.item_factors @ self.item_factors[item]
+        return np.asarray(scores / (self.item_norms * self.item_norms[item]))
+
+    def with_followers(
+        self, item: int, neighbours: np.ndarray, similarity: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """An item's nearest items and what users touched after it, ranked as training
+        blends a taste with next items: cosine + weight x next items, each on the
+        catalog's scale (the cosines' spread from the normalized factors' gram)."""
+        followers, following = self.next_scores(np.array([item]))
+        others = followers != item
+        followers, following = followers[others], following[others]
+        count = len(self.unit_factors)
+        next_spread = spread(following.sum() / count, following @ following / count)
+        if not next_spread:
+            return neighbours, similarity
+        unit = self.unit_factors[item]
+        mean = float(self.mean_unit_factor @ unit)
+        cosine_spread = spread(mean, float(unit @ self.unit_gram @ unit) / count)
+        candidates = np.union1d(neighbours[neighbours >= 0], followers)
+        scores = self.unit_factors[candidates] @ unit
+        scores[candidates.searchsorted(followers)] += (
+            added_weight(self.next_weight, cosine_spread, next_spread) * following
+        )
+        order = np.argsort(-scores, kind="stable")
+        return candidates[order], scores[order]
+
+
+def plain(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """The same CSR matrix over plain ndarray views of its (memory-mapped) arrays."""
+    return sp.csr_matrix(
+        (np.asarray(matrix.data), np.asarray(matrix.indices), np.asarray(matrix.indptr)),
+        shape=matrix.shape,
+        copy=False,
+    )

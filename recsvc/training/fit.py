@@ -1,0 +1,183 @@
+"""Fitting a whole model version: from events to the arrays serving loads.
+
+:func:`build_model` fits everything a version holds (ALS, the configured ranker of
+each shopper's best items with next items blended in, the precomputed candidates,
+similar items, bought together, popularity) over a dataset's items and catalog.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..artifact import Model
+from ..config import TrainingConfig
+from ..data.catalog import Catalog
+from ..data.dataset import Dataset
+from ..data.events import PURCHASES, Events
+from ..errors import ConfigError
+from .matrix import Interactions, build_interactions, sequences
+from .models import (
+    AlsModel,
+    BlendModel,
+    BoughtTogetherModel,
+    NextItemsModel,
+    PopularityModel,
+    Ranker,
+    fit_als,
+    model_named,
+)
+
+Timer = Callable[[str], AbstractContextManager[None]]
+
+
+def build_model(
+    events: Events,
+    data: Dataset,
+    config: TrainingConfig,
+    *,
+    show_progress: bool = False,
+    timer: Timer = lambda _: nullcontext(),
+    similar: bool = True,
+    candidates_for: Sequence[str] | None = None,
+) -> Model:
+    """Everything a model version holds, fitted on ``events`` (all, or a holdout's training
+    part) over the dataset's items and catalog.
+
+    To score a holdout, ``similar=False`` skips the item neighbours (the home placement
+    does not use them) and ``candidates_for`` limits the precomputed candidates to the
+    users to be scored (the others get none)."""
+    with timer("build matrix"):
+        interactions = build_interactions(
+            events,
+            config.event_weights,
+            half_life_days=config.half_life_days,
+            min_user_events=config.min_user_events,
+            min_item_users=config.min_item_users,
+            items=data.items,
+        )
+        bought = build_interactions(
+            events.take(events.of_types(config.bought_together_event_types)),
+            config.event_weights, users=interactions.users, items=data.items,
+        ).matrix  # fmt: skip
+        purchased = build_interactions(
+            events.take(events.of_types(PURCHASES)),
+            config.event_weights, users=interactions.users, items=data.items,
+        ).matrix  # fmt: skip
+        purchased.data[:] = 1
+    with timer("fit ALS"):
+        als = fit_als(interactions.matrix, config, show_progress=show_progress)
+    with timer("precompute candidates"):
+        next_items = (
+            fit_next_items(interactions, events, config) if config.next_items_weight > 0 else None
+        )
+        ranker = fit_ranker(interactions, events, config, als, next_items)
+        users = None
+        if candidates_for is not None:
+            users = interactions.users.index(np.asarray(candidates_for))
+            users = users[users >= 0]
+        user_top_items, user_top_scores = _candidates(ranker, interactions, config, users,
+                                                      show_progress=show_progress)  # fmt: skip
+        if similar:
+            similar_items, similar_scores = als.similar_items(
+                config.similar_items_per_item, show_progress=show_progress
+            )
+        else:
+            similar_items = np.zeros((len(data.items), 0), dtype=np.int32)
+            similar_scores = np.zeros((len(data.items), 0), dtype=np.float32)
+    with timer("fit bought-together"):
+        together = BoughtTogetherModel.fit(
+            bought, neighbours=config.bought_together_neighbours, show_progress=show_progress
+        )
+    catalog = Catalog.empty() if data.catalog is None else data.catalog
+    return Model(
+        users=interactions.users,
+        items=interactions.items,
+        user_factors=als.user_factors,
+        item_factors=als.item_factors,
+        user_items=interactions.matrix,
+        purchased=purchased,
+        bought_together=together.similarity,
+        next_items=(next_items.following if next_items else sp.csr_matrix((len(data.items),) * 2)),
+        popularity=PopularityModel.fit(interactions.matrix).counts,
+        user_top_items=user_top_items,
+        user_top_scores=user_top_scores,
+        similar_items=similar_items,
+        similar_scores=similar_scores,
+        catalog=catalog.aligned_to(data.items.ids),
+        manifest={
+            "version": "unpublished",
+            "data_window": data_window(events),
+            "parameters": config.as_dict(),
+        },
+    )
+
+
+def _candidates(
+    ranker: Ranker,
+    interactions: Interactions,
+    config: TrainingConfig,
+    users: np.ndarray | None,
+    *,
+    show_progress: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's precomputed best items; with ``users``, only theirs (others get none)."""
+    if users is None:
+        return ranker.top_items(interactions.matrix, config.candidates_per_user,
+                                show_progress=show_progress)  # fmt: skip
+    some_items, some_scores = ranker.top_items(
+        interactions.matrix, config.candidates_per_user, users=users
+    )
+    items = np.full((len(interactions.users), some_items.shape[1]), -1, dtype=np.int32)
+    scores = np.zeros(items.shape, dtype=np.float32)
+    items[users], scores[users] = some_items, some_scores
+    return items, scores
+
+
+def fit_ranker(
+    train: Interactions,
+    events: Events,
+    config: TrainingConfig,
+    als: AlsModel | None = None,
+    next_items: NextItemsModel | None = None,
+) -> Ranker:
+    """The configured ranker of a user's best items (``config.model``, plus what users
+    touch next when ``next_items_weight`` > 0), fitted on ``train`` and the ``events``
+    it was built from; ``als`` and ``next_items``, when given, are already fitted on
+    the same data with the same settings. :class:`ConfigError` if the model cannot be
+    fitted on this data (EASE over its catalog limit)."""
+    kind = model_named(config.model)
+    reason = kind.unfit(train.matrix, config)
+    if reason is not None:
+        raise ConfigError(reason)
+    ranker = kind.fit(train.matrix, config, als)
+    if config.next_items_weight > 0:
+        next_items = next_items or fit_next_items(train, events, config)
+        ranker = BlendModel([(ranker, 1.0), (next_items, config.next_items_weight)])
+    return ranker
+
+
+def fit_next_items(train: Interactions, events: Events, config: TrainingConfig) -> NextItemsModel:
+    """What the users of ``train`` touch after each item, from ``events``."""
+    rows, cols = sequences(events, train.users, train.items)
+    return NextItemsModel.fit(
+        rows, cols, shape=train.matrix.shape, window=config.next_items_window,
+        recent=config.next_items_recent, decay=config.next_items_decay,
+        neighbours=config.next_items_neighbours,
+    )  # fmt: skip
+
+
+def data_window(events: Events) -> dict[str, Any]:
+    """The first and last event's times: where a model's data starts and ends (serving
+    folds in what comes after)."""
+    return {"first_event": _iso(int(events.timestamp.min())),
+            "last_event": _iso(int(events.timestamp.max()))}  # fmt: skip
+
+
+def _iso(epoch: int) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat().replace("+00:00", "Z")

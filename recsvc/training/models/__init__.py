@@ -1,0 +1,143 @@
+"""The models recsvc fits, and the registry of those that rank a shopper's best items.
+
+One module per model family, each a :class:`~.base.Ranker`:
+
+- :mod:`.als`: implicit's ALS, for personalized lists, session fold-in, similar items.
+- :mod:`.neighbours`: item-kNN (cosine or BM25), and "bought together" for the cart.
+- :mod:`.ease`: EASE's closed form, for catalogs that fit an items x items matrix.
+- :mod:`.popularity`: the baseline and the fallback for unknown shoppers.
+- :mod:`.next_items`: what shoppers touch after each item, blended into the others.
+- :mod:`.blend`: standardized scores summed with weights.
+
+:data:`MODELS` is the only list of the models configuration can choose
+(``RECSVC_MODEL``, ``--model``): it drives the configuration check, the command
+line's choices, the tuner's space and fitting. Fitting uses every core; nothing here
+is imported by serving, which reads a published version's arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import scipy.sparse as sp
+
+from ...config import TrainingConfig
+from ...errors import ConfigError
+from .als import AlsModel
+from .base import Ranker
+from .blend import BlendModel
+from .ease import EaseModel
+from .neighbours import WEIGHTINGS, BoughtTogetherModel, ItemKnnModel
+from .next_items import NextItemsModel
+from .popularity import PopularityModel
+
+__all__ = [
+    "MODELS",
+    "WEIGHTINGS",
+    "AlsModel",
+    "BlendModel",
+    "BoughtTogetherModel",
+    "EaseModel",
+    "ItemKnnModel",
+    "ModelKind",
+    "NextItemsModel",
+    "PopularityModel",
+    "Ranker",
+    "check_model",
+    "fit_als",
+    "model_named",
+]
+
+
+def fit_als(matrix: sp.csr_matrix, config: TrainingConfig, *, show_progress: bool = False
+            ) -> AlsModel:  # fmt: skip
+    """ALS with the configuration's hyperparameters."""
+    return AlsModel.fit(
+        matrix,
+        factors=config.als_factors,
+        regularization=config.als_regularization,
+        alpha=config.als_alpha,
+        iterations=config.als_iterations,
+        seed=config.seed,
+        show_progress=show_progress,
+    )
+
+
+def _fits_any(matrix: sp.csr_matrix, config: TrainingConfig) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """A model that configuration can choose to rank each shopper's best items."""
+
+    name: str
+    description: str
+    #: the settings of its own it reads (the tuner varies only these among the models')
+    settings: tuple[str, ...]
+    #: fit on a user x item matrix; ``als``, when given, is ALS already fitted on it
+    fit: Callable[[sp.csr_matrix, TrainingConfig, AlsModel | None], Ranker]
+    #: why it cannot be fitted on a matrix with these settings (None: it can)
+    unfit: Callable[[sp.csr_matrix, TrainingConfig], str | None] = _fits_any
+    #: whether it fits ALS (so a caller that has one can share it)
+    uses_als: bool = False
+
+
+def _als(matrix: sp.csr_matrix, config: TrainingConfig, als: AlsModel | None) -> Ranker:
+    return als or fit_als(matrix, config)
+
+
+def _knn(matrix: sp.csr_matrix, config: TrainingConfig, als: AlsModel | None) -> ItemKnnModel:
+    return ItemKnnModel.fit(matrix, neighbours=config.knn_neighbours,
+                            weighting=config.knn_weighting)  # fmt: skip
+
+
+def _ease(matrix: sp.csr_matrix, config: TrainingConfig, als: AlsModel | None) -> Ranker:
+    return EaseModel.fit(matrix, regularization=config.ease_regularization)
+
+
+def _ease_too_large(matrix: sp.csr_matrix, config: TrainingConfig) -> str | None:
+    if matrix.shape[1] <= config.ease_max_items:
+        return None
+    return (f"EASE holds an items x items matrix: {matrix.shape[1]:,} items is over"
+            f" RECSVC_EASE_MAX_ITEMS={config.ease_max_items:,}; choose another model")  # fmt: skip
+
+
+def _blend(matrix: sp.csr_matrix, config: TrainingConfig, als: AlsModel | None) -> Ranker:
+    return BlendModel([(_als(matrix, config, als), 1.0),
+                       (_knn(matrix, config, als), config.blend_weight)])  # fmt: skip
+
+
+_ALS_SETTINGS = ("als_factors", "als_regularization", "als_alpha")
+_KNN_SETTINGS = ("knn_neighbours", "knn_weighting")
+
+#: every model configuration can choose, by name
+MODELS: dict[str, ModelKind] = {
+    kind.name: kind
+    for kind in (
+        ModelKind("als", "implicit ALS's factor scores", _ALS_SETTINGS, _als, uses_als=True),
+        ModelKind("itemknn", "item-kNN: summed similarities of the shopper's items",
+                  _KNN_SETTINGS, _knn),
+        ModelKind("ease", "EASE's closed-form item-item weights", ("ease_regularization",),
+                  _ease, unfit=_ease_too_large),
+        ModelKind("blend", "ALS plus item-kNN, standardized and weighted",
+                  (*_ALS_SETTINGS, *_KNN_SETTINGS, "blend_weight"), _blend, uses_als=True),
+    )
+}  # fmt: skip
+
+
+def model_named(name: str) -> ModelKind:
+    """The model of this name; :class:`ConfigError` naming the valid ones otherwise."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown model {name!r} (RECSVC_MODEL or --model); valid models: {', '.join(MODELS)}"
+        ) from None
+
+
+def check_model(config: TrainingConfig) -> TrainingConfig:
+    """The configuration, once its model is known to be one of :data:`MODELS`."""
+    model_named(config.model)
+    return config

@@ -1,0 +1,107 @@
+"""Implicit ALS: the personalized model, whose factors also fold in sessions and find
+similar items at serving."""
+
+from __future__ import annotations
+
+import implicit.cpu.als
+import numpy as np
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
+
+from .base import Ranker, padded
+
+
+class AlsModel(Ranker):
+    """Implicit ALS factors, fitted with all cores; ranks with implicit's own top-k, on one
+    thread."""
+
+    def __init__(self, implicit_model: implicit.cpu.als.AlternatingLeastSquares) -> None:
+        self.implicit = implicit_model
+
+    @classmethod
+    def fit(
+        cls,
+        matrix: sp.csr_matrix,
+        *,
+        factors: int,
+        regularization: float,
+        alpha: float,
+        iterations: int,
+        seed: int,
+        show_progress: bool = False,
+    ) -> AlsModel:
+        """Fit on a user x item matrix with all cores (implicit's OpenMP, BLAS on one
+        thread as implicit recommends)."""
+        with threadpool_limits(1, "blas"):
+            model = implicit.cpu.als.AlternatingLeastSquares(
+                factors=factors,
+                regularization=regularization,
+                alpha=alpha,
+                iterations=iterations,
+                random_state=seed,
+                num_threads=0,
+            )
+            model.fit(matrix, show_progress=show_progress)
+        # ranks with one thread: nothing multi-threaded runs after fitting, so a
+        # process that forks later (a test, a benchmark) cannot hang (the fork +
+        # OpenMP fact in docs/architecture.md)
+        model.num_threads = 1
+        return cls(model)
+
+    @property
+    def user_factors(self) -> np.ndarray:
+        """One row of latent factors per user."""
+        factors: np.ndarray = self.implicit.user_factors
+        return factors
+
+    @property
+    def item_factors(self) -> np.ndarray:
+        """One row of latent factors per item."""
+        factors: np.ndarray = self.implicit.item_factors
+        return factors
+
+    def scores(self, users: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
+        """Every item's score for each user (dense, one row per user)."""
+        return np.asarray(self.user_factors[users] @ self.item_factors.T)
+
+    def top_items(
+        self,
+        user_items: sp.csr_matrix,
+        k: int,
+        *,
+        users: np.ndarray | None = None,
+        show_progress: bool = False,
+        batch: int = 20_000,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best untouched items of each user (of ``users``, default all):
+        (items, scores), -1 padded."""
+        users = np.arange(user_items.shape[0]) if users is None else np.asarray(users)
+        k = min(k, self.item_factors.shape[0])
+        items = np.full((len(users), k), -1, dtype=np.int32)
+        scores = np.zeros((len(users), k), dtype=np.float32)
+        for start in tqdm(range(0, len(users), batch), desc="best items per user",
+                          unit=" batches", disable=not show_progress):  # fmt: skip
+            part = slice(start, start + batch)
+            ids, vals = self.implicit.recommend(users[part], user_items[users[part]], N=k)
+            items[part] = ids
+            scores[part] = vals
+        return padded(items, scores)
+
+    def similar_items(
+        self, k: int, *, batch: int = 20_000, show_progress: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Every item's ``k`` nearest items by cosine of their factors, itself left out."""
+        count = self.item_factors.shape[0]
+        k = min(k, count - 1)
+        items = np.full((count, k), -1, dtype=np.int32)
+        scores = np.zeros((count, k), dtype=np.float32)
+        for start in tqdm(range(0, count, batch), desc="nearest items per item", unit=" batches",
+                          disable=not show_progress):  # fmt: skip
+            rows = np.arange(start, min(start + batch, count))
+            ids, vals = self.implicit.similar_items(rows, N=k + 1)
+            # move each item itself (normally first) to the end of its row, then drop it
+            last = np.argsort(ids == rows[:, None], axis=1, kind="stable")[:, :k]
+            items[rows] = np.take_along_axis(ids, last, axis=1)
+            scores[rows] = np.take_along_axis(vals, last, axis=1)
+        return padded(items, scores)

@@ -1,0 +1,75 @@
+"""Next items: what shoppers go on to touch after each item, in order."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from .base import Ranker
+
+
+class NextItemsModel(Ranker):
+    """What users go on to touch after each item, from each user's latest items.
+
+    ``following[i, j]``: how often j came within ``window`` events after i in some
+    user's history (weight 1/distance), each row summing to 1. A user's scores: the
+    rows of their latest ``recent`` items, the newest weighing most (``decay`` per
+    step back). A shop's histories have an order that a matrix of counts forgets:
+    the tripod after the camera, the next volume after this one.
+    """
+
+    def __init__(self, following: sp.csr_matrix, recent: sp.csr_matrix) -> None:
+        self.following, self.recent = following, recent
+
+    @classmethod
+    def fit(
+        cls,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        *,
+        shape: tuple[int, int],
+        window: int,
+        recent: int,
+        decay: float,
+        neighbours: int,
+    ) -> NextItemsModel:
+        """Fit on events as :func:`~recsvc.training.matrix.sequences` orders them;
+        ``shape``: (users, items) of the matrix the model ranks for; each item keeps
+        its ``neighbours`` most frequent followers (what scoring costs grows with them)."""
+        users, items = shape
+        following = sp.csr_matrix((items, items), dtype=np.float32)
+        for distance in range(1, window + 1):
+            later = (rows[distance:] == rows[:-distance]) & (cols[distance:] != cols[:-distance])
+            following = following + sp.csr_matrix(
+                (np.full(int(later.sum()), 1.0 / distance, dtype=np.float32),
+                 (cols[:-distance][later], cols[distance:][later])),
+                shape=(items, items),
+            )  # fmt: skip
+        totals = np.asarray(following.sum(axis=1)).ravel()
+        following = sp.diags(1 / np.maximum(totals, 1e-9)).astype(np.float32) @ following
+        following = _strongest(following.tocsr(), neighbours)
+        # each event's distance from its user's latest event
+        ends = np.cumsum(np.bincount(rows, minlength=users))
+        back = ends[rows] - 1 - np.arange(len(rows))
+        latest = back < recent
+        weights = np.power(decay, back[latest]).astype(np.float32)
+        history = sp.csr_matrix((weights, (rows[latest], cols[latest])), shape=shape)
+        return cls(following.tocsr(), history)
+
+    def scores(self, users: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
+        """Every item's score for each user (dense, one row per user)."""
+        return np.asarray((self.recent[users] @ self.following).toarray())
+
+
+def _strongest(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    """Each row's ``k`` largest entries (ties broken by column)."""
+    counts = np.diff(matrix.indptr)
+    if not len(counts) or counts.max() <= k:
+        return matrix
+    keep = np.ones(matrix.nnz, dtype=bool)
+    for row in np.flatnonzero(counts > k):
+        start, end = matrix.indptr[row], matrix.indptr[row + 1]
+        order = np.lexsort((matrix.indices[start:end], -matrix.data[start:end]))
+        keep[start + order[k:]] = False
+    rows = np.repeat(np.arange(matrix.shape[0]), counts)[keep]
+    return sp.csr_matrix((matrix.data[keep], (rows, matrix.indices[keep])), shape=matrix.shape)

@@ -1,0 +1,46 @@
+"""Popularity: the baseline, and the fallback for shoppers the model does not know."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from .base import Ranker
+
+
+class PopularityModel(Ranker):
+    """Items ranked by their summed event weight (the benchmark's popularity baseline)."""
+
+    def __init__(self, counts: np.ndarray) -> None:
+        self.counts = counts
+        self.order = np.argsort(-counts, kind="stable")
+
+    @classmethod
+    def fit(cls, matrix: sp.csr_matrix) -> PopularityModel:
+        """Sum each item column of a weighted user x item matrix."""
+        return cls(np.asarray(matrix.sum(axis=0), dtype=np.float32).reshape(-1))
+
+    def scores(self, users: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
+        """The same popularity for every user."""
+        return np.broadcast_to(self.counts, (len(users), len(self.counts)))
+
+    def top_items(
+        self,
+        user_items: sp.csr_matrix,
+        k: int,
+        *,
+        users: np.ndarray | None = None,
+        show_progress: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The most popular items each user has not touched (ties by column), without a
+        dense score matrix."""
+        users = np.arange(user_items.shape[0]) if users is None else np.asarray(users)
+        rows = sp.csr_matrix(user_items[users])
+        items = np.full((len(users), k), -1, dtype=np.int32)
+        for r in range(len(users)):
+            seen = rows.indices[rows.indptr[r] : rows.indptr[r + 1]]
+            head = self.order[: k + len(seen)]
+            head = head[~np.isin(head, seen)][:k]
+            items[r, : len(head)] = head
+        scores = np.where(items >= 0, self.counts[items], 0).astype(np.float32)
+        return items, scores
