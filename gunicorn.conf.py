@@ -8,7 +8,7 @@ default: Heroku's router already logs every request).
 import os
 
 # Serving does linear algebra one request at a time: BLAS threads only slow it down
-# (ARCHITECTURE.md: 50x slower fold-in with 2 OpenBLAS threads), and no OpenMP region
+# (docs/architecture.md: 50x slower fold-in with 2 OpenBLAS threads), and no OpenMP region
 # may run multi-threaded in the preloading master. Set before numpy is imported.
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")

@@ -210,3 +210,45 @@ def test_a_version_from_before_next_items_loads_and_serves_without_them(
     recommender = Recommender(model)
     assert recommender.taste.next_weight == 0
     assert recommender.recommend(recent_items=["p3"], n=5).strategy == "session"
+
+
+def _replace_array(folder: Path, name: str, array: np.ndarray) -> None:
+    """Swap an array for another and make the manifest agree (size and checksum), as a
+    tampered or mis-built version would."""
+    from recsvc.artifact.layout import sha256
+
+    path = folder / f"{name}.npy"
+    np.save(path, array, allow_pickle=False)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"][path.name].update(sha256=sha256(path), bytes=path.stat().st_size)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "words"),
+    [
+        ("similar_items", lambda a: a[:-1], "similar_items.npy has shape"),
+        ("item_factors", lambda a: a[:, :-1], "its factors is"),
+        ("user_top_items", lambda a: a.astype(np.int64), "has dtype int64, expected int32"),
+        ("user_items_indices", lambda a: a[:-1], "its user_items.nnz is"),
+        ("item_available", lambda a: a.reshape(-1, 1), "has 2 dimensions"),
+    ],
+)
+def test_an_array_of_the_wrong_shape_or_dtype_never_loads(
+    store: ModelStore, name: str, change: object, words: str
+) -> None:
+    folder = store.path(store.current() or "")
+    original = np.load(folder / f"{name}.npy")
+    _replace_array(folder, name, change(original))  # type: ignore[operator]
+    verify_version(folder)  # its checksum matches...
+    with pytest.raises(CorruptVersion, match=words):  # ...but it is not what the model needs
+        load_version(folder)
+
+
+def test_every_array_written_is_described_once() -> None:
+    from recsvc.artifact import ARRAYS
+
+    names = [spec.name for spec in ARRAYS]
+    assert len(names) == len(set(names))
+    assert [spec.name for spec in ARRAYS if spec.optional] == [
+        "next_items_indptr", "next_items_indices", "next_items_data"]  # fmt: skip

@@ -53,23 +53,7 @@ def build_model(
     does not use them) and ``candidates_for`` limits the precomputed candidates to the
     users to be scored (the others get none)."""
     with timer("build matrix"):
-        interactions = build_interactions(
-            events,
-            config.event_weights,
-            half_life_days=config.half_life_days,
-            min_user_events=config.min_user_events,
-            min_item_users=config.min_item_users,
-            items=data.items,
-        )
-        bought = build_interactions(
-            events.take(events.of_types(config.bought_together_event_types)),
-            config.event_weights, users=interactions.users, items=data.items,
-        ).matrix  # fmt: skip
-        purchased = build_interactions(
-            events.take(events.of_types(PURCHASES)),
-            config.event_weights, users=interactions.users, items=data.items,
-        ).matrix  # fmt: skip
-        purchased.data[:] = 1
+        interactions, bought, purchased = _matrices(events, data, config)
     with timer("fit ALS"):
         als = fit_als(interactions.matrix, config, show_progress=show_progress)
     with timer("precompute candidates"):
@@ -116,6 +100,28 @@ def build_model(
             "parameters": config.as_dict(),
         },
     )
+
+
+def _matrices(
+    events: Events, data: Dataset, config: TrainingConfig
+) -> tuple[Interactions, sp.csr_matrix, sp.csr_matrix]:
+    """The weighted interactions, what each user bought or carted (bought together), and
+    what each user bought (1 where bought), over the dataset's items."""
+    interactions = build_interactions(
+        events,
+        config.event_weights,
+        half_life_days=config.half_life_days,
+        min_user_events=config.min_user_events,
+        min_item_users=config.min_item_users,
+        items=data.items,
+    )
+    bought, purchased = (
+        build_interactions(events.take(events.of_types(types)), config.event_weights,
+                           users=interactions.users, items=data.items).matrix
+        for types in (config.bought_together_event_types, PURCHASES)
+    )  # fmt: skip
+    purchased.data[:] = 1
+    return interactions, bought, purchased
 
 
 def _candidates(

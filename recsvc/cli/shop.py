@@ -1,0 +1,66 @@
+"""The event-and-catalog database: its schema, and bulk loads from files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..config import TrainingConfig
+from ..data.catalog import read_catalog
+from ..data.events import read_events
+from ..store.database import upgrade
+from ..store.shop import EVENT_FIELDS
+from .options import database_option, domain_errors, open_shop
+
+
+@click.group("db")
+def db_group() -> None:
+    """The event-and-catalog database."""
+
+
+@db_group.command("upgrade")
+@database_option
+@domain_errors
+def db_upgrade(database: str | None) -> None:
+    """Create or migrate the schema (idempotent: the Procfile's release process runs it)."""
+    made = upgrade(open_shop(database).engine)
+    click.echo(f"created {', '.join(made)}" if made else "schema up to date")
+
+
+@click.command("import-events")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@database_option
+@domain_errors
+def import_events(path: Path, database: str | None) -> None:
+    """Load an events file into the store (validated whole first; all or nothing)."""
+    config = TrainingConfig.from_env()
+    events = read_events(path, event_types=config.event_weights)
+    types = list(events.event_types)
+    rows = [
+        dict(zip(EVENT_FIELDS[1:6], values, strict=True))
+        for values in zip(
+            events.user_id.to_pylist(), events.item_id.to_pylist(),
+            [types[c] for c in events.event_type.tolist()], events.timestamp.tolist(),
+            events.quantity.tolist(), strict=True,
+        )
+    ]  # fmt: skip
+    stored = open_shop(database).add_events(rows)
+    click.echo(f"imported {stored.stored:,} events from {path}")
+
+
+@click.command("import-items")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@database_option
+@domain_errors
+def import_items(path: Path, database: str | None) -> None:
+    """Create or replace catalog entries from a catalog file (all or nothing)."""
+    catalog = read_catalog(path)
+    rows = [
+        {"item_id": i, "title": t or None, "category": c or None,
+         "price": None if p != p else p, "available": a}
+        for i, t, c, p, a in zip(catalog.item_id.tolist(), catalog.title.tolist(),
+                                 catalog.category.tolist(), catalog.price.tolist(),
+                                 catalog.available.tolist(), strict=True)
+    ]  # fmt: skip
+    click.echo(f"imported {open_shop(database).upsert_items(rows):,} items from {path}")

@@ -1,0 +1,29 @@
+"""The app with a trained model, through Flask's test client (in process)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from recsvc.app import create_app
+from recsvc.artifact import ModelStore
+from recsvc.store.database import connect, upgrade
+
+ADMIN_KEY = "admin-key"
+
+
+@pytest.fixture
+def client(tmp_path: Path, trained_store: ModelStore) -> Iterator[FlaskClient]:
+    """The app serving the trained model, with an event store (SQLite) and both keys."""
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    engine = connect(url)
+    upgrade(engine)
+    engine.dispose()
+    app = create_app({"models": str(trained_store.root), "database_url": url,
+                      "admin_key": ADMIN_KEY, "write_key": "write-key", "reload_interval": 0,
+                      "catalog_interval": 0})  # fmt: skip
+    yield app.test_client()
+    app.extensions["recsvc"].shop.engine.dispose()
