@@ -64,6 +64,7 @@ class Recommender:
         self.placements = placements
         self.parts = Parts.of(model)
         self._user_ids = np.asarray(model.users.ids)  # a plain view: see Parts.of
+        self._factored_items = len(self.parts.taste)
         #: the newest event the model learned from (epoch seconds): later ones are live
         last_event = model.manifest.get("data_window", {}).get("last_event")
         self.trained_until = (
@@ -101,22 +102,30 @@ class Recommender:
         rules = self._placement(placement)
         if rules.needs_category and filters.category is None:
             raise InvalidRequest(f"placement {placement!r} needs a category", field="category")
-        catalog = self.catalog
+        catalog = self.parts.catalog
         recent, unknown_recent = catalog.rows(recent_items)  # oldest first
         cart, unknown_cart = catalog.rows(cart_items)
-        touched = catalog.known_rows(live.touched)  # newest first
+        touched = recent  # this page's session, then the stored events (newest first)
+        latest = recent[::-1]
+        if live.touched:
+            stored = catalog.known_rows(live.touched)
+            touched = np.concatenate([recent, stored])
+            latest = np.concatenate([latest, stored])
+        if len(touched):  # items added to the catalog since training have no factors
+            factored = self._factored_items
+            touched_factored, latest = touched[touched < factored], latest[latest < factored]
+        else:
+            touched_factored = touched
         moment = Moment(
             placement=rules,
             user=self._user_row(user_id),
-            # this page's session, then the stored events; items added to the catalog
-            # since training have no factors to fold in
-            session=self._factored(np.concatenate([recent, touched])),
-            latest=self._factored(np.concatenate([recent[::-1], touched])),
+            session=touched_factored,
+            latest=latest,
             cart=cart,
-            item=self._viewed(rules, placement, item_id),
+            item=-1 if rules.strategy != "similar" else self._viewed(placement, item_id),
             category=filters.category,
         )
-        passing = self._allowed(rules, moment, np.concatenate([recent, touched]), filters, live)
+        passing = self._allowed(rules, moment, touched, filters, live)
         stages = STRATEGIES[rules.strategy].stages(self.parts, moment)
         items, scores, strategy = pick(n, passing, stages)
         return Recommendations(
@@ -136,9 +145,12 @@ class Recommender:
     ) -> Allowed:
         """What the request may be shown: the placement's exclusions and the filters."""
         parts, user = self.parts, moment.user
-        excluded = [self.catalog.known_rows(filters.exclude), moment.cart]
+        excluded = [moment.cart]
+        if filters.exclude:
+            excluded.append(parts.catalog.known_rows(filters.exclude))
         if rules.exclude_purchased:
-            excluded.append(self.catalog.known_rows(live.bought))
+            if live.bought:
+                excluded.append(parts.catalog.known_rows(live.bought))
             if user >= 0:
                 excluded.append(_row(parts.purchased, user))
         if rules.exclude_seen:
@@ -148,7 +160,7 @@ class Recommender:
         if moment.item >= 0:
             excluded.append(np.array([moment.item]))
         in_stock = rules.in_stock_only if filters.in_stock is None else filters.in_stock
-        return allowed(self.catalog, union(excluded), in_stock=in_stock, filters=filters)
+        return allowed(parts.catalog, union(excluded), in_stock=in_stock, filters=filters)
 
     def _placement(self, name: str) -> Placement:
         try:
@@ -159,10 +171,8 @@ class Recommender:
                 f"unknown placement {name!r} (known: {known})", field="placement"
             ) from None
 
-    def _viewed(self, rules: Placement, placement: str, item_id: str | None) -> int:
-        """The row of the item on the page, for placements that rank by it (-1 otherwise)."""
-        if rules.strategy != "similar":
-            return -1
+    def _viewed(self, placement: str, item_id: str | None) -> int:
+        """The row of the item on the page, for placements that rank by it."""
         if item_id is None:
             raise InvalidRequest(f"placement {placement!r} needs item_id", field="item_id")
         return self.catalog.model_row(item_id)
@@ -173,9 +183,6 @@ class Recommender:
         ids = self._user_ids
         row = int(ids.searchsorted(user_id))
         return row if row < len(ids) and ids[row] == user_id else -1
-
-    def _factored(self, items: np.ndarray) -> np.ndarray:
-        return items[items < len(self.taste)] if len(items) else items
 
 
 def _row(matrix: sp.csr_matrix, row: int) -> np.ndarray:

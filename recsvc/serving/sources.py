@@ -67,7 +67,7 @@ class Parts:
         return self.seen[user] if user >= 0 else None
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False, slots=True)
 class Moment:
     """What a request knows of the shopper's moment, as rows of the model."""
 
@@ -97,21 +97,20 @@ def session(parts: Parts, moment: Moment) -> list[Stage]:
     return [("session", scan(taste.trained, lambda: taste.session_scores(folded, moment.latest)))]
 
 
-def precomputed(parts: Parts, moment: Moment) -> list[Stage]:
-    """A known shopper's best untouched items, ranked at training (no session: those
-    leave out what the shopper touched, so only placements that do too use them)."""
-    if moment.user < 0 or len(moment.session) or not moment.placement.exclude_seen:
-        return []
-    user = moment.user
-    return [("personalized", fixed(parts.user_top_items[user], parts.user_top_scores[user]))]
-
-
 def taste(parts: Parts, moment: Moment) -> list[Stage]:
-    """The catalog scored by a known shopper's trained taste."""
-    if moment.user < 0 or len(moment.session):
+    """A known shopper's trained taste (no session: that re-ranks the taste): their best
+    untouched items ranked at training, then the catalog scored by it. The precomputed
+    items leave out what the shopper touched, so only placements that do so too use
+    them."""
+    user = moment.user
+    if user < 0 or len(moment.session):
         return []
-    factors = parts.user_factors[moment.user]
-    return [("personalized", scan(parts.taste.trained, lambda: parts.taste.scores(factors)))]
+    factors = parts.user_factors[user]
+    scan_all = ("personalized", scan(parts.taste.trained, lambda: parts.taste.scores(factors)))
+    if not moment.placement.exclude_seen:
+        return [scan_all]
+    return [("personalized", fixed(parts.user_top_items[user], parts.user_top_scores[user])),
+            scan_all]  # fmt: skip
 
 
 def similar(parts: Parts, moment: Moment) -> list[Stage]:
@@ -174,7 +173,6 @@ def bought_with(together: sp.csr_matrix, items: np.ndarray) -> tuple[np.ndarray,
 #: every candidate source, by the name strategies give it
 SOURCES: Mapping[str, Source] = {
     "session": session,
-    "precomputed": precomputed,
     "taste": taste,
     "similar": similar,
     "similar-scan": similar_scan,

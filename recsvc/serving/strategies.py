@@ -11,11 +11,11 @@ error when placements are read, at start-up.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import ConfigError
 from .candidates import Stage
-from .sources import SOURCES, Moment, Parts
+from .sources import SOURCES, Moment, Parts, Source
 
 #: the source every request ends with
 LAST = "popular"
@@ -27,25 +27,31 @@ class Strategy:
 
     sources: tuple[str, ...]
     fallback: tuple[str, ...] = ()
+    _walks: tuple[tuple[Source, ...], tuple[Source, ...]] = field(init=False, repr=False,
+                                                                compare=False)  # fmt: skip
 
     def __post_init__(self) -> None:
         unknown = [s for s in (*self.sources, *self.fallback) if s not in SOURCES]
         if unknown:
             raise ConfigError(f"unknown candidate sources {unknown}; known: {', '.join(SOURCES)}")
+        # resolved once: a request walks them
+        object.__setattr__(self, "_walks", (
+            tuple(SOURCES[name] for name in self.sources),
+            tuple(SOURCES[name] for name in self.fallback),
+        ))  # fmt: skip
 
     def stages(self, parts: Parts, moment: Moment) -> list[Stage]:
         """The request's stages: the sources', else the fallback's, then popular items."""
-        stages = _walk(self.sources, parts, moment)
+        sources, fallback = self._walks
+        stages = [stage for source in sources for stage in source(parts, moment)]
         if not stages:
-            stages = _walk(self.fallback, parts, moment)
-        return stages + SOURCES[LAST](parts, moment)
+            stages = [stage for source in fallback for stage in source(parts, moment)]
+        stages.extend(_LAST(parts, moment))
+        return stages
 
 
-def _walk(names: tuple[str, ...], parts: Parts, moment: Moment) -> list[Stage]:
-    return [stage for name in names for stage in SOURCES[name](parts, moment)]
-
-
-_PERSONALIZED = ("session", "precomputed", "taste")
+_LAST = SOURCES[LAST]
+_PERSONALIZED = ("session", "taste")
 
 #: every strategy a placement can name
 STRATEGIES: Mapping[str, Strategy] = {

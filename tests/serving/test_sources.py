@@ -21,15 +21,13 @@ def test_which_sources_apply_to_which_moments(parts: Parts, moment: Make) -> Non
     anonymous, known = moment(), moment(user=0)
     session = moment(user=0, session=np.array([1, 2]), latest=np.array([2, 1]))
     cart = moment(cart=np.array([3]))
-    assert names(parts, "precomputed", known) == ["personalized"]
-    assert names(parts, "precomputed", anonymous) == []
-    assert names(parts, "precomputed", session) == []  # a session re-ranks the taste
+    # precomputed candidates, then the catalog scored by the taste
+    assert names(parts, "taste", known) == ["personalized", "personalized"]
+    assert names(parts, "taste", anonymous) == []
+    assert names(parts, "taste", session) == []  # a session re-ranks the taste
     # placements that show seen items cannot use candidates that leave them out
-    assert (
-        names(parts, "precomputed", moment(user=0, placement=DEFAULT_PLACEMENTS["popular"])) == []
-    )
-    assert names(parts, "taste", known) == ["personalized"]
-    assert names(parts, "taste", session) == []
+    showing_seen = moment(user=0, placement=DEFAULT_PLACEMENTS["popular"])
+    assert names(parts, "taste", showing_seen) == ["personalized"]
     assert names(parts, "session", session) == ["session"]
     assert names(parts, "session", known) == []
     assert names(parts, "bought-together", cart) == ["cart"]
@@ -56,7 +54,7 @@ def test_bought_with_sums_the_items_rows() -> None:
 
 
 def test_precomputed_candidates_are_the_users_own(parts: Parts, moment: Make) -> None:
-    ((_, stage),) = SOURCES["precomputed"](parts, moment(user=3))
+    (_, stage), _ = SOURCES["taste"](parts, moment(user=3))
     items, scores = stage(10, lambda rows: rows >= 0)
     assert np.array_equal(items, parts.user_top_items[3])
     assert np.array_equal(scores, parts.user_top_scores[3])
