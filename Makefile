@@ -25,6 +25,7 @@ run: $(BIN)/recsvc $(SAMPLE)/events.csv
 		$(BIN)/recsvc train --events $(SAMPLE)/events.csv --items $(SAMPLE)/items.csv
 	$(BIN)/recsvc models list
 	$(BIN)/recsvc db upgrade
+	$(BIN)/recsvc import-items --if-empty $(SAMPLE)/items.csv
 	PATH="$(CURDIR)/$(BIN):$$PATH" sh -c "exec $$(sed -n 's/^web: *//p' Procfile)"
 
 ## lint: ruff (lint and format) and mypy

@@ -31,3 +31,14 @@ def child_exit(server, worker):
     from recsvc.serving.workers import forget_worker  # after the thread settings above
 
     forget_worker(os.getpid(), worker.pid)
+
+
+def post_worker_init(worker):
+    """Start the worker before its first request: the store's current version loaded
+    (a replacement worker must not serve what the master preloaded at start), its entry
+    in /v1/model's list of workers, and its background work."""
+    from recsvc.api.extension import RESOURCES_KEY
+
+    resources = getattr(worker.wsgi, "extensions", {}).get(RESOURCES_KEY)
+    if resources is not None:  # None: the app failed to load, and gunicorn says why
+        resources.serving.start()

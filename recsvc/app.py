@@ -16,7 +16,7 @@ from .config import ServingConfig, TrainingConfig
 from .serving.placements import parse_placements
 from .serving.service import Serving
 from .store.database import connect, database_url
-from .store.models import open_model_store
+from .store.models import DATABASE, open_model_store
 from .store.shop import ShopStore
 
 SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
@@ -54,9 +54,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _log_to_stdout()
 
     # no connection is opened here: each gunicorn worker opens its own after the fork
-    shop_store = ShopStore(connect(shop_url))
+    shop_store = ShopStore(connect(shop_url, timeout=settings.database_timeout))
+    # the model store's calls run in the background, and fetch whole versions: no
+    # statement timeout (requests that read it are bounded by api/deadline.py)
+    model_engine = connect(shop_url) if settings.models == DATABASE else None
     serving = Serving(
-        open_model_store(settings.models, engine=shop_store.engine),
+        open_model_store(settings.models, engine=model_engine),
         parse_placements(settings.placements),
         shop=shop_store,
         check_interval=settings.reload_interval,
@@ -64,15 +67,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         live_events=settings.live_events,
     )
     serving.holder.refresh()
-    event_types = tuple(TrainingConfig.from_env().event_weights)
+    events = TrainingConfig.from_env()
     init_app(app, Recsvc(settings=settings, serving=serving, shop=shop_store,
-                         event_types=event_types))  # fmt: skip
+                         event_types=tuple(events.event_weights),
+                         time_bounds=events.time_bounds()))  # fmt: skip
 
     api = Api(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}})  # fmt: skip
-    api.register_blueprint(recommendations.blp)
-    api.register_blueprint(model.blp)
-    api.register_blueprint(shop.blp)
+    with app.app_context():  # the document lists this app's placements
+        for module in (recommendations, model, shop):
+            api.register_blueprint(module.blp)
     register_error_handlers(app)
     return app
 

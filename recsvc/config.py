@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self, Union, get_args, get_origin, get_type_hints
+
+import numpy as np
 
 from .errors import ConfigError
 
@@ -87,6 +90,23 @@ def format_event_weights(weights: Mapping[str, float]) -> str:
     return ",".join(f"{name}={weight:g}" for name, weight in weights.items())
 
 
+#: the earliest event time accepted by default (1990-01-01, before any web shop)
+EARLIEST_EVENT = "1990-01-01"
+
+
+@dataclass(frozen=True)
+class TimeBounds:
+    """When a shop's events can have happened: not before ``earliest`` (epoch seconds),
+    and not more than ``future_seconds`` after the moment they are checked."""
+
+    earliest: int = 631_152_000  # EARLIEST_EVENT
+    future_seconds: float = 86_400.0
+
+    def latest(self) -> float:
+        """The latest acceptable time, now."""
+        return time.time() + self.future_seconds
+
+
 class _FromEnvironment:
     """Builds a frozen dataclass from ``RECSVC_<FIELD>`` variables over its defaults."""
 
@@ -135,10 +155,14 @@ class ServingConfig(_FromEnvironment):
     live_events: int = 50
     #: seconds between a worker's reads of the store for new events and catalog changes
     catalog_interval: float = 0.5
+    #: seconds a request may wait on the event store (writes answer 503 beyond it)
+    database_timeout: float = 2.0
 
     def __post_init__(self) -> None:
         if self.reload_interval < 0 or self.max_body_bytes < 1:
             raise ConfigError("reload_interval must be >= 0 and max_body_bytes >= 1")
+        if not self.database_timeout > 0:
+            raise ConfigError(f"database_timeout must be > 0, got {self.database_timeout}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -207,6 +231,14 @@ class TrainingConfig(_FromEnvironment):
     next_items_neighbours: int = field(
         default=100, metadata=option("Next items: followers kept per item (the most frequent).")
     )
+    #: events before this date (ISO 8601) or more than this many days in the future are
+    #: refused, in files, imports and the API
+    earliest_event: str = field(
+        default=EARLIEST_EVENT, metadata=option("Refuse events before this date (ISO 8601).")
+    )
+    future_event_days: float = field(
+        default=1.0, metadata=option("Refuse events more than this many days in the future.")
+    )
     #: neighbours kept per item in the "bought together" model
     bought_together_neighbours: int = field(
         default=50,
@@ -252,11 +284,24 @@ class TrainingConfig(_FromEnvironment):
             raise ConfigError("als_regularization must be >= 0 and als_alpha > 0")
         if self.next_items_weight < 0 or not 0 < self.next_items_decay <= 1:
             raise ConfigError("next_items_weight must be >= 0 and next_items_decay in (0, 1]")
+        try:
+            self.time_bounds()
+        except ValueError:
+            raise ConfigError(
+                f"earliest_event must be an ISO 8601 date, got {self.earliest_event!r}"
+            ) from None
+        if not self.future_event_days >= 0:
+            raise ConfigError(f"future_event_days must be >= 0, got {self.future_event_days}")
         if not set(self.bought_together_event_types) & set(self.event_weights):
             raise ConfigError(
                 f"bought_together_event_types {list(self.bought_together_event_types)}"
                 f" names none of the event types {list(self.event_weights)}"
             )
+
+    def time_bounds(self) -> TimeBounds:
+        """When events may have happened (``earliest_event``, ``future_event_days``)."""
+        earliest = np.datetime64(self.earliest_event.rstrip("Z"), "s").astype(np.int64)
+        return TimeBounds(earliest=int(earliest), future_seconds=self.future_event_days * 86_400)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form, as recorded in a model's manifest."""

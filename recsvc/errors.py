@@ -11,7 +11,8 @@ RecsvcError
 ├── RequestError           a recommendation request that cannot be answered (the field at fault)
 │   ├── InvalidRequest     asked wrongly: a missing or unusable value (HTTP 422)
 │   └── UnknownItem        an item the model does not know (HTTP 404)
-└── NoModelLoaded          a serving process with no model yet (HTTP 503)
+├── NoModelLoaded          a serving process with no model yet (HTTP 503)
+└── StoreUnavailable       the event store did not answer in time (HTTP 503)
 """
 
 from __future__ import annotations
@@ -100,3 +101,7 @@ class UnknownItem(RequestError):
 
 class NoModelLoaded(RecsvcError):
     """A serving process that has no model to answer with (HTTP 503)."""
+
+
+class StoreUnavailable(RecsvcError):
+    """The event store did not answer within the serving timeout (HTTP 503)."""

@@ -44,8 +44,9 @@ class TrainReport:
 
 
 def read_dataset(source: Source, config: TrainingConfig) -> Dataset:
-    """Read and validate a source's events (of the configuration's types) and catalog."""
-    return source.read(config.event_weights)
+    """Read and validate a source's events (of the configuration's types and times) and
+    catalog."""
+    return source.read(config)
 
 
 def train(

@@ -9,11 +9,27 @@
 # more than --max-ndcg-drop below the current version's settings on the same
 # holdout; the current version keeps serving; rerun with --force to publish
 # anyway), anything else an error. The model store is $RECSVC_MODELS (or --models).
+# recsvc is taken from the PATH, else from the project's virtual environment (.venv,
+# as `make run` or `make test` create it).
 set -uo pipefail
 
-if [[ $# -lt 1 || $1 == -h || $1 == --help ]]; then
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+if [[ $# -ge 1 && ($1 == -h || $1 == --help) ]]; then
+    usage
+    exit 0
+fi
+if [[ $# -lt 1 ]]; then
+    usage >&2
     exit 2
+fi
+if command -v recsvc >/dev/null; then
+    recsvc=recsvc
+else
+    recsvc="$(cd "$(dirname "$0")/.." && pwd)/.venv/bin/recsvc"
+    if [[ ! -x $recsvc ]]; then
+        echo "retrain: no recsvc on the PATH nor in $(dirname "$recsvc"); run 'make test' once" >&2
+        exit 127
+    fi
 fi
 events=$1
 shift
@@ -23,7 +39,7 @@ if [[ $# -gt 0 && $1 != -* ]]; then
     shift
 fi
 
-recsvc train --events "$events" "${items[@]}" "$@"
+"$recsvc" train --events "$events" "${items[@]}" "$@"
 status=$?
 case $status in
     0) echo "retrain: published" ;;
@@ -37,5 +53,5 @@ for ((i = 1; i <= $#; i++)); do
         models=(--models "${!j}")
     fi
 done
-recsvc models list "${models[@]}"
+"$recsvc" models list "${models[@]}"
 exit $status

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from recsvc.data.sample import ShopShape, write_shop
+from recsvc.data.sample import ShopShape, shoppers, write_shop
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -61,7 +61,7 @@ def main(
     events_path, items_path = write_shop(shape, out, fmt=fmt)
     click.echo(
         f"wrote {items_path} ({shape.item_count:,} items) and {events_path}"
-        f" ({shape.user_count:,} users)"
+        f" ({shoppers(events_path):,} shoppers)"
     )
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -74,12 +75,13 @@ def write_csv(tmp_path: Path) -> Callable[[str, str], Path]:
 
 @pytest.fixture
 def events_of(write_csv: Callable[[str, str], Path]) -> Callable[[list[str]], Events]:
-    """Events from CSV rows ``user_id,item_id,event_type,timestamp``."""
+    """Events from CSV rows ``user_id,item_id,event_type,timestamp`` (any time: hand-made
+    logs count seconds from 0)."""
 
     def make(rows: list[str]) -> Events:
         text = "user_id,item_id,event_type,timestamp\n" + "".join(r + "\n" for r in rows)
         return read_events(
-            write_csv("e.csv", text), event_types=("view", "add_to_cart", "purchase")
+            write_csv("e.csv", text), event_types=("view", "add_to_cart", "purchase"), bounds=None
         )
 
     return make
@@ -88,31 +90,49 @@ def events_of(write_csv: Callable[[str, str], Path]) -> Callable[[list[str]], Ev
 POSTGRES = os.environ.get("RECSVC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database with the schema: a SQLite file, and the local PostgreSQL.
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of this test run's own, created on the local server and
+    dropped at the end: two runs at once never share tables.
 
     Without a reachable PostgreSQL its tests skip, except under CI (CI=true), where
     they fail.
     """
     import sqlalchemy as sa
 
-    from recsvc.store.database import connect, database_url, metadata, upgrade
+    from recsvc.store.database import database_url
 
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'shop.db'}"
-    else:
-        url = database_url({"DATABASE_URL": POSTGRES})
-    engine = connect(url)
+    server = sa.engine.make_url(database_url({"DATABASE_URL": POSTGRES}))
+    name = f"recsvc_test_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
     try:
-        with engine.begin() as conn:
-            conn.execute(sa.text("select 1"))
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     except sa.exc.OperationalError as exc:
-        engine.dispose()
+        admin.dispose()
         reason = f"PostgreSQL not reachable at {POSTGRES} (RECSVC_TEST_POSTGRES): {exc}"
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database with the schema: a SQLite file, and this run's PostgreSQL
+    database (see ``postgres_url``)."""
+    from recsvc.store.database import connect, metadata, upgrade
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'shop.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    engine = connect(url)
     metadata.drop_all(engine)
     upgrade(engine)
     engine.dispose()

@@ -11,19 +11,31 @@ Invalid query strings are not kept: each time they raise the same 422.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import flask
 import flask_smorest
+from flask_smorest import abort
 from webargs.flaskparser import FlaskParser
+
+View = TypeVar("View", bound=Callable[..., Any])
 
 #: distinct query strings remembered (per process, all schemas together)
 QUERY_CACHE_SIZE = 4096
 
 
 class Parser(FlaskParser):
-    """webargs' Flask parser, remembering what each query string parsed to."""
+    """webargs' Flask parser, remembering what each query string parsed to, and refusing
+    JSON nested too deeply to parse with a 400 (Python's parser would recurse out)."""
+
+    def _raw_load_json(self, req: flask.Request) -> Any:
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError:
+            abort(400, message="invalid JSON body: nested too deeply",
+                  errors={"json": ["nested too deeply"]})  # fmt: skip
 
     def parse(self, argmap: Any, req: Any = None, *, location: str | None = None,
               **options: Any) -> Any:  # fmt: skip
@@ -45,3 +57,20 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]  # flask-smorest
     """flask-smorest's Blueprint with the caching query parser."""
 
     ARGUMENTS_PARSER = Parser()
+
+
+def json_body(view: View) -> View:
+    """Refuse a body that is not sent as JSON (415), before it is parsed: a view that
+    reads a JSON body would otherwise take any other body for none at all."""
+
+    @functools.wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        if not flask.request.is_json:
+            abort(
+                415,
+                message="send the body as JSON, with Content-Type: application/json",
+                errors={"Content-Type": [f"{flask.request.mimetype or 'none'} is not JSON"]},
+            )
+        return view(*args, **kwargs)
+
+    return checked  # type: ignore[return-value]

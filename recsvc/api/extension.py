@@ -3,16 +3,19 @@ flaskr's ``get_db``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flask import Flask, current_app
 
-from ..config import ServingConfig
+from ..config import ServingConfig, TimeBounds
 from ..serving.holder import ModelHolder
+from ..serving.placements import Placement
 from ..serving.service import Serving
 from ..store.shop import ShopStore
 
-_KEY = "recsvc"
+#: where the resources are kept in app.extensions
+RESOURCES_KEY = "recsvc"
 
 
 @dataclass(frozen=True, eq=False)
@@ -24,18 +27,25 @@ class Recsvc:
     shop: ShopStore
     #: event types the store accepts (those with a weight, RECSVC_EVENT_WEIGHTS)
     event_types: tuple[str, ...]
+    #: when events may have happened (RECSVC_EARLIEST_EVENT, RECSVC_FUTURE_EVENT_DAYS)
+    time_bounds: TimeBounds
+
+    @property
+    def placements(self) -> Mapping[str, Placement]:
+        """The placements requests may name."""
+        return self.serving.holder.placements
 
 
 def init_app(app: Flask, resources: Recsvc) -> None:
     """Make the resources reachable from the app's views, and start each process's
     background work on its first request."""
-    app.extensions[_KEY] = resources
+    app.extensions[RESOURCES_KEY] = resources
     app.before_request(resources.serving.start)
 
 
 def resources() -> Recsvc:
     """The current app's resources."""
-    found: Recsvc = current_app.extensions[_KEY]
+    found: Recsvc = current_app.extensions[RESOURCES_KEY]
     return found
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import StoreUnavailable
 from .auth import require_key
 from .blueprint import Blueprint
+from .deadline import within_timeout
 from .extension import holder, serving
 from .schemas import HealthSchema, ModelStatusSchema
 
@@ -16,7 +18,7 @@ blp = Blueprint("model", __name__, description="The model version each worker se
 @blp.response(200, ModelStatusSchema())
 def model_status() -> dict[str, Any]:
     """The model version this worker serves, its metrics, and the store's current version."""
-    return serving().status()
+    return _status()
 
 
 @blp.route("/v1/model/reload", methods=["POST"])
@@ -27,10 +29,22 @@ def reload_model() -> dict[str, Any]:
     """Load the store's current version into this worker now (admin key).
 
     Every other worker picks it up at its next check (RECSVC_RELOAD_INTERVAL seconds).
-    A version that fails to load is reported in `failure`; the old one keeps serving.
+    A version that fails to load is reported in `failure` (its whole message here, a
+    summary in `GET /v1/model`); the old one keeps serving.
     """
     holder().refresh(force=True)
-    return serving().status()
+    return _status(detailed=True)
+
+
+def _status(*, detailed: bool = False) -> dict[str, Any]:
+    """This worker's status; the store's current version only if the store answers in
+    time (a database model store that hangs does not hold the request)."""
+    process = serving()
+    try:
+        return within_timeout(lambda: process.status(detailed=detailed))
+    except StoreUnavailable:
+        return {**process.holder.status(detailed=detailed), "current_version": None,
+                "workers": process.workers()}  # fmt: skip
 
 
 @blp.route("/healthz")

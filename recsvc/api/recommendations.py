@@ -10,7 +10,7 @@ from flask import Response
 
 from ..errors import InvalidRequest
 from ..serving.filters import Filters
-from .blueprint import Blueprint
+from .blueprint import Blueprint, json_body
 from .extension import serving
 from .schemas import (
     Id,
@@ -79,6 +79,7 @@ def user_recommendations(args: dict[str, Any], user_id: str) -> Response:
 
 
 @blp.route("/recommendations", methods=["POST"])
+@json_body
 @blp.arguments(RecommendationRequestSchema())
 @blp.response(200, RecommendationsSchema())
 def moment_recommendations(body: dict[str, Any]) -> Response:

@@ -17,18 +17,49 @@ from ..serving.recommender import Recommendations
 from .extension import resources
 
 MAX_CONTEXT_ITEMS = 100
+#: catalog entries one POST /v1/items may carry
+MAX_CATALOG_BATCH = 5_000
+#: the most of one item an event may count (a database integer holds 2**31 - 1)
+MAX_QUANTITY = 1_000_000
+#: text the store can hold and a page can show: no control characters (NUL among them)
+#: and no lone surrogates (which UTF-8 cannot encode); the OpenAPI document states it
+PRINTABLE = validate.Regexp(
+    "^[^\\u0000-\\u001f\\u007f-\\u009f\\ud800-\\udfff]*$",
+    error="must be printable characters only (no control characters)",
+)
 
 
-def _printable(value: str) -> None:
-    if not value.isprintable():
-        raise ma.ValidationError("must be printable characters only")
+def Text(*, max_length: int, min_length: int = 0, **kwargs: Any) -> ma.fields.String:  # noqa: N802
+    """Printable text of a bounded length (a field factory, used like a class)."""
+    return ma.fields.String(
+        validate=[validate.Length(min=min_length, max=max_length), PRINTABLE], **kwargs
+    )
 
 
 def Id(**kwargs: Any) -> ma.fields.String:  # noqa: N802 (a field factory, used like a class)
     """A user or item id: 1 to 128 printable characters."""
-    return ma.fields.String(
-        validate=[validate.Length(min=1, max=MAX_ID_LENGTH), _printable], **kwargs
-    )
+    return Text(min_length=1, max_length=MAX_ID_LENGTH, **kwargs)
+
+
+class _Placements(validate.Validator):
+    """One of the app's placements (``RECSVC_PLACEMENTS`` may add some), listed as the
+    field's ``enum`` in the OpenAPI document (apispec reads ``choices``)."""
+
+    @property
+    def choices(self) -> list[str]:
+        """The app's placements."""
+        return list(resources().placements)
+
+    def __call__(self, value: Any) -> Any:
+        if value not in resources().placements:
+            known = ", ".join(self.choices)
+            raise ma.ValidationError(f"unknown placement {value!r} (known: {known})")
+        return value
+
+
+def Placement(**kwargs: Any) -> ma.fields.String:  # noqa: N802 (a field factory)
+    """A placement of the app."""
+    return ma.fields.String(validate=_Placements(), **kwargs)
 
 
 def _count() -> ma.fields.Integer:
@@ -42,7 +73,7 @@ def _count() -> ma.fields.Integer:
 class FilterQuerySchema(ma.Schema):
     """Business filters given in the query string."""
 
-    category = ma.fields.String(metadata={"description": "Only items of this category."})
+    category = Text(max_length=256, metadata={"description": "Only items of this category."})
     min_price = ma.fields.Float(validate=validate.Range(min=0), allow_nan=False)
     max_price = ma.fields.Float(validate=validate.Range(min=0), allow_nan=False)
     # "exclude" is a Schema attribute: the field gets another name in Python
@@ -58,7 +89,7 @@ class UserRecommendationsQuerySchema(FilterQuerySchema):
     """``GET /v1/users/{user_id}/recommendations``."""
 
     n = _count()
-    placement = ma.fields.String(load_default="home")
+    placement = Placement(load_default="home")
 
 
 class SimilarQuerySchema(FilterQuerySchema):
@@ -72,14 +103,14 @@ class PopularQuerySchema(ma.Schema):
     """``GET /v1/popular``."""
 
     n = _count()
-    category = ma.fields.String()
+    category = Text(max_length=256)
     in_stock = ma.fields.Boolean(load_default=True)
 
 
 class FiltersSchema(ma.Schema):
     """Business filters given in a request body."""
 
-    category = ma.fields.String()
+    category = Text(max_length=256)
     min_price = ma.fields.Float(validate=validate.Range(min=0), allow_nan=False)
     max_price = ma.fields.Float(validate=validate.Range(min=0), allow_nan=False)
     exclude_items = ma.fields.List(Id(), data_key="exclude", validate=validate.Length(max=1000))
@@ -99,7 +130,7 @@ class RecommendationRequestSchema(ma.Schema):
     cart_items = ma.fields.List(Id(), load_default=list,
                                 validate=validate.Length(max=MAX_CONTEXT_ITEMS))  # fmt: skip
     item_id = Id(metadata={"description": "The item on the page (product placement)."})
-    placement = ma.fields.String(load_default="home")
+    placement = Placement(load_default="home")
     n = _count()
     filters = ma.fields.Nested(FiltersSchema, load_default=dict)
 
@@ -110,11 +141,15 @@ class Timestamp(ma.fields.Field):  # type: ignore[type-arg]
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise ma.ValidationError("must be ISO 8601 text or epoch seconds")
-        column = pa.chunked_array([[value]])
+        if isinstance(value, str) and len(value) > 64:
+            raise ma.ValidationError("must be ISO 8601 text or epoch seconds (too long)")
+        column = pa.chunked_array([[value]], type=None if isinstance(value, str) else pa.float64())
         try:
-            return int(parse_timestamps(column, source="request", field="timestamp")[0])
+            seconds = parse_timestamps(column, source="request", field="timestamp",
+                                       bounds=resources().time_bounds)  # fmt: skip
         except DataError as exc:
             raise ma.ValidationError(exc.message) from None
+        return int(seconds[0])
 
 
 def _known_event_type(value: str) -> None:
@@ -132,17 +167,35 @@ class EventSchema(ma.Schema):
     user_id = Id(required=True)
     item_id = Id(required=True)
     event_type = ma.fields.String(required=True, validate=_known_event_type)
-    timestamp = Timestamp(required=True)
-    quantity = ma.fields.Integer(load_default=1, validate=validate.Range(min=1))
-    session_id = ma.fields.String(validate=validate.Length(max=MAX_ID_LENGTH))
-    recommendation_id = ma.fields.String(validate=validate.Length(max=MAX_ID_LENGTH))
+    timestamp = Timestamp(
+        required=True,
+        metadata={"description": "ISO 8601 (no zone: UTC) or epoch seconds; not before"
+                  " RECSVC_EARLIEST_EVENT nor more than RECSVC_FUTURE_EVENT_DAYS ahead."},
+    )  # fmt: skip
+    quantity = ma.fields.Integer(load_default=1, strict=True,
+                                 validate=validate.Range(min=1, max=MAX_QUANTITY))  # fmt: skip
+    session_id = Text(max_length=MAX_ID_LENGTH)
+    recommendation_id = Text(max_length=MAX_ID_LENGTH)
 
 
 class EventBatchSchema(ma.Schema):
-    """``POST /v1/events``."""
+    """``POST /v1/events``: at most ``RECSVC_MAX_EVENTS_PER_BATCH`` events."""
 
     events = ma.fields.List(ma.fields.Nested(EventSchema), required=True,
                             validate=validate.Length(min=1))  # fmt: skip
+
+    @ma.pre_load
+    def _not_too_many(self, data: Any, **kwargs: Any) -> Any:
+        """The batch's size before any event is validated (a long batch is refused
+        cheaply)."""
+        limit = resources().settings.max_events_per_batch
+        events = data.get("events") if isinstance(data, dict) else None
+        if isinstance(events, list) and len(events) > limit:
+            raise ma.ValidationError(
+                f"at most {limit} events per batch (RECSVC_MAX_EVENTS_PER_BATCH)",
+                field_name="events",
+            )
+        return data
 
 
 class StoredEventsSchema(ma.Schema):
@@ -157,9 +210,10 @@ class StoredEventsSchema(ma.Schema):
 class ItemSchema(ma.Schema):
     """A catalog entry's fields."""
 
-    title = ma.fields.String(allow_none=True, validate=validate.Length(max=512))
-    category = ma.fields.String(allow_none=True, validate=validate.Length(max=256))
-    price = ma.fields.Float(allow_none=True, allow_nan=False, validate=validate.Range(min=0))
+    title = Text(max_length=512, allow_none=True)
+    category = Text(max_length=256, allow_none=True)
+    price = ma.fields.Float(allow_none=True, allow_nan=False,
+                            validate=validate.Range(min=0, max=1e12))  # fmt: skip
     available = ma.fields.Boolean()
 
 
@@ -177,7 +231,20 @@ class ItemBatchSchema(ma.Schema):
     """``POST /v1/items``: bulk upsert."""
 
     items = ma.fields.List(ma.fields.Nested(CatalogItemSchema), required=True,
-                           validate=validate.Length(min=1))  # fmt: skip
+                           validate=validate.Length(min=1, max=MAX_CATALOG_BATCH))  # fmt: skip
+
+    @ma.validates_schema
+    def _each_item_once(self, data: dict[str, Any], **kwargs: Any) -> None:
+        """An item twice in one body is ambiguous: which one wins?"""
+        first: dict[str, int] = {}
+        errors: dict[int, dict[str, list[str]]] = {}
+        for index, item in enumerate(data["items"]):
+            earlier = first.setdefault(item["item_id"], index)
+            if earlier != index:
+                errors[index] = {"item_id": [f"item {item['item_id']!r} is also at index"
+                                             f" {earlier}: send each item once"]}  # fmt: skip
+        if errors:
+            raise ma.ValidationError({"items": errors})
 
 
 class StoredItemsSchema(ma.Schema):

@@ -185,7 +185,8 @@ def load_version(folder: Path, *, verify: bool = True) -> Model:
     """Load a version folder, memory-mapped; verified against its manifest first by default.
 
     Every array is checked against :data:`ARRAYS` (present unless optional, its dtype,
-    and its shape against the id maps and the other arrays).
+    and its shape against the id maps and the other arrays), and every item index it
+    holds against the catalog's size.
     """
     manifest = verify_version(folder) if verify else read_manifest(folder)
     arrays: dict[str, np.ndarray] = {}
@@ -200,6 +201,7 @@ def load_version(folder: Path, *, verify: bool = True) -> Model:
         except (OSError, ValueError) as exc:
             raise CorruptVersion(f"{folder.name}: {name} is unreadable: {exc}") from exc
     check_arrays(arrays, source=folder.name)
+    check_values(arrays, source=folder.name)
     users, items = IdMap(arrays["user_ids"]), IdMap(arrays["item_ids"])
     empty = sp.csr_matrix((len(items), len(items)), dtype=np.float32)
     csr = {name: _csr(arrays, name, (len(users) if rows == "users" else len(items), len(items)))
@@ -250,6 +252,27 @@ def check_arrays(arrays: Mapping[str, np.ndarray], *, source: str) -> None:
                     f"{source}: {spec.name}.npy has shape {list(array.shape)}: its {dimension}"
                     f" is {size}, expected {expected}"
                 )
+
+
+def check_values(arrays: Mapping[str, np.ndarray], *, source: str) -> None:
+    """Every item index points at an item (or is the -1 pad of a fixed-width list), and
+    every CSR matrix's row pointers are whole; :class:`CorruptVersion` otherwise."""
+    items = len(arrays["item_ids"])
+    for name in ("user_top_items", "similar_items"):
+        _in_range(arrays[name], -1, items, f"{name}.npy", source)
+    for name, _, _ in MATRICES:
+        if f"{name}_indptr" not in arrays:
+            continue
+        indptr, indices = arrays[f"{name}_indptr"], arrays[f"{name}_indices"]
+        if indptr[0] != 0 or indptr[-1] != len(indices) or np.any(np.diff(indptr) < 0):
+            raise CorruptVersion(f"{source}: {name}_indptr.npy is not a valid row pointer"
+                                 f" for {len(indices)} entries")  # fmt: skip
+        _in_range(indices, 0, items, f"{name}_indices.npy", source)
+
+
+def _in_range(array: np.ndarray, low: int, items: int, name: str, source: str) -> None:
+    if array.size and (int(array.min()) < low or int(array.max()) >= items):
+        raise CorruptVersion(f"{source}: {name} names items outside 0..{items - 1}")
 
 
 def _present(arrays: Mapping[str, np.ndarray]) -> Iterable[ArraySpec]:

@@ -27,7 +27,7 @@ from typing import Any
 
 from ..errors import CorruptVersion, ModelStoreError, NoCurrentVersion, UnknownVersion
 from ..processes import alive
-from .layout import MANIFEST, fsync_dir, load_version, read_manifest, verify_version, write_version
+from .layout import MANIFEST, fsync_dir, load_version, read_manifest, write_version
 from .model import Model, with_version
 
 POINTER = "CURRENT"
@@ -88,8 +88,9 @@ class VersionStore(ABC):
         return load_version(self.local(version or self.require_current()))
 
     def promote(self, version: str) -> None:
-        """Make a version current after verifying it; the one it replaces can be rolled back to."""
-        verify_version(self.local(version))
+        """Make a version current once it loads (checksums, and every array's dtype, shape
+        and indices); the one it replaces can be rolled back to."""
+        load_version(self.local(version))
         self.change_history(lambda history: promoted(history, version))
 
     def rollback(self) -> str:
@@ -99,7 +100,7 @@ class VersionStore(ABC):
         """
 
         def back(history: list[str]) -> list[str]:
-            return rolled_back(history, lambda v: verify_version(self.local(v)),
+            return rolled_back(history, lambda v: load_version(self.local(v)),
                                location=self.location)  # fmt: skip
 
         return self.change_history(back)[-1]

@@ -35,7 +35,7 @@ def db_upgrade(database: str | None) -> None:
 def import_events(path: Path, database: str | None) -> None:
     """Load an events file into the store (validated whole first; all or nothing)."""
     config = TrainingConfig.from_env()
-    events = read_events(path, event_types=config.event_weights)
+    events = read_events(path, event_types=config.event_weights, bounds=config.time_bounds())
     types = list(events.event_types)
     rows = [
         dict(zip(EVENT_FIELDS[1:6], values, strict=True))
@@ -51,10 +51,19 @@ def import_events(path: Path, database: str | None) -> None:
 
 @click.command("import-items")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--if-empty",
+    is_flag=True,
+    help="Only when the store has no catalog yet (a first run; changes made since stay).",
+)
 @database_option
 @domain_errors
-def import_items(path: Path, database: str | None) -> None:
+def import_items(path: Path, if_empty: bool, database: str | None) -> None:
     """Create or replace catalog entries from a catalog file (all or nothing)."""
+    shop = open_shop(database)
+    if if_empty and shop.read_catalog() is not None:
+        click.echo("the store has a catalog already: nothing imported (--if-empty)")
+        return
     catalog = read_catalog(path)
     rows = [
         {"item_id": i, "title": t or None, "category": c or None,
@@ -63,4 +72,4 @@ def import_items(path: Path, database: str | None) -> None:
                                  catalog.category.tolist(), catalog.price.tolist(),
                                  catalog.available.tolist(), strict=True)
     ]  # fmt: skip
-    click.echo(f"imported {open_shop(database).upsert_items(rows):,} items from {path}")
+    click.echo(f"imported {shop.upsert_items(rows):,} items from {path}")

@@ -6,11 +6,11 @@ store (``recsvc.store.source.Database``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from ..config import TrainingConfig
 from .catalog import Catalog, read_catalog
 from .events import Events, read_events
 from .ids import IdMap
@@ -42,8 +42,9 @@ class Dataset:
 class Source(Protocol):
     """Where training data comes from."""
 
-    def read(self, event_types: Iterable[str]) -> Dataset:
-        """Read and validate the events (of these types) and the catalog."""
+    def read(self, config: TrainingConfig) -> Dataset:
+        """Read and validate the events (of the configuration's types and time bounds)
+        and the catalog."""
         ...
 
 
@@ -54,8 +55,9 @@ class Files:
     events: Path | str
     items: Path | str | None = None
 
-    def read(self, event_types: Iterable[str]) -> Dataset:
+    def read(self, config: TrainingConfig) -> Dataset:
         """Read and validate the files."""
-        events = read_events(self.events, event_types=event_types)
+        events = read_events(self.events, event_types=config.event_weights,
+                             bounds=config.time_bounds())  # fmt: skip
         catalog = read_catalog(self.items) if self.items is not None else None
         return Dataset.of(events, catalog)

@@ -15,12 +15,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..config import TimeBounds
 from ..errors import DataError
 from .files import check_ids, column_or_none, raise_for_rows, read_table
 
 REQUIRED_COLUMNS = ("user_id", "item_id", "event_type", "timestamp")
 #: seconds in a day (half-lives and windows are given in days)
 DAY = 86_400.0
+#: the default time bounds (config.TimeBounds)
+DEFAULT_BOUNDS = TimeBounds()
 #: the event types that are a purchase: what a model must find, and what a shopper is
 #: not shown again
 PURCHASES = ("purchase",)
@@ -68,8 +71,12 @@ class Events:
         return np.isin(self.event_type, codes)
 
 
-def read_events(path: Path | str, *, event_types: Iterable[str]) -> Events:
-    """Read and validate an events file; :class:`DataError` names the row and field at fault."""
+def read_events(
+    path: Path | str, *, event_types: Iterable[str], bounds: TimeBounds | None = DEFAULT_BOUNDS
+) -> Events:
+    """Read and validate an events file; :class:`DataError` names the row and field at fault.
+
+    Times outside ``bounds`` are refused (None: any time, for hand-made logs)."""
     source = str(path)
     table = read_table(
         Path(path),
@@ -78,11 +85,18 @@ def read_events(path: Path | str, *, event_types: Iterable[str]) -> Events:
         text_columns=("user_id", "item_id", "event_type", "session_id", "recommendation_id"),
         csv_text_columns=("timestamp",),
     )
-    return events_from_table(table, event_types=event_types, source=source)
+    return events_from_table(table, event_types=event_types, source=source, bounds=bounds)
 
 
-def events_from_table(table: pa.Table, *, event_types: Iterable[str], source: str) -> Events:
-    """Validate a table of events (columns as in the file format) into :class:`Events`."""
+def events_from_table(
+    table: pa.Table,
+    *,
+    event_types: Iterable[str],
+    source: str,
+    bounds: TimeBounds | None = None,
+) -> Events:
+    """Validate a table of events (columns as in the file format) into :class:`Events`;
+    with ``bounds``, times outside them are refused."""
     event_types = tuple(event_types)
     check_ids(table, "user_id", source=source)
     check_ids(table, "item_id", source=source)
@@ -101,7 +115,9 @@ def events_from_table(table: pa.Table, *, event_types: Iterable[str], source: st
         item_id=table.column("item_id"),
         event_type=_event_type_codes(table.column("event_type"), event_types, source),
         event_types=event_types,
-        timestamp=parse_timestamps(table.column("timestamp"), source=source, field="timestamp"),
+        timestamp=parse_timestamps(
+            table.column("timestamp"), source=source, field="timestamp", bounds=bounds
+        ),
         quantity=_quantities(column_or_none(table, "quantity"), table.num_rows, source),
     )
 
@@ -140,10 +156,13 @@ def _quantities(column: pa.ChunkedArray | None, rows: int, source: str) -> np.nd
     return np.asarray(filled.to_numpy(), dtype=np.int32)
 
 
-def parse_timestamps(column: pa.ChunkedArray, *, source: str, field: str) -> np.ndarray:
+def parse_timestamps(
+    column: pa.ChunkedArray, *, source: str, field: str, bounds: TimeBounds | None = None
+) -> np.ndarray:
     """Epoch seconds (int64, UTC) from ISO 8601 text, epoch numbers or a timestamp column.
 
-    ISO 8601 without a zone is taken as UTC.
+    ISO 8601 without a zone is taken as UTC. With ``bounds``, a time before
+    ``bounds.earliest`` or after ``bounds.latest()`` is refused (naming its row).
     """
     raise_for_rows(pc.is_null(column), "missing timestamp", source=source, field=field)
     kind = column.type
@@ -151,9 +170,11 @@ def parse_timestamps(column: pa.ChunkedArray, *, source: str, field: str) -> np.
         column, kind = column.cast(pa.timestamp("s")), pa.timestamp("s")
     if pa.types.is_timestamp(kind):
         seconds = column.cast(pa.timestamp("s", tz="UTC") if kind.tz else pa.timestamp("s"))
-        return np.asarray(seconds.cast(pa.int64()).to_numpy(), dtype=np.int64)
+        times = np.asarray(seconds.cast(pa.int64()).to_numpy(), dtype=np.float64)
+        return _checked(times, column, bounds, source, field)
     if pa.types.is_integer(kind) or pa.types.is_floating(kind):
-        return np.floor(np.asarray(column.to_numpy(), dtype=np.float64)).astype(np.int64)
+        numbers = np.asarray(column.to_numpy(), dtype=np.float64)
+        return _checked(numbers, column, bounds, source, field)
     if not pa.types.is_string(kind):
         raise DataError(
             f"expected timestamps, found values of type {kind}", source=source, field=field
@@ -169,18 +190,42 @@ def parse_timestamps(column: pa.ChunkedArray, *, source: str, field: str) -> np.
         field=field,
         values=column,
     )
-    seconds = np.zeros(len(column), dtype=np.int64)
+    seconds = np.zeros(len(column), dtype=np.float64)
     epoch_rows = _mask(epoch)
     if epoch_rows.any():
-        numbers = text.filter(epoch).cast(pa.float64()).to_numpy()
-        seconds[epoch_rows] = np.floor(numbers).astype(np.int64)
+        seconds[epoch_rows] = text.filter(epoch).cast(pa.float64()).to_numpy()
     zoned = pc.and_(iso, pc.match_substring_regex(text, _ISO_WITH_ZONE))
     naive = pc.and_(iso, pc.invert(zoned))
     for mask, kind in ((zoned, pa.timestamp("s", tz="UTC")), (naive, pa.timestamp("s"))):
         rows = _mask(mask)
         if rows.any():
             seconds[rows] = _cast_times(text, rows, kind, source, field)
-    return seconds
+    return _checked(seconds, column, bounds, source, field)
+
+
+def _checked(
+    seconds: np.ndarray,
+    column: pa.ChunkedArray,
+    bounds: TimeBounds | None,
+    source: str,
+    field: str,
+) -> np.ndarray:
+    """Whole epoch seconds, once every time is finite (and within ``bounds``)."""
+    raise_for_rows(~np.isfinite(seconds), "not a finite number of seconds", source=source,
+                   field=field, values=column)  # fmt: skip
+    if bounds is not None:
+        earliest = np.datetime_as_string(np.datetime64(bounds.earliest, "s"), unit="D")
+        raise_for_rows(seconds < bounds.earliest,
+                       f"before {earliest} (RECSVC_EARLIEST_EVENT)", source=source,
+                       field=field, values=column)  # fmt: skip
+        days = bounds.future_seconds / DAY
+        raise_for_rows(seconds > bounds.latest(),
+                       f"more than {days:g} day{'s' * (days != 1)} in the future"
+                       " (RECSVC_FUTURE_EVENT_DAYS)", source=source, field=field,
+                       values=column)  # fmt: skip
+    # far beyond int64's range only without bounds: clip rather than wrap around
+    whole: np.ndarray = np.floor(np.clip(seconds, -(2.0**62), 2.0**62)).astype(np.int64)
+    return whole
 
 
 def _mask(mask: pa.ChunkedArray) -> np.ndarray:

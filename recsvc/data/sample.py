@@ -45,7 +45,8 @@ class ShopShape:
 
     @property
     def user_count(self) -> int:
-        """Shoppers: one per 40 events unless set."""
+        """Shoppers drawn from: one per 40 events unless set (the least active of them
+        may never shop in a small sample)."""
         return self.users or max(50, self.events // 40)
 
     @property
@@ -168,6 +169,16 @@ def write_shop(shape: ShopShape, folder: Path, *, fmt: str = "csv") -> tuple[Pat
             writer.write(chunk)
             progress.update(chunk.num_rows)
     return events_path, items_path
+
+
+def shoppers(events_path: Path) -> int:
+    """Distinct shoppers in a written events file."""
+    if events_path.suffix == ".parquet":
+        column = pq.read_table(events_path, columns=["user_id"]).column("user_id")
+    else:
+        options = pa_csv.ConvertOptions(include_columns=["user_id"])
+        column = pa_csv.read_csv(events_path, convert_options=options).column("user_id")
+    return len(pc.unique(column))
 
 
 def _write_table(table: pa.Table, path: Path, fmt: str) -> None:

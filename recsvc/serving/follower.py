@@ -50,19 +50,16 @@ class StoreFollower:
         calls this under its lock, before the recommender serves)."""
         recommender.apply_catalog(list(self._catalog.values()))
 
-    def start(self) -> None:
-        """Catch up, then follow the store in a background thread of this process."""
+    def start(self, *, wait: float = 1.0) -> None:
+        """Catch up, then follow the store, in a background thread of this process;
+        waits at most ``wait`` seconds for the catch-up (requests never wait on the
+        store longer than that, once, when a process starts)."""
         if self.interval <= 0:
             return
-        # catch up before this process answers its first request, then follow
-        try:
-            self.catch_up()
-            self.step()
-        except Exception:
-            self.failures += 1
-            log.warning("cannot read the event store at start (serving what it had)",
-                        exc_info=True)  # fmt: skip
-        threading.Thread(target=self._follow, name="recsvc-follow", daemon=True).start()
+        caught_up = threading.Event()
+        threading.Thread(target=self._follow, args=(caught_up,), name="recsvc-follow",
+                         daemon=True).start()  # fmt: skip
+        caught_up.wait(wait)
 
     def step(self) -> int:
         """Take in the catalog changes and events stored since the last step; how many."""
@@ -96,10 +93,18 @@ class StoreFollower:
         self.live.record(rows)
         self.live.last_id = last
 
-    def _follow(self) -> None:
+    def _follow(self, caught_up: threading.Event) -> None:
+        try:
+            self.catch_up()
+            self.step()
+        except Exception:
+            self.failures += 1
+            log.warning("cannot read the event store at start (serving what it had)",
+                        exc_info=True)  # fmt: skip
+        caught_up.set()
         failing = False
         while True:
-            time.sleep(self.interval)  # start() has just read the store
+            time.sleep(self.interval)
             try:
                 self.step()
                 if failing:

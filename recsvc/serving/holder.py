@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy.exc
 
 from ..artifact import VersionStore
-from ..errors import ModelStoreError, NoModelLoaded
+from ..errors import CorruptVersion, ModelStoreError, NoModelLoaded
 from .placements import Placement
 from .recommender import Recommender
 
@@ -63,8 +63,11 @@ class ModelHolder:
         #: held while swapping, and by whoever changes the served recommender in place
         self.lock = threading.Lock()
         self._served: Served | None = None
-        #: the last version that failed to load, and why
+        #: the last version that failed to load ("CURRENT" when the pointer could not be
+        #: read), and why in a few words anyone may read
         self.failed: tuple[str, str] | None = None
+        #: the failure's own message (paths, hosts): for the log and the admin key
+        self.failure_detail: str | None = None
         #: checks that failed unexpectedly (logged each time)
         self.check_failures = 0
 
@@ -91,21 +94,22 @@ class ModelHolder:
             try:
                 version = self.store.current()
             except (ModelStoreError, sqlalchemy.exc.SQLAlchemyError) as exc:
-                self._remember_failure("CURRENT", str(exc))
+                self._remember_failure("CURRENT", exc)
                 return False
             served = self._served
             if version is None or (served is not None and served.recommender.version == version):
+                self.failed = self.failure_detail = None  # the current version serves
                 return False
             if not force and self.failed is not None and self.failed[0] == version:
                 return False
             try:
                 recommender = Recommender(self.store.load(version), self.placements)
             except (ModelStoreError, OSError, sqlalchemy.exc.SQLAlchemyError) as exc:
-                self._remember_failure(version, str(exc))
+                self._remember_failure(version, exc)
                 return False
             self.prepare(recommender)
             self._served = Served(recommender, _now())
-            self.failed = None
+            self.failed = self.failure_detail = None
         log.info("serving model version %s (pid %d)", version, os.getpid())
         self.on_swap(recommender)
         return True
@@ -116,8 +120,9 @@ class ModelHolder:
         if self.check_interval > 0:
             threading.Thread(target=self._watch, name="recsvc-model-watch", daemon=True).start()
 
-    def status(self) -> dict[str, Any]:
-        """What this process serves, for /v1/model and /readyz."""
+    def status(self, *, detailed: bool = False) -> dict[str, Any]:
+        """What this process serves, for /v1/model and /readyz; ``detailed``: a failure's
+        own message rather than its public summary (for the admin key)."""
         served = self._served
         model = served.recommender.model if served else None
         return {
@@ -129,7 +134,9 @@ class ModelHolder:
             "metrics": model.manifest.get("metrics") if model else None,
             "worker_pid": os.getpid(),
             "failed_version": self.failed[0] if self.failed else None,
-            "failure": self.failed[1] if self.failed else None,
+            "failure": (self.failure_detail if detailed else self.failed[1])
+            if self.failed
+            else None,
         }
 
     def _watch(self) -> None:
@@ -141,15 +148,28 @@ class ModelHolder:
                 self.check_failures += 1
                 log.exception("model check failed")
 
-    def _remember_failure(self, version: str, reason: str) -> None:
+    def _remember_failure(self, version: str, error: Exception) -> None:
+        reason = public_reason(version, error)
         if self.failed != (version, reason):
             log.error(
                 "cannot load model version %s, keeping %s: %s",
                 version,
                 self._served.recommender.version if self._served else "none",
-                reason,
+                error,
             )
         self.failed = (version, reason)
+        self.failure_detail = str(error)
+
+
+def public_reason(version: str, error: Exception) -> str:
+    """What anyone may be told of a failure: no paths, hosts or driver messages."""
+    if isinstance(error, sqlalchemy.exc.SQLAlchemyError):
+        return "the model store's database is unavailable"
+    if version == "CURRENT":
+        return "the model store's pointer to the current version cannot be read"
+    if isinstance(error, CorruptVersion):
+        return "the version failed verification (see the log)"
+    return "the version cannot be read (see the log)"
 
 
 def _now() -> str:

@@ -9,10 +9,14 @@ its first request, since a thread started in the master does not survive the for
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from typing import Any
 
+import sqlalchemy.exc
+
 from ..artifact import VersionStore
+from ..errors import ModelStoreError
 from ..store.shop import ShopStore
 from .follower import StoreFollower
 from .holder import ModelHolder
@@ -41,22 +45,35 @@ class Serving:
                                   on_swap=self._announce)  # fmt: skip
         self.follower = StoreFollower(self.holder, shop, self.live, interval=catalog_interval)
         self.holder.prepare = self.follower.prepare
+        #: seconds a starting process waits for the latest live events
+        self.catch_up_wait = 1.0
         self._started_in: int | None = None
 
-    def start(self) -> None:
-        """Start this process's background work, once per process: checking the model
-        store for a new version, and following the event store (events, catalog)."""
+    def start(self, *, wait: float = 10.0) -> None:
+        """Start this process, once: load the store's current version (a worker that
+        replaces another must not serve the version preloaded when the server started),
+        announce what it serves, then check the model store for new versions and follow
+        the event store in the background. Waits at most ``wait`` seconds for the load
+        and ``catch_up_wait`` for the live events: a slow store delays nothing longer."""
         pid = os.getpid()
         if self._started_in == pid:
             return
         self._started_in = pid
+        loading = threading.Thread(target=self.holder.refresh, name="recsvc-load", daemon=True)
+        loading.start()
+        loading.join(wait)
         self._announce(None)
         self.holder.watch()
-        self.follower.start()
+        self.follower.start(wait=min(wait, self.catch_up_wait))
 
-    def status(self) -> dict[str, Any]:
-        """What this process serves, the store's current version, and every worker."""
-        return {**self.holder.status(), "current_version": self.holder.store.current(),
+    def status(self, *, detailed: bool = False) -> dict[str, Any]:
+        """What this process serves, the store's current version (None when the store
+        cannot say), and every worker; ``detailed``: see :meth:`ModelHolder.status`."""
+        try:
+            current = self.holder.store.current()
+        except (ModelStoreError, sqlalchemy.exc.SQLAlchemyError):
+            current = None  # the holder's failure says why
+        return {**self.holder.status(detailed=detailed), "current_version": current,
                 "workers": self.workers()}  # fmt: skip
 
     def workers(self) -> list[dict[str, Any]]:

@@ -7,6 +7,8 @@ read while one writes), PostgreSQL when ``DATABASE_URL`` says so (Heroku's
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import weakref
 from collections.abc import Mapping
@@ -97,20 +99,36 @@ def database_url(environ: Mapping[str, str] | None = None) -> str:
     return url
 
 
-def connect(url: str | None = None) -> Engine:
-    """An engine for the database, ready for several processes at once."""
+def connect(url: str | None = None, *, timeout: float | None = None) -> Engine:
+    """An engine for the database, ready for several processes at once.
+
+    ``timeout`` (seconds) bounds every call a serving process makes: connecting,
+    waiting for a pooled connection, each statement and each lock (SQLite's busy wait),
+    and a connection whose packets go unacknowledged (PostgreSQL's TCP user timeout).
+    Training and imports, which stream whole tables, leave it unset.
+    """
     url = url or database_url()
     options: dict[str, Any] = {"pool_pre_ping": True}
+    busy_ms = int((timeout or 30) * 1000)
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        options["connect_args"] = {"timeout": 30}
+        options["connect_args"] = {"timeout": busy_ms / 1000}
     else:
-        options.update(pool_size=5, max_overflow=5, connect_args={"connect_timeout": 5})
+        connect_args: dict[str, Any] = {"connect_timeout": max(1, math.ceil(timeout or 5))}
+        if timeout is not None:
+            connect_args.update(
+                options=f"-c statement_timeout={busy_ms} -c lock_timeout={busy_ms}"
+                f" -c idle_in_transaction_session_timeout={4 * busy_ms}",
+                tcp_user_timeout=busy_ms, keepalives=1, keepalives_idle=5,
+                keepalives_interval=1, keepalives_count=3,
+            )  # fmt: skip
+            options["pool_timeout"] = timeout
+        options.update(pool_size=5, max_overflow=5, connect_args=connect_args)
     engine = sa.create_engine(url, **options)
     if url.startswith("sqlite"):
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "connect", functools.partial(_sqlite_pragmas, busy_ms=busy_ms))
     # A forked process (a gunicorn worker) must not use its parent's connections: the
     # two would talk over one socket. Forget them in the child, without closing them.
     reference = weakref.ref(engine)
@@ -124,11 +142,11 @@ def _forget_connections(reference: weakref.ref[Engine]) -> None:
         engine.dispose(close=False)
 
 
-def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(connection: Any, _record: Any, *, busy_ms: int) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
     cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints, safe with WAL
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.close()
 
 

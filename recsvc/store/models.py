@@ -105,7 +105,16 @@ class DatabaseModelStore(VersionStore):
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        self._prune(keep={version, *self.history()[-2:]})
         return folder
+
+    def _prune(self, *, keep: set[str]) -> None:
+        """Remove cached versions other than ``keep`` (the current one, the one before it,
+        and the one just fetched): a process that still maps an older one keeps its pages
+        until it lets them go."""
+        for folder in self.cache.iterdir():
+            if folder.is_dir() and not folder.name.startswith(".") and folder.name not in keep:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def publish(self, model: Model, *, promote: bool = True) -> str:
         """Write a model as a new version and, if ``promote``, make it current, in one

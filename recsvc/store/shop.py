@@ -44,43 +44,36 @@ class ShopStore:
 
     def add_events(self, batch: Sequence[Mapping[str, Any]]) -> Stored:
         """Store validated events in one transaction; events whose event_id is stored are
-        skipped, so a retried batch counts once."""
+        skipped, so a retried batch counts once. The counts are what the database did:
+        identical batches arriving together add up to what was sent."""
         rows = [{f: e.get(f) for f in EVENT_FIELDS} for e in batch]
         for row in rows:
             row["quantity"] = row["quantity"] or 1
+        stored = 0
         with self.engine.begin() as conn:
-            ids = [r["event_id"] for r in rows if r["event_id"] is not None]
-            known: set[str] = set()
-            for part in _chunks(ids, 1000):
-                query = sa.select(events.c.event_id).where(events.c.event_id.in_(part))
-                known.update(conn.execute(query).scalars())
-            seen_here: set[str] = set()
-            fresh = []
-            for row in rows:
-                event_id = row["event_id"]
-                if event_id is not None and (event_id in known or event_id in seen_here):
-                    continue
-                if event_id is not None:
-                    seen_here.add(event_id)
-                fresh.append(row)
-            for part in _chunks(fresh, _CHUNK):
-                conn.execute(_insert_ignoring_duplicates(conn), part)
-        return Stored(stored=len(fresh), duplicates=len(rows) - len(fresh))
+            insert = _insert_ignoring_duplicates(conn).returning(events.c.id)
+            for part in _chunks(rows, _CHUNK):
+                stored += len(conn.execute(insert, part).all())
+        return Stored(stored=stored, duplicates=len(rows) - stored)
 
     def upsert_items(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Create or replace catalog entries (fields left out become blank; stock defaults
-        to available); each is recorded as a change for the serving processes."""
+        to available), race-free (INSERT ... ON CONFLICT DO UPDATE); each is recorded as a
+        change for the serving processes."""
         values = [{"item_id": r["item_id"], **{f: r.get(f) for f in ITEM_FIELDS}}
                   for r in rows]  # fmt: skip
         for value in values:
             if value["available"] is None:
                 value["available"] = True
         with self.engine.begin() as conn:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            insert = dialect.insert(items)
+            upsert = insert.on_conflict_do_update(
+                index_elements=["item_id"], set_={f: insert.excluded[f] for f in ITEM_FIELDS}
+            )
             for part in _chunks(values, _CHUNK):
-                ids = [v["item_id"] for v in part]
-                conn.execute(items.delete().where(items.c.item_id.in_(ids)))
-                conn.execute(items.insert(), part)
-                conn.execute(item_changes.insert(), [{"item_id": i} for i in ids])
+                conn.execute(upsert, part)
+                conn.execute(item_changes.insert(), [{"item_id": v["item_id"]} for v in part])
         return len(values)
 
     def patch_item(self, item_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,8 @@ def test_malformed_and_oversized_bodies_and_unknown_routes(client: FlaskClient) 
     assert "RECSVC_MAX_BODY_BYTES" in big.get_json()["message"]
     missing = client.get("/v1/nowhere")
     assert missing.status_code == 404
-    assert set(missing.get_json()) == {"code", "status", "message"}
+    assert set(missing.get_json()) == {"code", "status", "message", "errors"}
+    assert list(missing.get_json()["errors"]) == ["path"]
     wrong_method = client.delete("/v1/popular")
     assert wrong_method.status_code == 405
     assert wrong_method.get_json()["code"] == 405

@@ -151,7 +151,7 @@ def test_quantity_must_be_a_positive_whole_number(write_csv: WriteCsv) -> None:
 
 def test_take_and_of_types(write_csv: WriteCsv) -> None:
     text = HEADER + "u1,a,view,1\nu1,a,purchase,2\nu2,b,add_to_cart,3\n"
-    events = read_events(write_csv("e.csv", text), event_types=TYPES)
+    events = read_events(write_csv("e.csv", text), event_types=TYPES, bounds=None)
     bought = events.take(events.of_types(["purchase", "add_to_cart"]))
     assert bought.item_id.to_pylist() == ["a", "b"]
     assert bought.timestamp.tolist() == [2, 3]

@@ -46,3 +46,12 @@ def test_large_shops_come_in_chunks_and_parquet(tmp_path: Path) -> None:
     events_path, _ = write_shop(shape, tmp_path, fmt="parquet")
     events = read_events(events_path, event_types=TYPES)
     assert events.user_id.equals(pa.concat_tables(event_chunks(shape)).column("user_id"))
+
+
+def test_the_sample_script_counts_the_shoppers_who_shopped(tmp_path: Path) -> None:
+    from recsvc.data.sample import shoppers
+
+    shape = ShopShape(events=4_000, users=500, items=100, seed=1)
+    events_path, _ = write_shop(shape, tmp_path)
+    distinct = len(set(read_events(events_path, event_types=TYPES).user_id.to_pylist()))
+    assert shoppers(events_path) == distinct < shape.user_count  # some never shop

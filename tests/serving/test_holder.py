@@ -53,7 +53,9 @@ def test_a_new_version_is_swapped_in_while_the_old_one_finishes(store: ModelStor
     assert holder.status()["version"] == new_version
 
 
-def test_a_version_that_fails_to_load_leaves_the_old_one_serving(store: ModelStore) -> None:
+def test_a_version_that_fails_to_load_leaves_the_old_one_serving(
+    store: ModelStore, caplog: pytest.LogCaptureFixture
+) -> None:
     holder = holder_of(store)
     holder.refresh()
     good = holder.recommender.version
@@ -65,7 +67,8 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_serving(store: ModelSto
     assert holder.recommender.version == good
     assert holder.failed is not None
     assert holder.failed[0] == bad
-    assert "fails its checksum" in holder.failed[1]
+    assert holder.failed[1] == "the version failed verification (see the log)"
+    assert "item_factors.npy fails its checksum" in caplog.text  # the details: in the log
     assert holder.status()["failed_version"] == bad
     assert holder.refresh() is False  # not tried again unless forced
     array.write_bytes(data)  # repaired
@@ -79,11 +82,16 @@ def test_an_unreadable_pointer_keeps_the_model_and_says_why(store: ModelStore) -
     holder = holder_of(store)
     holder.refresh()
     served = holder.recommender
+    pointer = (store.root / POINTER).read_text()
     (store.root / POINTER).write_text("{not json")
     assert holder.refresh() is False
     assert holder.recommender is served
     assert holder.failed is not None
     assert holder.failed[0] == "CURRENT"
+    assert str(store.root) not in holder.failed[1]  # no paths for the public
+    (store.root / POINTER).write_text(pointer)  # repaired: the failure is no more
+    assert holder.refresh() is False
+    assert holder.failed is None
 
 
 def test_the_preparation_runs_before_a_version_serves(store: ModelStore) -> None:

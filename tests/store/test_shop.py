@@ -127,3 +127,34 @@ def test_sqlite_runs_in_wal_mode(tmp_path: object) -> None:
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     engine.dispose()
+
+
+def test_concurrent_upserts_of_the_same_new_item_all_succeed(db_url: str) -> None:
+    """Four writers at a time put the same new items (PostgreSQL raised UniqueViolation
+    for a delete-then-insert)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = ShopStore(connect(db_url))
+    work = [[{"item_id": f"new-{i % 10}", "title": f"t{i}", "available": True}]
+            for i in range(120)]  # fmt: skip
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(store.upsert_items, work)) == [1] * 120
+    catalog = store.read_catalog()
+    assert catalog is not None
+    assert sorted(catalog.item_id.tolist()) == [f"new-{i}" for i in range(10)]
+    store.engine.dispose()
+
+
+def test_identical_batches_at_once_count_what_was_stored(db_url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = ShopStore(connect(db_url))
+    batch = [{"event_id": f"e{i}", "user_id": "u1", "item_id": "p1", "event_type": "view",
+              "timestamp": 1_793_000_000 + i} for i in range(200)]  # fmt: skip
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(store.add_events, [batch] * 8))
+    assert sum(r.stored for r in results) == 200  # each event once, whoever stored it
+    assert all(r.stored + r.duplicates == 200 for r in results)
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() == 200
+    store.engine.dispose()
