@@ -7,6 +7,20 @@ default: Heroku's router already logs every request).
 
 import os
 
+#: gevent (the default) answers many connections per worker, so clients that send
+#: their requests slowly wait on their own sockets instead of holding a worker (sync
+#: workers would need a buffering proxy in front). RECSVC_WORKER_CLASS=sync or gthread
+#: chooses another gunicorn worker class.
+worker_class = os.environ.get("RECSVC_WORKER_CLASS", "gevent")
+if worker_class == "gevent":
+    # Before the app is preloaded: every lock, queue and socket it makes is then
+    # cooperative (one made before patching would block a whole worker). psycopg 3
+    # waits on the database cooperatively by itself.
+    from gevent import monkey
+
+    monkey.patch_all()
+worker_connections = 1000
+
 # Serving does linear algebra one request at a time: BLAS threads only slow it down
 # (docs/architecture.md: 50x slower fold-in with 2 OpenBLAS threads), and no OpenMP region
 # may run multi-threaded in the preloading master. Set before numpy is imported.

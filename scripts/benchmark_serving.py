@@ -346,7 +346,8 @@ def main(
         click.echo(f"| {name} | {median:.3f} / {p99:.3f} ms |")
     if not no_http:
         lines, memory = over_http(stores[sizes[0]], seconds, rounds)
-        click.echo(f"\nHTTP, {sizes[0]:,} items, gunicorn with 2 sync workers:\n")
+        workers = os.environ.get("RECSVC_WORKER_CLASS", "gevent")
+        click.echo(f"\nHTTP, {sizes[0]:,} items, gunicorn with 2 {workers} workers:\n")
         click.echo("\n".join(lines))
         click.echo("\nMemory after the runs:\n")
         click.echo("\n".join(memory))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import socket
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -137,3 +140,82 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     upgrade(engine)
     engine.dispose()
     return url
+
+
+class CuttableProxy:
+    """A TCP proxy to PostgreSQL that the test can cut and restore (the database going
+    away and coming back), or stall (it stops answering: packets held, connections
+    open), as the app sees it."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.up = True
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            client, _ = self.listener.accept()
+            if not self.up:
+                client.close()
+                continue
+            server = socket.create_connection(self.target)
+            self.connections += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                self.flowing.wait()  # stalled: held, neither passed on nor refused
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        self.up = False
+        for conn in self.connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+        self.connections.clear()
+
+    def restore(self) -> None:
+        self.up = True
+
+    def stall(self) -> None:
+        self.flowing.clear()
+
+    def resume(self) -> None:
+        self.flowing.set()
+
+    def close(self) -> None:
+        self.resume()
+        self.cut()
+        self.listener.close()
+
+
+ProxyTo = Callable[[str], tuple[CuttableProxy, str]]
+
+
+@pytest.fixture
+def proxy_to() -> Iterator[ProxyTo]:
+    """A proxy in front of a PostgreSQL URL: (the proxy, the URL through it)."""
+    import sqlalchemy as sa
+
+    proxies: list[CuttableProxy] = []
+
+    def make(url: str) -> tuple[CuttableProxy, str]:
+        parsed = sa.engine.make_url(url)
+        proxy = CuttableProxy(parsed.host or "127.0.0.1", parsed.port or 5432)
+        proxies.append(proxy)
+        through = parsed.set(host="127.0.0.1", port=proxy.port)
+        return proxy, through.render_as_string(hide_password=False)
+
+    yield make
+    for proxy in proxies:
+        proxy.close()

@@ -252,3 +252,25 @@ def test_every_array_written_is_described_once() -> None:
     assert len(names) == len(set(names))
     assert [spec.name for spec in ARRAYS if spec.optional] == [
         "next_items_indptr", "next_items_indices", "next_items_data"]  # fmt: skip
+
+
+def test_promote_and_rollback_refuse_a_version_that_would_not_load(store: ModelStore) -> None:
+    """A checksum edited to match a truncated array passes verify_version; promoting it
+    (or rolling back to it) loads it fully, and refuses."""
+    good = store.current() or ""
+    bad = publish_again(store)
+    store.promote(good)
+    folder = store.path(bad)
+    _replace_array(folder, "similar_items", np.load(folder / "similar_items.npy")[:-3])
+    with pytest.raises(CorruptVersion, match=r"similar_items\.npy has shape"):
+        store.promote(bad)
+    assert store.current() == good
+
+
+def test_an_index_outside_the_catalog_never_loads(store: ModelStore) -> None:
+    folder = store.path(store.current() or "")
+    top = np.load(folder / "user_top_items.npy")
+    top[0, 0] = top.max() + 10_000
+    _replace_array(folder, "user_top_items", top)
+    with pytest.raises(CorruptVersion, match=r"user_top_items\.npy names items outside"):
+        load_version(folder)

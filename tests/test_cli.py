@@ -149,3 +149,23 @@ def test_an_unknown_model_is_a_clear_error_naming_the_valid_ones(
     for name in ("als", "itemknn", "ease", "blend"):
         assert name in out
     assert not models.exists()  # nothing trained, nothing published
+
+
+def test_import_items_if_empty_keeps_a_catalog_already_there(
+    small_shop: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, items = small_shop
+    database = f"sqlite:///{tmp_path / 'shop.db'}"
+    assert run("db", "upgrade", "--database", database)[0] == 0
+    code, out = run("import-items", "--if-empty", str(items), "--database", database)
+    assert code == 0
+    assert "imported 300 items" in out
+    from recsvc.store.database import connect
+    from recsvc.store.shop import ShopStore
+
+    shop = ShopStore(connect(database))
+    shop.patch_item("p3", {"available": False})  # a change made since
+    code, out = run("import-items", "--if-empty", str(items), "--database", database)
+    assert (code, "nothing imported" in out) == (0, True)
+    assert shop.patch_item("p3", {})["available"] is False
+    shop.engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -13,8 +14,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -23,6 +25,8 @@ from recsvc.artifact import POINTER, ModelStore
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN_KEY = "test-admin-key"
+#: the proxy_to fixture (conftest.py): a URL in, (the proxy, the URL through it) out
+ProxyTo = Callable[[str], tuple[Any, str]]
 
 
 def web_command() -> list[str]:
@@ -479,3 +483,171 @@ def test_a_new_catalog_item_shows_in_its_category_list(live_server: Server) -> N
         pets = live_server.get("/v1/popular", params={"category": "Pets", "n": 5}).json()
         assert [i["item_id"] for i in pets["items"]] == ["brand-new"]
         assert pets["items"][0]["title"] == "Bowl"
+
+
+# -- faults, with real processes (slow: tens of seconds) --------------------------------
+
+
+def _latency(call: Callable[[], requests.Response]) -> tuple[float, int]:
+    start = time.monotonic()
+    status = call().status_code
+    return time.monotonic() - start, status
+
+
+@pytest.mark.slow
+def test_slow_clients_do_not_starve_the_service(store_copy: Path) -> None:
+    """50 connections send their headers a byte a second for 30 s; meanwhile every
+    request of a normal client is answered, in milliseconds."""
+    server = Server(store_copy)
+    stop = time.monotonic() + 30
+
+    def slow_client() -> None:
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock,
+        ):
+            sock.sendall(b"GET /v1/popular HTTP/1.1\r\nHost: shop\r\n")
+            while time.monotonic() < stop:
+                sock.sendall(b"X")
+                time.sleep(1)
+
+    slow = [threading.Thread(target=slow_client, daemon=True) for _ in range(50)]
+    try:
+        for thread in slow:
+            thread.start()
+        latencies = []
+        while time.monotonic() < stop:
+            seconds, status = _latency(lambda: server.get("/v1/popular", params={"n": 5}))
+            assert status == 200
+            latencies.append(seconds)
+            time.sleep(0.2)
+        latencies.sort()
+        p99 = latencies[int(0.99 * (len(latencies) - 1))]
+        print(
+            f"slow clients: {len(latencies)} requests answered, none failed,"
+            f" p50 {1e3 * latencies[len(latencies) // 2]:.1f} ms, p99 {1e3 * p99:.1f} ms"
+        )
+        assert len(latencies) > 50
+        assert p99 < 1.0
+    finally:
+        for thread in slow:
+            thread.join(timeout=15)
+        server.stop()
+
+
+@pytest.mark.slow
+def test_a_hung_database_keeps_reads_fast_and_answers_writes_503(
+    store_copy: Path, postgres_url: str, proxy_to: ProxyTo
+) -> None:
+    """The database stops answering (a proxy holds every packet): recommendations go on
+    at their usual speed, writes answer 503 with Retry-After within the timeout, and
+    everything works again once the database answers."""
+    from recsvc.store.database import connect, metadata, upgrade
+
+    engine = connect(postgres_url)
+    metadata.drop_all(engine)
+    upgrade(engine)
+    engine.dispose()
+    proxy, through = proxy_to(postgres_url)
+    server = Server(store_copy, DATABASE_URL=through, RECSVC_WRITE_KEY=WRITE_KEY)
+    key = {"X-API-Key": WRITE_KEY}
+    user = known_user(server)
+
+    def event(n: int) -> dict[str, object]:
+        return {"events": [{"event_id": f"hung-{n}", "user_id": user, "item_id": "p1",
+                            "event_type": "view", "timestamp": int(time.time())}]}  # fmt: skip
+
+    try:
+        assert server.post("/v1/events", json=event(0), headers=key).status_code == 202
+        healthy = [_latency(lambda: server.get(f"/v1/users/{user}/recommendations"))[0]
+                   for _ in range(20)]  # fmt: skip
+        proxy.stall()
+        hung = []
+        for _ in range(20):
+            seconds, status = _latency(lambda: server.get(f"/v1/users/{user}/recommendations"))
+            assert status == 200
+            hung.append(seconds)
+        for n in range(1, 4):
+            start = time.monotonic()
+            write = server.post("/v1/events", json=event(n), headers=key)
+            took = time.monotonic() - start
+            assert write.status_code == 503
+            assert write.headers["Retry-After"]
+            assert took < 3.5  # the 2 s timeout, and the request around it
+        assert server.get("/v1/model").status_code == 200
+        print(
+            f"hung database: reads median {1e3 * sorted(hung)[10]:.1f} ms"
+            f" (healthy {1e3 * sorted(healthy)[10]:.1f} ms), max {1e3 * max(hung):.1f} ms;"
+            f" writes 503 after {took:.2f} s"
+        )
+        assert max(hung) < 1.0
+        proxy.resume()
+        deadline = time.monotonic() + 30
+        while server.post("/v1/events", json=event(9), headers=key).status_code != 202:
+            assert time.monotonic() < deadline, "writes did not recover"
+            time.sleep(0.5)
+    finally:
+        proxy.resume()
+        server.stop()
+
+
+def test_a_replaced_worker_serves_the_current_version_from_its_first_request(
+    store_copy: Path,
+) -> None:
+    """A worker killed after a new version was published (and not yet picked up by the
+    others, whose checks are an hour apart here) is replaced by one that loads the
+    current version before it answers."""
+    server = Server(store_copy, RECSVC_RELOAD_INTERVAL="3600")
+    try:
+        old = server.store.current() or ""
+        pids = server.workers_serving(old)
+        new = server.store.publish(server.store.load())
+        victim = min(pids)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while True:  # until a request is answered by the replacement
+            status = server.get("/v1/model").json()
+            if status["worker_pid"] not in pids:
+                break
+            assert time.monotonic() < deadline, "no replacement worker answered"
+        assert status["version"] == new  # its first answer, already on the new version
+        assert {w["worker_pid"]: w["version"] for w in status["workers"]} == {
+            status["worker_pid"]: new, max(pids): old}  # fmt: skip
+    finally:
+        server.stop()
+
+
+def test_an_oversized_chunked_body_is_413_and_workers_are_listed_from_the_start(
+    store_copy: Path,
+) -> None:
+    server = Server(store_copy)
+    try:
+        # both workers announce themselves before their first request
+        first = server.get("/v1/model").json()
+        assert len(first["workers"]) == 2
+        body = b"[" + b"1," * 750_000 + b"1]"  # 1.5 MB, over the 1 MiB limit
+        received: list[bytes] = []
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+
+            def read() -> None:
+                data = b""
+                with contextlib.suppress(OSError):
+                    while chunk := sock.recv(65536):
+                        data += chunk
+                received.append(data)
+
+            reader = threading.Thread(target=read)
+            reader.start()
+            sock.sendall(b"POST /v1/recommendations HTTP/1.1\r\nHost: shop\r\n"
+                         b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                         b"Connection: close\r\n\r\n")  # fmt: skip
+            with contextlib.suppress(OSError):  # the server may stop reading at the limit
+                for start in range(0, len(body), 65536):
+                    part = body[start : start + 65536]
+                    sock.sendall(b"%x\r\n" % len(part) + part + b"\r\n")
+                sock.sendall(b"0\r\n\r\n")
+            reader.join(timeout=10)
+        assert received[0].startswith(b"HTTP/1.1 413")
+        assert b"RECSVC_MAX_BODY_BYTES" in received[0]
+    finally:
+        server.stop()

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--factors", "8", "--iterations", "5", "--neighbours", "20", "--no-progress"]
 
@@ -41,3 +43,25 @@ def test_retrain_publishes_then_refuses_a_worse_model(
     assert "refused by the quality gate" in worse.stderr
     assert (models / "CURRENT").read_text() == current
     assert worse.stdout.count("\n") == 1  # the listing: still one version
+
+
+def test_retrain_finds_the_projects_environment_and_explains_itself(
+    tmp_path: Path, small_shop: tuple[Path, Path]
+) -> None:
+    """Without the environment on the PATH (a cron job), the script uses .venv's recsvc."""
+    venv = ROOT / ".venv" / "bin" / "recsvc"
+    if not venv.exists():
+        pytest.skip("no .venv in the project (make test creates it)")
+    bare = {**os.environ, "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(["scripts/retrain.sh", "--help"], capture_output=True, text=True,
+                          check=False, env=bare, cwd=ROOT)  # fmt: skip
+    assert done.returncode == 0
+    assert "scripts/retrain.sh EVENTS" in done.stdout
+    events, items = small_shop
+    run_ = subprocess.run(["scripts/retrain.sh", str(events), str(items), "--models",
+                           str(tmp_path / "models"), *FAST], capture_output=True, text=True,
+                          check=False, env=bare, cwd=ROOT)  # fmt: skip
+    assert run_.returncode == 0, run_.stderr
+    assert "retrain: published" in run_.stdout
+    assert subprocess.run(["scripts/retrain.sh"], capture_output=True, env=bare, cwd=ROOT,
+                          check=False).returncode == 2  # fmt: skip

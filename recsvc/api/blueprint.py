@@ -19,6 +19,7 @@ import flask
 import flask_smorest
 from flask_smorest import abort
 from webargs.flaskparser import FlaskParser
+from werkzeug.exceptions import RequestEntityTooLarge
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -27,10 +28,17 @@ QUERY_CACHE_SIZE = 4096
 
 
 class Parser(FlaskParser):
-    """webargs' Flask parser, remembering what each query string parsed to, and refusing
-    JSON nested too deeply to parse with a 400 (Python's parser would recurse out)."""
+    """webargs' Flask parser, remembering what each query string parsed to; a streamed
+    body over the size limit is 413, and JSON nested too deeply to parse is 400
+    (Python's parser would recurse out)."""
 
     def _raw_load_json(self, req: flask.Request) -> Any:
+        # A streamed (chunked) body is cut at the size limit without an error by the
+        # first read; parsed as it is, it would be "invalid JSON" instead of too large.
+        limit = req.max_content_length or 0
+        streamed = req.content_length is None and req.is_json
+        if streamed and limit and len(req.get_data(cache=True)) >= limit:
+            raise RequestEntityTooLarge()
         try:
             return super()._raw_load_json(req)
         except RecursionError:

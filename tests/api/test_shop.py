@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -17,6 +15,8 @@ from recsvc.artifact import ModelStore
 from recsvc.store.database import events
 
 KEY = {"Authorization": "Bearer write-key"}
+#: the proxy_to fixture (conftest.py): a URL in, (the proxy, the URL through it) out
+ProxyTo = Callable[[str], tuple[Any, str]]
 
 
 @pytest.fixture
@@ -107,54 +107,12 @@ def test_database_down_answers_503_and_recommendations_go_on(
     assert client.get("/v1/users/u1/recommendations").status_code == 200
 
 
-class CuttableProxy:
-    """A TCP proxy to PostgreSQL that the test can cut and restore: the database going
-    away and coming back, as the app sees it."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.up = True
-        self.connections: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            client, _ = self.listener.accept()
-            if not self.up:
-                client.close()
-                continue
-            server = socket.create_connection(self.target)
-            self.connections += [client, server]
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := source.recv(65536):
-                sink.sendall(data)
-        with contextlib.suppress(OSError):
-            sink.shutdown(socket.SHUT_RDWR)
-
-    def cut(self) -> None:
-        self.up = False
-        for conn in self.connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            conn.close()
-        self.connections.clear()
-
-    def restore(self) -> None:
-        self.up = True
-
-
-def test_database_going_away_and_coming_back(db_url: str, trained_store: ModelStore) -> None:
+def test_database_going_away_and_coming_back(
+    db_url: str, trained_store: ModelStore, proxy_to: ProxyTo
+) -> None:
     if not db_url.startswith("postgresql"):
         pytest.skip("the proxy stands in front of PostgreSQL")
-    url = sa.engine.make_url(db_url)
-    proxy = CuttableProxy(url.host or "127.0.0.1", url.port or 5432)
-    through = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    proxy, through = proxy_to(db_url)
     app = create_app({"models": str(trained_store.root), "database_url": through,
                       "write_key": "write-key", "reload_interval": 0,
                       "catalog_interval": 0})  # fmt: skip

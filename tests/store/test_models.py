@@ -95,3 +95,15 @@ def test_the_setting_picks_the_store(tmp_path: Path, db_url: str) -> None:
     assert "database" in chosen.location
     assert "password" not in chosen.location
     engine.dispose()
+
+
+def test_the_cache_keeps_the_current_and_previous_versions(
+    store: DatabaseModelStore, trained_store: ModelStore, tmp_path: Path
+) -> None:
+    model = trained_store.load()
+    versions = [store.publish(model) for _ in range(4)]
+    reader = DatabaseModelStore(store.engine, cache=tmp_path / "reader")
+    for version in versions:  # a serving process following each publish
+        reader.fetch(version)
+    cached = sorted(p.name for p in reader.cache.iterdir() if not p.name.startswith("."))
+    assert cached == versions[-2:]
