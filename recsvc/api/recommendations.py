@@ -21,6 +21,9 @@ from .schemas import (
     UserRecommendationsQuerySchema,
     recommendations_response,
 )
+from .schemas import (
+    path_id as path_id_doc,
+)
 
 blp = Blueprint(
     "recommendations", __name__, url_prefix="/v1",
@@ -60,7 +63,7 @@ def filters_of(args: Mapping[str, Any]) -> Filters:
     )
 
 
-@blp.route("/users/<user_id>/recommendations")
+@blp.route("/users/<user_id>/recommendations", parameters=[path_id_doc("user_id")])
 @blp.arguments(UserRecommendationsQuerySchema(), location="query")
 @blp.response(200, RecommendationsSchema())
 def user_recommendations(args: dict[str, Any], user_id: str) -> Response:
@@ -99,7 +102,7 @@ def moment_recommendations(body: dict[str, Any]) -> Response:
     )
 
 
-@blp.route("/items/<item_id>/similar")
+@blp.route("/items/<item_id>/similar", parameters=[path_id_doc("item_id")])
 @blp.arguments(SimilarQuerySchema(), location="query")
 @blp.response(200, RecommendationsSchema())
 @blp.alt_response(404, description="The model does not know the item.")

@@ -41,6 +41,13 @@ def Id(**kwargs: Any) -> ma.fields.String:  # noqa: N802 (a field factory, used 
     return Text(min_length=1, max_length=MAX_ID_LENGTH, **kwargs)
 
 
+def path_id(name: str) -> dict[str, Any]:
+    """The OpenAPI description of an id in a URL path: the rule :func:`Id` checks."""
+    return {"in": "path", "name": name, "required": True,
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH,
+                       "pattern": PRINTABLE.regex.pattern}}  # fmt: skip
+
+
 class _Placements(validate.Validator):
     """One of the app's placements (``RECSVC_PLACEMENTS`` may add some), listed as the
     field's ``enum`` in the OpenAPI document (apispec reads ``choices``)."""

@@ -22,6 +22,9 @@ from .schemas import (
     StoredEventsSchema,
     StoredItemsSchema,
 )
+from .schemas import (
+    path_id as path_id_doc,
+)
 
 blp = Blueprint("shop", __name__, url_prefix="/v1",
                 description="Events and catalog from the storefront (write key).")  # fmt: skip
@@ -53,7 +56,7 @@ def post_events(body: dict[str, Any]) -> dict[str, int]:
     return {"stored": stored.stored, "duplicates": stored.duplicates}
 
 
-@blp.route("/items/<item_id>", methods=["PUT"])
+@blp.route("/items/<item_id>", methods=["PUT"], parameters=[path_id_doc("item_id")])
 @require_key("write")
 @json_body
 @blp.arguments(ItemSchema())
@@ -71,7 +74,7 @@ def put_item(body: dict[str, Any], item_id: str) -> dict[str, Any]:
     return within_timeout(upsert)
 
 
-@blp.route("/items/<item_id>", methods=["PATCH"])
+@blp.route("/items/<item_id>", methods=["PATCH"], parameters=[path_id_doc("item_id")])
 @require_key("write")
 @json_body
 @blp.arguments(ItemChangesSchema(partial=True))
