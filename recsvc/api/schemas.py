@@ -150,7 +150,12 @@ class Timestamp(ma.fields.Field):  # type: ignore[type-arg]
             raise ma.ValidationError("must be ISO 8601 text or epoch seconds")
         if isinstance(value, str) and len(value) > 64:
             raise ma.ValidationError("must be ISO 8601 text or epoch seconds (too long)")
-        column = pa.chunked_array([[value]], type=None if isinstance(value, str) else pa.float64())
+        if not isinstance(value, str):
+            try:
+                value = float(value)  # an integer of any size, as epoch seconds
+            except OverflowError:
+                raise ma.ValidationError("not a finite number of seconds") from None
+        column = pa.chunked_array([[value]])
         try:
             seconds = parse_timestamps(column, source="request", field="timestamp",
                                        bounds=resources().time_bounds)  # fmt: skip

@@ -170,3 +170,14 @@ def test_times_are_bounded_in_files_and_imports(tmp_path: Path) -> None:
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() == 0
     engine.dispose()
+
+
+def test_an_integer_timestamp_beyond_a_doubles_precision_is_refused(
+    shop_client: FlaskClient,
+) -> None:
+    """Found by the fuzzing test: pyarrow refused 9007199254740993 with an error (500)."""
+    for value in (9007199254740993, 10**400):
+        body = {"events": [event(timestamp=value)]}
+        response = shop_client.post("/v1/events", json=body, headers=WRITE)
+        assert response.status_code == 422
+        assert "timestamp" in errors_of(response)
