@@ -8,6 +8,7 @@ from pathlib import Path
 from flask.testing import FlaskClient
 
 from recsvc.app import create_app
+from recsvc.artifact import ModelStore
 
 from .conftest import ADMIN_KEY
 
@@ -47,4 +48,31 @@ def test_no_model_is_503_and_not_ready(tmp_path: Path) -> None:
     recommendations = client.get("/v1/users/u1/recommendations")
     assert recommendations.status_code == 503
     assert "no model loaded" in recommendations.get_json()["message"]
+    app.extensions["recsvc"].shop.engine.dispose()
+
+
+def test_an_unreadable_pointer_is_reported_not_a_500(
+    tmp_path: Path, trained_store: ModelStore
+) -> None:
+    import shutil
+
+    from recsvc.artifact import POINTER
+
+    shutil.copytree(trained_store.root, tmp_path / "models")
+    app = create_app({"models": str(tmp_path / "models"), "admin_key": ADMIN_KEY,
+                      "database_url": f"sqlite:///{tmp_path / 'shop.db'}",
+                      "reload_interval": 0, "catalog_interval": 0})  # fmt: skip
+    client = app.test_client()
+    (tmp_path / "models" / POINTER).write_text("{not json")
+    model = client.get("/v1/model")
+    assert model.status_code == 200
+    body = model.get_json()
+    assert body["version"] is not None  # still serving what it had
+    assert body["current_version"] is None
+    reload = client.post("/v1/model/reload", headers={"X-API-Key": ADMIN_KEY})
+    assert reload.status_code == 200
+    public = client.get("/v1/model").get_json()["failure"]
+    assert public == "the model store's pointer to the current version cannot be read"
+    assert str(tmp_path) not in public
+    assert str(tmp_path) in reload.get_json()["failure"]  # the details, for the admin key
     app.extensions["recsvc"].shop.engine.dispose()
