@@ -19,7 +19,10 @@ $(SAMPLE)/events.csv: | $(BIN)/recsvc
 
 sample: $(SAMPLE)/events.csv
 
-## run: the service on the sample shop (model trained on first run), on $PORT (8000)
+## run: the service on the sample shop (model trained on first run), on $PORT (8000),
+## with local API keys for the README's examples unless RECSVC_*_KEY are set
+run: export RECSVC_ADMIN_KEY ?= local-admin-key
+run: export RECSVC_WRITE_KEY ?= local-write-key
 run: $(BIN)/recsvc $(SAMPLE)/events.csv
 	@$(BIN)/recsvc models verify >/dev/null 2>&1 || \
 		$(BIN)/recsvc train --events $(SAMPLE)/events.csv --items $(SAMPLE)/items.csv
