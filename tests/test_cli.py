@@ -90,12 +90,28 @@ def test_evaluate_prints_baselines_in_one_table(small_shop: tuple[Path, Path]) -
     code, out = run("evaluate", "--events", str(events), "--items", str(items), *FAST, "--json")
     assert code == 0
     rows = json.loads(out)
-    assert list(rows) == ["popularity", "als (library defaults)", "bought-together", "als",
-                          "item-kNN (cosine)", "item-kNN (bm25)", "ease",
-                          "blend (als + item-kNN)", "als + next items", "next items",
+    assert list(rows) == ["popularity", "popularity (30-day half-life)",
+                          "popularity (7-day half-life)", "als (library defaults)",
+                          "bought-together", "als", "item-kNN (cosine)", "item-kNN (bm25)",
+                          "ease", "blend (als + item-kNN)", "als + next items", "next items",
                           "recsvc (als + next items, served)"]  # fmt: skip
     served = rows["recsvc (als + next items, served)"]
-    assert set(served) == {"ndcg@10", "precision@10", "recall@10", "map@10", "coverage"}
+    assert set(served) == {"ndcg@10", "precision@10", "recall@10", "map@10", "coverage",
+                           "users", "ndcg@10 low", "ndcg@10 high"}  # fmt: skip
+    assert served["ndcg@10 low"] <= served["ndcg@10"] <= served["ndcg@10 high"]
+
+
+def test_evaluate_on_the_forward_split(small_shop: tuple[Path, Path]) -> None:
+    events, items = small_shop
+    code, out = run("evaluate", "--events", str(events), "--items", str(items), *FAST,
+                    "--split", "forward", "--test-days", "20")  # fmt: skip
+    assert code == 0, out
+    assert "split: forward, holdout last 20 days:" in out
+    assert "new shoppers who bought (not scored)" in out
+    assert "ndcg@10 95% interval" in out
+    code, out = run("evaluate", "--events", str(events), *FAST, "--test-days", "20")
+    assert code == 2
+    assert "--test-days goes with --split forward" in out
 
 
 def test_help_explains_the_options() -> None:

@@ -133,8 +133,13 @@ def open_shop(database: str | None) -> ShopStore:
 
 
 def metrics_table(rows: Mapping[str, Mapping[str, float]]) -> str:
+    """The metrics of each row, with NDCG@10's 95% interval where it was measured."""
     width = max(len(name) for name in rows)
-    lines = [f"{'model':<{width}}  " + "  ".join(f"{m:>12}" for m in METRICS)]
+    lines = [f"{'model':<{width}}  " + "  ".join(f"{m:>12}" for m in METRICS)
+             + "  ndcg@10 95% interval"]  # fmt: skip
     for name, metrics in rows.items():
-        lines.append(f"{name:<{width}}  " + "  ".join(f"{metrics[m]:>12.4f}" for m in METRICS))
+        interval = (f"  [{metrics['ndcg@10 low']:.4f}, {metrics['ndcg@10 high']:.4f}]"
+                    if "ndcg@10 low" in metrics else "")  # fmt: skip
+        lines.append(f"{name:<{width}}  " + "  ".join(f"{metrics[m]:>12.4f}" for m in METRICS)
+                     + interval)  # fmt: skip
     return "\n".join(lines)

@@ -13,7 +13,7 @@ from ..artifact import VersionStore
 from ..config import write_settings
 from ..data.dataset import Files, Source
 from ..evaluation.compare import evaluate_dataset, evaluate_moments_dataset, report_dataset
-from ..evaluation.holdout import SPLITS
+from ..evaluation.holdout import SPLITS, holdout_for
 from ..evaluation.report import write_report
 from ..evaluation.tuning import best, tune, write_trials
 from ..pipeline import TrainReport, read_dataset, retrain_every, train
@@ -132,7 +132,16 @@ def _print_report(report: TrainReport, store: VersionStore) -> None:
     default="user-time",
     show_default=True,
     help="user-time: each user's latest events are the test part (docs/evaluation.md);"
-    " global-time: all events after one moment are.",
+    " global-time: all events after one moment are; forward: everything before a"
+    " cut-off trains, and the truth is what each shopper known then buys after it that"
+    " they never bought (shoppers new after it are counted apart).",
+)
+@click.option(
+    "--test-days",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="With --split forward: the last this many days are the future."
+    " [default: the latest --holdout-fraction of the events]",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 @click.option(
@@ -158,6 +167,7 @@ def evaluate_command(
     events: Path | None,
     items: Path | None,
     split: str,
+    test_days: float | None,
     as_json: bool,
     moments: bool,
     report: Path | None,
@@ -174,7 +184,9 @@ def evaluate_command(
     if events is None:
         raise click.UsageError("--events is required")
     data = read_dataset(Files(events, items), config)
-    tables = {"home": evaluate_dataset(data, config, split=split)}
+    if test_days is not None and split != "forward":
+        raise click.UsageError("--test-days goes with --split forward")
+    tables = {"home": evaluate_dataset(data, config, split=split, test_days=test_days)}
     if moments:
         tables["moments"] = evaluate_moments_dataset(data, config, split=split)
     if report is not None:
@@ -182,7 +194,10 @@ def evaluate_command(
     if as_json:
         click.echo(json.dumps(tables if moments else tables["home"], indent=2))
         return
-    click.echo(f"split: {split}, holdout fraction {config.holdout_fraction:g}")
+    holdout = holdout_for(data, config, split=split, test_days=test_days)
+    span = f"last {test_days:g} days" if test_days else f"fraction {config.holdout_fraction:g}"
+    click.echo(f"split: {split}, holdout {span}: {len(holdout.users):,} shoppers scored,"
+               f" {holdout.new_shoppers:,} new shoppers who bought (not scored)")  # fmt: skip
     for name, rows in tables.items():
         click.echo(f"\n{name}:")
         click.echo(metrics_table(rows))

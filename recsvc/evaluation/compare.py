@@ -14,8 +14,9 @@ from ..config import TrainingConfig
 from ..data.dataset import Dataset
 from ..serving.recommender import Recommender
 from ..training.fit import build_model, fit_next_items, fit_ranker
+from ..training.matrix import build_interactions
 from ..training.models import BoughtTogetherModel, PopularityModel, fit_als, model_named
-from .holdout import holdout_for
+from .holdout import Holdout, holdout_for
 from .metrics import evaluate, lists, per_user_scores, score
 from .report import ReportData
 from .served import evaluate_moments, evaluate_served, fit_for, served_lists
@@ -32,23 +33,36 @@ def served_name(config: TrainingConfig) -> str:
     return f"recsvc ({config.model}{plus}, served)"
 
 
+#: half-lives (days) of the recency-weighted popularity baselines
+RECENT_POPULARITY_DAYS = (30.0, 7.0)
+
+
 def evaluate_dataset(
-    data: Dataset, config: TrainingConfig, *, split: str = "user-time"
-) -> dict[str, dict[str, float]]:
+    data: Dataset, config: TrainingConfig, *, split: str = "user-time",
+    test_days: float | None = None,
+) -> dict[str, dict[str, float]]:  # fmt: skip
     """The configured model beside the baselines and the other models, fitted and scored
     on one holdout in one run.
 
-    Rows: ``popularity``, ``als (library defaults)``, ``bought-together`` (item-item
+    Rows: ``popularity`` (all time, and weighted by recency: each event's weight halves
+    every 30 or 7 days before the newest), ``als (library defaults)``,
+    ``bought-together`` (item-item
     cosine over what users bought, as the cart placement uses it), each model with the
     configured hyperparameters (EASE only up to ``ease_max_items``), and ``recsvc``:
     what `recsvc train` would publish with this configuration, scored through the
     serving recommender.
     """
-    holdout = holdout_for(data, config, split=split)
+    holdout = holdout_for(data, config, split=split, test_days=test_days)
     matrix = holdout.train.matrix
     als = fit_als(matrix, config)
     rows = {
         "popularity": evaluate(PopularityModel.fit(matrix), holdout),
+        **{
+            f"popularity ({days:g}-day half-life)": evaluate(
+                recent_popularity(holdout, config, half_life_days=days), holdout
+            )
+            for days in RECENT_POPULARITY_DAYS
+        },
         "als (library defaults)": evaluate(
             fit_als(matrix, LIBRARY_DEFAULT_ALS.replace(seed=config.seed)), holdout
         ),
@@ -74,6 +88,18 @@ def evaluate_dataset(
                                   holdout)  # fmt: skip
     rows[served_name(config)] = evaluate_served(data, holdout, config)
     return rows
+
+
+def recent_popularity(
+    holdout: Holdout, config: TrainingConfig, *, half_life_days: float
+) -> PopularityModel:
+    """Popularity of the holdout's training part with each event's weight halving every
+    ``half_life_days`` before its newest event ("this season's best sellers")."""
+    train = holdout.train
+    decayed = build_interactions(holdout.train_events, config.event_weights,
+                                 half_life_days=half_life_days, users=train.users,
+                                 items=train.items)  # fmt: skip
+    return PopularityModel.fit(decayed.matrix)
 
 
 def evaluate_moments_dataset(

@@ -17,16 +17,29 @@ import scipy.sparse as sp
 
 from ..config import TrainingConfig
 from ..data.dataset import Dataset
-from ..data.events import PURCHASES, Events
+from ..data.events import DAY, PURCHASES, Events
 from ..data.ids import IdMap
 from ..training.matrix import Interactions, build_interactions
 
-SPLITS = ("user-time", "global-time")
+SPLITS = ("user-time", "global-time", "forward")
 
 
-def holdout_mask(events: Events, *, split: str = "user-time", fraction: float = 0.2) -> np.ndarray:
-    """Boolean mask of the test events of a time-based split."""
+def holdout_mask(
+    events: Events,
+    *,
+    split: str = "user-time",
+    fraction: float = 0.2,
+    test_days: float | None = None,
+) -> np.ndarray:
+    """Boolean mask of the test events of a time-based split.
+
+    ``forward``: every event from a cut-off time on, the cut-off being ``test_days``
+    before the newest event, or else the time that leaves ``fraction`` of the events
+    after it (events at the same second stay on one side).
+    """
     test = np.zeros(len(events), dtype=bool)
+    if split == "forward":
+        return events.timestamp >= forward_cutoff(events, fraction=fraction, test_days=test_days)
     if split == "global-time":
         order = np.argsort(events.timestamp, kind="stable")
         test[order[int(np.floor((1 - fraction) * len(events))) :]] = True
@@ -44,6 +57,16 @@ def holdout_mask(events: Events, *, split: str = "user-time", fraction: float = 
     return test
 
 
+def forward_cutoff(events: Events, *, fraction: float = 0.2, test_days: float | None = None) -> int:
+    """The forward split's cut-off (epoch seconds): events from it on are the future."""
+    if not len(events):
+        return 0
+    if test_days is not None:
+        return int(events.timestamp.max() - test_days * DAY) + 1
+    times = np.sort(events.timestamp, kind="stable")
+    return int(times[min(int(np.floor((1 - fraction) * len(times))), len(times) - 1)])
+
+
 @dataclass(frozen=True, eq=False)
 class Holdout:
     """A training matrix and the ground truth it is scored against."""
@@ -53,6 +76,9 @@ class Holdout:
     truth: sp.csr_matrix  # one row per scored user: items to find
     #: the training part's events (to build a whole model from them)
     train_events: Events
+    #: shoppers first seen in the test part who bought there (the cold-start path: not
+    #: scored, counted apart)
+    new_shoppers: int = 0
 
 
 def make_holdout(
@@ -66,9 +92,16 @@ def make_holdout(
     min_item_users: int = 1,
     target_types: Iterable[str] = PURCHASES,
     items: IdMap | None = None,
+    test_days: float | None = None,
 ) -> Holdout:
-    """Split events in time and build the training matrix and the ground truth."""
-    test = holdout_mask(events, split=split, fraction=fraction)
+    """Split events in time and build the training matrix and the ground truth.
+
+    The truth of a user: items of ``target_types`` in the test part that the user did
+    not touch in the training part; with the ``forward`` split, that the user did not
+    buy in the training part (a shop's question: what will each shopper buy that they
+    never bought?).
+    """
+    test = holdout_mask(events, split=split, fraction=fraction, test_days=test_days)
     items = items or IdMap.of(events.item_id)
     train_events = events.take(~test)
     train = build_interactions(
@@ -79,25 +112,34 @@ def make_holdout(
         min_item_users=min_item_users,
         items=items,
     )
-    touched = build_interactions(train_events, weights, users=train.users, items=items)
+    known = train_events
+    if split == "forward":
+        known = train_events.take(train_events.of_types(target_types))
+    touched = build_interactions(known, weights, users=train.users, items=items)
     targets = events.take(test & events.of_types(target_types))
     truth = build_interactions(targets, weights, users=train.users, items=items).matrix
     truth = truth - truth.multiply(touched.matrix > 0)
     truth.eliminate_zeros()
     has_history = np.diff(train.matrix.indptr) > 0
     users = np.flatnonzero((np.diff(truth.indptr) > 0) & has_history)
+    buyers = set(targets.user_id.unique().to_pylist())
+    new = len(buyers - set(train.users.ids[has_history].tolist()))
     return Holdout(
         train=train, users=users, truth=sp.csr_matrix(truth[users] > 0),
-        train_events=train_events,
+        train_events=train_events, new_shoppers=new,
     )  # fmt: skip
 
 
-def holdout_for(data: Dataset, config: TrainingConfig, *, split: str = "user-time") -> Holdout:
+def holdout_for(
+    data: Dataset, config: TrainingConfig, *, split: str = "user-time",
+    test_days: float | None = None,
+) -> Holdout:  # fmt: skip
     """The evaluation holdout of a dataset under a configuration's weights and limits."""
     return make_holdout(
         data.events,
         config.event_weights,
         split=split,
+        test_days=test_days,
         fraction=config.holdout_fraction,
         half_life_days=config.half_life_days,
         min_user_events=config.min_user_events,

@@ -76,3 +76,56 @@ def test_ideal_dcg_is_capped_at_k() -> None:
     assert metrics["ndcg@10"] == pytest.approx(1.0)
     assert metrics["map@10"] == pytest.approx(1.0)
     assert metrics["recall@10"] == pytest.approx(10 / 12)
+
+
+DAY_S = 86_400
+
+
+def test_the_forward_split_asks_what_known_shoppers_buy_that_they_never_bought(
+    events_of: Callable[[list[str]], Events],
+) -> None:
+    from recsvc.evaluation.holdout import forward_cutoff, holdout_mask
+
+    d = DAY_S
+    events = events_of([
+        f"u1,a,purchase,{0 * d}", f"u1,b,view,{1 * d}",       # u1's past: bought a, saw b
+        f"u2,c,view,{2 * d}",                                   # u2's past
+        f"u1,a,purchase,{10 * d}",  # u1 buys a again: not new, not truth
+        f"u1,b,purchase,{11 * d}",  # u1 buys b, seen but never bought: truth
+        f"u2,d,view,{12 * d}",      # a view is no purchase: no truth for u2
+        f"u3,e,purchase,{13 * d}",  # u3 is new after the cut-off: counted apart
+        f"u1,c,purchase,{25 * d}",  # u1 buys c, never bought: truth
+    ])  # fmt: skip
+    cutoff = forward_cutoff(events, test_days=16)  # the last 16 days: from day 9 on
+    assert cutoff == 25 * d - 16 * d + 1
+    assert holdout_mask(events, split="forward", test_days=16).tolist() == [
+        False, False, False, True, True, True, True, True]  # fmt: skip
+    holdout = make_holdout(events, {"view": 1, "purchase": 4}, split="forward", test_days=16)
+    users = holdout.train.users.ids[holdout.users].tolist()
+    assert users == ["u1"]  # u2 bought nothing after; u3 was not known before
+    truth = holdout.train.items.ids[holdout.truth.indices].tolist()
+    assert sorted(truth) == ["b", "c"]  # a repurchase is no new item; b was only seen
+    assert holdout.new_shoppers == 1
+    # by fraction: the cut-off leaves the latest quarter of the events (2 of 8) after it
+    assert forward_cutoff(events, fraction=0.25) == 13 * d
+
+
+def test_the_bootstrap_interval_of_a_mean() -> None:
+    from recsvc.evaluation.metrics import bootstrap_interval
+
+    assert bootstrap_interval(np.full(50, 0.3)) == pytest.approx((0.3, 0.3))
+    # half the users at 1, half at 0: the mean's spread is 0.5 / sqrt(n)
+    values = np.repeat([0.0, 1.0], 200)
+    low, high = bootstrap_interval(values)
+    assert low == pytest.approx(0.5 - 1.96 * 0.5 / 20, abs=0.015)
+    assert high == pytest.approx(0.5 + 1.96 * 0.5 / 20, abs=0.015)
+    assert bootstrap_interval(values) == (low, high)  # the same every time
+    assert bootstrap_interval(np.array([])) == (0.0, 0.0)
+
+
+def test_scores_carry_the_users_scored_and_an_interval() -> None:
+    recommended = np.array([[1, 0, 5], [3, 4, -1]])
+    truth = sp.csr_matrix(np.array([[0, 1, 0, 0, 0, 1], [0, 0, 1, 0, 0, 0]], dtype=bool))
+    metrics = score(recommended, truth, item_count=10)
+    assert metrics["users"] == 2
+    assert metrics["ndcg@10 low"] <= metrics["ndcg@10"] <= metrics["ndcg@10 high"]
