@@ -231,6 +231,17 @@ class TrainingConfig(_FromEnvironment):
     next_items_neighbours: int = field(
         default=100, metadata=option("Next items: followers kept per item (the most frequent).")
     )
+    #: recency: popularity (best sellers, the cold-start and fill lists) counts each
+    #: event's weight halving every this many days before the newest event (None: all
+    #: time), and is added with this weight to the model's scores of each shopper's
+    #: best items (both standardized; 0 leaves it out): taste, and what sells now
+    popularity_half_life_days: float | None = field(
+        default=None,
+        metadata=option("Popularity's half-life in days (best sellers of this season)."),
+    )
+    popularity_weight: float = field(
+        default=0.0, metadata=option("Weight of recent popularity added to the model's scores.")
+    )
     #: events before this date (ISO 8601) or more than this many days in the future are
     #: refused, in files, imports and the API
     earliest_event: str = field(
@@ -282,6 +293,10 @@ class TrainingConfig(_FromEnvironment):
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.als_regularization < 0 or not self.als_alpha > 0:
             raise ConfigError("als_regularization must be >= 0 and als_alpha > 0")
+        if self.popularity_weight < 0 or (
+            self.popularity_half_life_days is not None and not self.popularity_half_life_days > 0
+        ):
+            raise ConfigError("popularity_weight must be >= 0 and popularity_half_life_days > 0")
         if self.next_items_weight < 0 or not 0 < self.next_items_decay <= 1:
             raise ConfigError("next_items_weight must be >= 0 and next_items_decay in (0, 1]")
         try:

@@ -14,7 +14,6 @@ from ..config import TrainingConfig
 from ..data.dataset import Dataset
 from ..serving.recommender import Recommender
 from ..training.fit import build_model, fit_next_items, fit_ranker
-from ..training.matrix import build_interactions
 from ..training.models import BoughtTogetherModel, PopularityModel, fit_als, model_named
 from .holdout import Holdout, holdout_for
 from .metrics import evaluate, lists, per_user_scores, score
@@ -95,11 +94,9 @@ def recent_popularity(
 ) -> PopularityModel:
     """Popularity of the holdout's training part with each event's weight halving every
     ``half_life_days`` before its newest event ("this season's best sellers")."""
-    train = holdout.train
-    decayed = build_interactions(holdout.train_events, config.event_weights,
-                                 half_life_days=half_life_days, users=train.users,
-                                 items=train.items)  # fmt: skip
-    return PopularityModel.fit(decayed.matrix)
+    train, events = holdout.train, holdout.train_events
+    return PopularityModel.fit_recent(train, events, config.event_weights,
+                                      half_life_days=half_life_days)  # fmt: skip
 
 
 def evaluate_moments_dataset(

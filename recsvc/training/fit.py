@@ -88,7 +88,7 @@ def build_model(
         purchased=purchased,
         bought_together=together.similarity,
         next_items=(next_items.following if next_items else sp.csr_matrix((len(data.items),) * 2)),
-        popularity=PopularityModel.fit(interactions.matrix).counts,
+        popularity=fit_popularity(interactions, events, config).counts,
         user_top_items=user_top_items,
         user_top_scores=user_top_scores,
         similar_items=similar_items,
@@ -161,11 +161,20 @@ def fit_ranker(
     reason = kind.unfit(train.matrix, config)
     if reason is not None:
         raise ConfigError(reason)
-    ranker = kind.fit(train.matrix, config, als)
+    ranker = kind.fit(train, events, config, als)
+    parts: list[tuple[Ranker, float]] = [(ranker, 1.0)]
     if config.next_items_weight > 0:
         next_items = next_items or fit_next_items(train, events, config)
-        ranker = BlendModel([(ranker, 1.0), (next_items, config.next_items_weight)])
-    return ranker
+        parts.append((next_items, config.next_items_weight))
+    if config.popularity_weight > 0:
+        parts.append((fit_popularity(train, events, config), config.popularity_weight))
+    return ranker if len(parts) == 1 else BlendModel(parts)
+
+
+def fit_popularity(train: Interactions, events: Events, config: TrainingConfig) -> PopularityModel:
+    """The configuration's popularity (``popularity_half_life_days``) of ``train``."""
+    return PopularityModel.fit_recent(train, events, config.event_weights,
+                                      half_life_days=config.popularity_half_life_days)  # fmt: skip
 
 
 def fit_next_items(train: Interactions, events: Events, config: TrainingConfig) -> NextItemsModel:

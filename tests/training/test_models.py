@@ -175,14 +175,19 @@ def test_popularity_never_gives_a_user_another_users_items_back() -> None:
 
 def test_every_model_of_the_registry_fits_and_ranks_unseen_items() -> None:
     from recsvc.config import TrainingConfig
+    from recsvc.data.ids import IdMap
+    from recsvc.training.matrix import Interactions
     from recsvc.training.models import MODELS
 
     matrix = checkerboard()
+    train = Interactions(users=IdMap(np.array([f"u{u:03d}" for u in range(matrix.shape[0])])),
+                         items=IdMap(np.array([f"i{i:03d}" for i in range(matrix.shape[1])])),
+                         matrix=matrix)  # fmt: skip
     config = TrainingConfig(als_factors=2, als_iterations=5, knn_neighbours=10)
     users = np.arange(matrix.shape[0])
     for name, kind in MODELS.items():
         assert kind.unfit(matrix, config) is None, name
-        top = kind.fit(matrix, config, None).recommend(users, matrix, 3)
+        top = kind.fit(train, None, config, None).recommend(users, matrix, 3)  # type: ignore[arg-type]
         assert top.shape == (len(users), 3), name
         for u in users:  # never an item the user already has
             assert not set(top[u]) & set(matrix[u].indices), name
@@ -192,9 +197,11 @@ def test_an_unknown_model_name_lists_the_valid_ones() -> None:
     from recsvc.errors import ConfigError
     from recsvc.training.models import MODELS, model_named
 
-    with pytest.raises(ConfigError, match=r"unknown model 'alss'.*als, itemknn, ease, blend"):
+    with pytest.raises(
+        ConfigError, match=r"unknown model 'alss'.*als, itemknn, ease, blend, popular"
+    ):
         model_named("alss")
-    assert list(MODELS) == ["als", "itemknn", "ease", "blend"]
+    assert list(MODELS) == ["als", "itemknn", "ease", "blend", "popular"]
 
 
 def test_ease_over_its_catalog_limit_says_why() -> None:

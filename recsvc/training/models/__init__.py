@@ -23,7 +23,9 @@ from dataclasses import dataclass
 import scipy.sparse as sp
 
 from ...config import TrainingConfig
+from ...data.events import Events
 from ...errors import ConfigError
+from ..matrix import Interactions
 from .als import AlsModel
 from .base import Ranker
 from .blend import BlendModel
@@ -76,25 +78,32 @@ class ModelKind:
     description: str
     #: the settings of its own it reads (the tuner varies only these among the models')
     settings: tuple[str, ...]
-    #: fit on a user x item matrix; ``als``, when given, is ALS already fitted on it
-    fit: Callable[[sp.csr_matrix, TrainingConfig, AlsModel | None], Ranker]
+    #: fit on the training interactions and the events they come from; ``als``, when
+    #: given, is ALS already fitted on them
+    fit: Callable[[Interactions, Events, TrainingConfig, AlsModel | None], Ranker]
     #: why it cannot be fitted on a matrix with these settings (None: it can)
     unfit: Callable[[sp.csr_matrix, TrainingConfig], str | None] = _fits_any
     #: whether it fits ALS (so a caller that has one can share it)
     uses_als: bool = False
 
 
-def _als(matrix: sp.csr_matrix, config: TrainingConfig, als: AlsModel | None) -> Ranker:
-    return als or fit_als(matrix, config)
+Fit = Callable[[Interactions, Events, TrainingConfig, "AlsModel | None"], Ranker]
 
 
-def _knn(matrix: sp.csr_matrix, config: TrainingConfig, als: AlsModel | None) -> ItemKnnModel:
-    return ItemKnnModel.fit(matrix, neighbours=config.knn_neighbours,
+def _als(train: Interactions, events: Events, config: TrainingConfig, als: AlsModel | None
+         ) -> Ranker:  # fmt: skip
+    return als or fit_als(train.matrix, config)
+
+
+def _knn(train: Interactions, events: Events, config: TrainingConfig, als: AlsModel | None
+         ) -> Ranker:  # fmt: skip
+    return ItemKnnModel.fit(train.matrix, neighbours=config.knn_neighbours,
                             weighting=config.knn_weighting)  # fmt: skip
 
 
-def _ease(matrix: sp.csr_matrix, config: TrainingConfig, als: AlsModel | None) -> Ranker:
-    return EaseModel.fit(matrix, regularization=config.ease_regularization)
+def _ease(train: Interactions, events: Events, config: TrainingConfig, als: AlsModel | None
+          ) -> Ranker:  # fmt: skip
+    return EaseModel.fit(train.matrix, regularization=config.ease_regularization)
 
 
 def _ease_too_large(matrix: sp.csr_matrix, config: TrainingConfig) -> str | None:
@@ -104,9 +113,16 @@ def _ease_too_large(matrix: sp.csr_matrix, config: TrainingConfig) -> str | None
             f" RECSVC_EASE_MAX_ITEMS={config.ease_max_items:,}; choose another model")  # fmt: skip
 
 
-def _blend(matrix: sp.csr_matrix, config: TrainingConfig, als: AlsModel | None) -> Ranker:
-    return BlendModel([(_als(matrix, config, als), 1.0),
-                       (_knn(matrix, config, als), config.blend_weight)])  # fmt: skip
+def _popular(train: Interactions, events: Events, config: TrainingConfig, als: AlsModel | None
+             ) -> Ranker:  # fmt: skip
+    return PopularityModel.fit_recent(train, events, config.event_weights,
+                                      half_life_days=config.popularity_half_life_days)  # fmt: skip
+
+
+def _blend(train: Interactions, events: Events, config: TrainingConfig, als: AlsModel | None
+           ) -> Ranker:  # fmt: skip
+    return BlendModel([(_als(train, events, config, als), 1.0),
+                       (_knn(train, events, config, als), config.blend_weight)])  # fmt: skip
 
 
 _ALS_SETTINGS = ("als_factors", "als_regularization", "als_alpha")
@@ -123,6 +139,8 @@ MODELS: dict[str, ModelKind] = {
                   _ease, unfit=_ease_too_large),
         ModelKind("blend", "ALS plus item-kNN, standardized and weighted",
                   (*_ALS_SETTINGS, *_KNN_SETTINGS, "blend_weight"), _blend, uses_als=True),
+        ModelKind("popular", "popularity alone (of this season: popularity_half_life_days)",
+                  (), _popular),
     )
 }  # fmt: skip
 

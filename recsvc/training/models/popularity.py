@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import scipy.sparse as sp
 
+from ...data.events import Events
+from ..matrix import Interactions, build_interactions
 from .base import Ranker
 
 
@@ -19,6 +23,24 @@ class PopularityModel(Ranker):
     def fit(cls, matrix: sp.csr_matrix) -> PopularityModel:
         """Sum each item column of a weighted user x item matrix."""
         return cls(np.asarray(matrix.sum(axis=0), dtype=np.float32).reshape(-1))
+
+    @classmethod
+    def fit_recent(
+        cls,
+        train: Interactions,
+        events: Events,
+        weights: Mapping[str, float],
+        *,
+        half_life_days: float | None,
+    ) -> PopularityModel:
+        """Popularity over ``train``'s users and items from ``events``, each event's weight
+        halving every ``half_life_days`` before the newest ("this season's best
+        sellers"); all time without a half-life."""
+        if half_life_days is None:
+            return cls.fit(train.matrix)
+        decayed = build_interactions(events, weights, half_life_days=half_life_days,
+                                     users=train.users, items=train.items)  # fmt: skip
+        return cls.fit(decayed.matrix)
 
     def scores(self, users: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
         """The same popularity for every user."""
