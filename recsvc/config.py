@@ -242,6 +242,16 @@ class TrainingConfig(_FromEnvironment):
     popularity_weight: float = field(
         default=0.0, metadata=option("Weight of recent popularity added to the model's scores.")
     )
+    #: model auto: seconds a selection may spend starting candidates, and the catalog
+    #: coverage a candidate needs to be chosen
+    selection_budget: float = field(
+        default=180.0, metadata=option("With --model auto: seconds the choice may take.",
+                                       flag="--budget"),
+    )  # fmt: skip
+    selection_min_coverage: float = field(
+        default=0.0,
+        metadata=option("With --model auto: the catalog coverage a candidate needs."),
+    )
     #: events before this date (ISO 8601) or more than this many days in the future are
     #: refused, in files, imports and the API
     earliest_event: str = field(

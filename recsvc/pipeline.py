@@ -27,9 +27,10 @@ from .errors import QualityGateFailed, RecsvcError
 from .evaluation.gate import gate
 from .evaluation.holdout import holdout_for
 from .evaluation.metrics import evaluate
+from .evaluation.selection import select
 from .evaluation.served import evaluate_served
 from .training.fit import build_model, data_window
-from .training.models import PopularityModel, check_model
+from .training.models import AUTO, PopularityModel, check_model
 
 
 @dataclass
@@ -41,6 +42,8 @@ class TrainReport:
     metrics: dict[str, Any] = field(default_factory=dict)
     gate: dict[str, Any] | None = None
     version: str | None = None
+    #: with model auto: the chosen candidate and every candidate tried
+    selection: dict[str, Any] | None = None
 
 
 def read_dataset(source: Source, config: TrainingConfig) -> Dataset:
@@ -70,6 +73,21 @@ def train(
     with timer("read events"):
         data = read_dataset(source, config)
     report.counts["events"] = len(data.events)
+
+    if config.model == AUTO:
+        with timer("choose the model"):
+            chosen, tried = select(data, config, budget=config.selection_budget,
+                                   min_coverage=config.selection_min_coverage,
+                                   show_progress=show_progress)  # fmt: skip
+        report.selection = {
+            "chosen": chosen.name,
+            "validation": f"forward: the latest {config.holdout_fraction:g} of the events",
+            "budget_seconds": config.selection_budget,
+            "candidates": [candidate.row() for candidate in tried],
+        }
+        say(f"chose {chosen.name}: validation NDCG@10 {chosen.metrics['ndcg@10']:.4f}"
+            f" of {len(tried)} candidates")  # fmt: skip
+        config = chosen.config
 
     with timer("evaluate on holdout"):
         holdout = holdout_for(data, config)
@@ -130,6 +148,7 @@ def _manifest(data: Dataset, config: TrainingConfig, report: TrainReport) -> dic
         "parameters": config.as_dict(),
         "metrics": report.metrics,
         "quality_gate": report.gate,
+        "selection": report.selection,
         # Serving must rank with one thread: a multi-threaded OpenMP region in a
         # preloaded gunicorn master hangs every forked worker (docs/architecture.md).
         "serving": {"num_threads": 1, "blas_threads": 1},

@@ -20,7 +20,7 @@ from ..evaluation.metrics import METRICS
 from ..store.database import connect, database_url
 from ..store.models import open_model_store
 from ..store.shop import ShopStore
-from ..training.models import MODELS, WEIGHTINGS, check_model
+from ..training.models import AUTO, MODELS, WEIGHTINGS, check_model
 
 #: exit status when the quality gate refuses to publish (1 is any other error)
 EXIT_GATE_FAILED = 3
@@ -74,7 +74,7 @@ def data_options(command: Callable[..., None]) -> Callable[..., None]:
 
 
 #: options whose values are a fixed list
-_CHOICES: Mapping[str, click.Choice[str]] = {"model": click.Choice(list(MODELS)),
+_CHOICES: Mapping[str, click.Choice[str]] = {"model": click.Choice([*MODELS, AUTO]),
                                         "knn_weighting": click.Choice(WEIGHTINGS)}  # fmt: skip
 
 

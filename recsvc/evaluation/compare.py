@@ -14,10 +14,11 @@ from ..config import TrainingConfig
 from ..data.dataset import Dataset
 from ..serving.recommender import Recommender
 from ..training.fit import build_model, fit_next_items, fit_ranker
-from ..training.models import BoughtTogetherModel, PopularityModel, fit_als, model_named
+from ..training.models import AUTO, BoughtTogetherModel, PopularityModel, fit_als, model_named
 from .holdout import Holdout, holdout_for
 from .metrics import evaluate, lists, per_user_scores, score
 from .report import ReportData
+from .selection import resolved
 from .served import evaluate_moments, evaluate_served, fit_for, served_lists
 
 #: implicit's own defaults: the "ALS, library defaults" row of the benchmark
@@ -26,10 +27,14 @@ LIBRARY_DEFAULT_ALS = TrainingConfig(
 )
 
 
-def served_name(config: TrainingConfig) -> str:
+def served_name(config: TrainingConfig, *, auto: bool = False) -> str:
     """The evaluation's name for the model `recsvc train` would publish."""
     plus = " + next items" if config.next_items_weight > 0 else ""
-    return f"recsvc ({config.model}{plus}, served)"
+    if config.popularity_weight > 0:
+        days = config.popularity_half_life_days or 0
+        plus += f" + {config.popularity_weight:g} x popularity ({days:g}-day)"
+    chosen = "auto: " if auto else ""
+    return f"recsvc ({chosen}{config.model}{plus}, served)"
 
 
 #: half-lives (days) of the recency-weighted popularity baselines
@@ -79,13 +84,15 @@ def evaluate_dataset(
         ("als + next items", config.replace(model="als", next_items_weight=1.0)
          if config.next_items_weight == 0 else config.replace(model="als")),
     ):  # fmt: skip
-        if model_named(variant.model).unfit(matrix, variant) is not None:
+        if variant.model == AUTO or model_named(variant.model).unfit(matrix, variant) is not None:
             continue
         ranker = fit_ranker(holdout.train, holdout.train_events, variant, als)
         rows[name] = evaluate(ranker, holdout)
     rows["next items"] = evaluate(fit_next_items(holdout.train, holdout.train_events, config),
                                   holdout)  # fmt: skip
-    rows[served_name(config)] = evaluate_served(data, holdout, config)
+    # with model auto, chosen on the training part only (its own forward validation)
+    served = resolved(config, data.with_events(holdout.train_events), split=split)
+    rows[served_name(served, auto=config.model == AUTO)] = evaluate_served(data, holdout, served)
     return rows
 
 
@@ -105,7 +112,8 @@ def evaluate_moments_dataset(
     """The session and product-page strategies of the model `recsvc train` would publish,
     fitted on the holdout's training part, beside their baselines."""
     holdout = holdout_for(data, config, split=split)
-    model = build_model(holdout.train_events, data, config, candidates_for=[])
+    served = resolved(config, data.with_events(holdout.train_events), split=split)
+    model = build_model(holdout.train_events, data, served, candidates_for=[])
     return evaluate_moments(Recommender(model), holdout)
 
 
@@ -116,12 +124,15 @@ def report_dataset(
     library-default ALS, by user activity, and their popularity bias."""
     holdout = holdout_for(data, config, split=split)
     matrix = holdout.train.matrix
+    served = resolved(config, data.with_events(holdout.train_events), split=split)
     recommended = {
         "popularity": lists(PopularityModel.fit(matrix), holdout),
         "als (library defaults)": lists(
             fit_als(matrix, LIBRARY_DEFAULT_ALS.replace(seed=config.seed)), holdout
         ),
-        served_name(config): served_lists(Recommender(fit_for(data, holdout, config)), holdout),
+        served_name(served, auto=config.model == AUTO): served_lists(
+            Recommender(fit_for(data, holdout, served)), holdout
+        ),
     }
     count = len(holdout.train.items)
     metrics = {name: score(r, holdout.truth, item_count=count) for name, r in recommended.items()}

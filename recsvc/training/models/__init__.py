@@ -35,6 +35,7 @@ from .next_items import NextItemsModel
 from .popularity import PopularityModel
 
 __all__ = [
+    "AUTO",
     "MODELS",
     "WEIGHTINGS",
     "AlsModel",
@@ -145,17 +146,25 @@ MODELS: dict[str, ModelKind] = {
 }  # fmt: skip
 
 
+#: the model setting that asks for one to be chosen per shop (recsvc.evaluation.selection)
+AUTO = "auto"
+
+
 def model_named(name: str) -> ModelKind:
     """The model of this name; :class:`ConfigError` naming the valid ones otherwise."""
     try:
         return MODELS[name]
     except KeyError:
+        if name == AUTO:
+            raise ConfigError("model 'auto' is chosen before fitting (a selection)") from None
         raise ConfigError(
-            f"unknown model {name!r} (RECSVC_MODEL or --model); valid models: {', '.join(MODELS)}"
+            f"unknown model {name!r} (RECSVC_MODEL or --model); valid models:"
+            f" {', '.join([*MODELS, AUTO])}"
         ) from None
 
 
 def check_model(config: TrainingConfig) -> TrainingConfig:
-    """The configuration, once its model is known to be one of :data:`MODELS`."""
-    model_named(config.model)
+    """The configuration, once its model is one of :data:`MODELS`, or ``auto``."""
+    if config.model != AUTO:
+        model_named(config.model)
     return config

@@ -1,0 +1,69 @@
+"""Choosing the model per shop on its own recent past."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from recsvc.artifact import ModelStore
+from recsvc.config import TrainingConfig
+from recsvc.data.dataset import Files
+from recsvc.errors import ConfigError
+from recsvc.evaluation.holdout import holdout_for
+from recsvc.evaluation.selection import candidates, select
+from recsvc.evaluation.served import evaluate_served
+from recsvc.pipeline import read_dataset, train
+
+
+def test_the_better_candidate_on_validation_is_chosen_and_it_transfers(
+    small_shop: tuple[Path, Path], fast_config: TrainingConfig
+) -> None:
+    data = read_dataset(Files(*small_shop), fast_config)
+    listed = [("popular (all time)", fast_config.replace(model="popular", next_items_weight=0.0)),
+              ("als + next items", fast_config)]  # fmt: skip
+    chosen, tried = select(data, fast_config, listed=listed)
+    scores = {c.name: c.metrics["ndcg@10"] for c in tried}
+    assert chosen.name == max(scores, key=lambda name: scores[name])
+    assert [c.name for c in tried] == sorted(scores, key=lambda name: -scores[name])
+    assert scores["als + next items"] > 1.2 * scores["popular (all time)"]  # a clear gap
+    # the choice holds on the test part, which the selection never read
+    test = holdout_for(data, fast_config, split="forward")
+    before = data.with_events(test.train_events)
+    again, _ = select(before, fast_config, listed=listed)
+    on_test = {name: evaluate_served(data, test, config)["ndcg@10"] for name, config in listed}
+    assert on_test[again.name] == max(on_test.values())
+    # the same choice every time (fixed seeds)
+    assert select(data, fast_config, listed=listed)[0].metrics == chosen.metrics
+
+
+def test_the_budget_and_the_coverage_floor(
+    small_shop: tuple[Path, Path], fast_config: TrainingConfig
+) -> None:
+    data = read_dataset(Files(*small_shop), fast_config)
+    listed = candidates(fast_config, items=len(data.items))
+    assert listed[0][0] == "popular (7-day half-life)"  # the cheapest first
+    assert len({name for name, _ in listed}) == len(listed)
+    ticks = iter(range(0, 10_000, 100))
+    _, tried = select(data, fast_config, budget=150, listed=listed,
+                      clock=lambda: next(ticks))  # fmt: skip
+    assert len(tried) == 1  # the second would have started after the budget
+    with pytest.raises(ConfigError, match="no candidate reached catalog coverage 1"):
+        select(data, fast_config, min_coverage=1.0, listed=listed[:2])
+
+
+def test_train_with_model_auto_publishes_the_choice_and_keeps_the_table(
+    tmp_path: Path, small_shop: tuple[Path, Path], fast_config: TrainingConfig
+) -> None:
+    store = ModelStore(tmp_path / "models")
+    config = fast_config.replace(model="auto", selection_budget=3.0)
+    report = train(Files(*small_shop), config=config, store=store)
+    selection = store.manifest()["selection"]
+    assert selection is not None
+    assert report.selection == selection
+    rows = selection["candidates"]
+    assert rows[0]["name"] == selection["chosen"]
+    assert rows[0]["ndcg@10"] == max(row["ndcg@10"] for row in rows)
+    assert {"ndcg@10 low", "ndcg@10 high", "coverage", "seconds", "settings"} <= set(rows[0])
+    published = store.manifest()["parameters"]
+    assert published["model"] == rows[0]["settings"]["model"] != "auto"
