@@ -12,6 +12,7 @@ Each runs in its own process, so its peak resident memory is its own.
 
     python scripts/benchmark_training.py                      # 1M and 10M events
     python scripts/benchmark_training.py --sizes 1000000,10000000,50000000
+    python scripts/benchmark_training.py --sizes 1000000 --train-option=--model=auto
 """
 
 from __future__ import annotations
@@ -55,8 +56,14 @@ def _run(args: list[str]) -> tuple[float, float, str]:
     show_default=True,
     help="Where the synthetic shops are kept between runs.",
 )
+@click.option(
+    "--train-option",
+    "train_options",
+    multiple=True,
+    help="An option passed on to recsvc train, e.g. --train-option=--model=auto (repeatable).",
+)
 @click.option("--plain-fit", type=click.Path(dir_okay=False, path_type=Path), hidden=True)
-def main(sizes: str, data: Path, plain_fit: Path | None) -> None:
+def main(sizes: str, data: Path, train_options: tuple[str, ...], plain_fit: Path | None) -> None:
     """Time end-to-end training against a plain implicit fit of the same matrix."""
     if plain_fit is not None:
         _plain_fit(plain_fit)
@@ -81,6 +88,7 @@ def main(sizes: str, data: Path, plain_fit: Path | None) -> None:
                     "--models",
                     store,
                     "--no-progress",
+                    *train_options,
                 ]
             )
         plain_s, plain_mib, plain_out = _run([sys.executable, __file__, "--plain-fit", str(events)])
