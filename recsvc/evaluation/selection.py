@@ -23,6 +23,7 @@ from tqdm import tqdm
 from ..config import TrainingConfig
 from ..data.dataset import Dataset
 from ..errors import ConfigError
+from ..training.fit import Fits
 from ..training.models import AUTO, model_named
 from .holdout import holdout_for
 from .served import evaluate_served
@@ -92,6 +93,7 @@ def select(
     listed = listed or candidates(config, items=len(data.items))
     deadline = clock() + budget
     tried: list[Candidate] = []
+    fits = Fits()  # the candidates' shared parts: one ALS, one EASE, one next-items...
     for name, candidate in tqdm(listed, desc="choosing the model", unit=" candidates",
                                 disable=not show_progress):  # fmt: skip
         if tried and clock() >= deadline:
@@ -99,7 +101,7 @@ def select(
         if model_named(candidate.model).unfit(validation.train.matrix, candidate) is not None:
             continue
         start = clock()
-        metrics = evaluate_served(data, validation, candidate)
+        metrics = evaluate_served(data, validation, candidate, fits=fits)
         tried.append(Candidate(name, candidate, metrics, clock() - start))
     tried.sort(key=lambda c: (-c.metrics["ndcg@10"], -c.metrics["coverage"]))
     eligible = [c for c in tried if c.metrics["coverage"] >= min_coverage]

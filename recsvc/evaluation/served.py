@@ -14,24 +14,33 @@ from ..data.dataset import Dataset
 from ..serving.filters import Filters
 from ..serving.recommender import Recommender
 from ..serving.sources import bought_with
-from ..training.fit import build_model
+from ..training.fit import Fits, build_model
 from .holdout import Holdout
 from .metrics import score
 
 
-def evaluate_served(data: Dataset, holdout: Holdout, config: TrainingConfig) -> dict[str, float]:
+def evaluate_served(
+    data: Dataset, holdout: Holdout, config: TrainingConfig, *, fits: Fits | None = None
+) -> dict[str, float]:
     """Fit what `recsvc train` would publish on the holdout's training part and score the
-    serving recommender's home lists, with its default filters."""
-    return evaluate_recommender(Recommender(fit_for(data, holdout, config)), holdout)
+    serving recommender's home lists, with its default filters (``fits``: parts shared
+    with other models fitted on the same part)."""
+    return evaluate_recommender(Recommender(fit_for(data, holdout, config, fits=fits)), holdout)
 
 
-def fit_for(data: Dataset, holdout: Holdout, config: TrainingConfig, *, similar: bool = False
-            ) -> Model:  # fmt: skip
+def fit_for(
+    data: Dataset,
+    holdout: Holdout,
+    config: TrainingConfig,
+    *,
+    similar: bool = False,
+    fits: Fits | None = None,
+) -> Model:
     """The model `recsvc train` would publish, fitted on the holdout's training part with
     candidates for the scored users only (``similar``: with item neighbours too)."""
     scored = holdout.train.users.ids[holdout.users]
     return build_model(holdout.train_events, data, config, similar=similar,
-                       candidates_for=scored)  # fmt: skip
+                       candidates_for=scored, fits=fits)  # fmt: skip
 
 
 def evaluate_recommender(

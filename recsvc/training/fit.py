@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,6 +34,35 @@ from .models import (
 )
 
 Timer = Callable[[str], AbstractContextManager[None]]
+T = TypeVar("T")
+
+
+class Fits:
+    """Fitted parts shared by models fitted on the same events with the same weights (a
+    selection's candidates, which differ in how the parts are put together): each part
+    is fitted once, under a key naming every setting it depends on. Fitting is
+    deterministic (fixed seeds), so a shared part is the part each would have fitted."""
+
+    def __init__(self) -> None:
+        self._parts: dict[tuple[Any, ...], Any] = {}
+
+    def get(self, key: tuple[Any, ...], fit: Callable[[], T]) -> T:
+        """The part under ``key``, fitted by ``fit`` the first time."""
+        if key not in self._parts:
+            self._parts[key] = fit()
+        part: T = self._parts[key]
+        return part
+
+
+def _settings(config: TrainingConfig, *names: str) -> tuple[Any, ...]:
+    values = config.as_dict()
+    return tuple(repr(values[name]) for name in names)
+
+
+_MATRIX = ("event_weights", "half_life_days", "min_user_events", "min_item_users",
+           "bought_together_event_types")  # fmt: skip
+_ALS = ("als_factors", "als_regularization", "als_alpha", "als_iterations", "seed")
+_NEXT = ("next_items_window", "next_items_recent", "next_items_decay", "next_items_neighbours")
 
 
 def build_model(
@@ -45,22 +74,36 @@ def build_model(
     timer: Timer = lambda _: nullcontext(),
     similar: bool = True,
     candidates_for: Sequence[str] | None = None,
+    fits: Fits | None = None,
 ) -> Model:
     """Everything a model version holds, fitted on ``events`` (all, or a holdout's training
     part) over the dataset's items and catalog.
 
     To score a holdout, ``similar=False`` skips the item neighbours (the home placement
     does not use them) and ``candidates_for`` limits the precomputed candidates to the
-    users to be scored (the others get none)."""
+    users to be scored (the others get none). Models fitted on the same events may share
+    their parts through ``fits``."""
+    fits = fits or Fits()
+    matrix_key = ("matrices", *_settings(config, *_MATRIX))
     with timer("build matrix"):
-        interactions, bought, purchased = _matrices(events, data, config)
-    with timer("fit ALS"):
-        als = fit_als(interactions.matrix, config, show_progress=show_progress)
-    with timer("precompute candidates"):
-        next_items = (
-            fit_next_items(interactions, events, config) if config.next_items_weight > 0 else None
+        interactions, bought, purchased = fits.get(
+            matrix_key, lambda: _matrices(events, data, config)
         )
-        ranker = fit_ranker(interactions, events, config, als, next_items)
+    with timer("fit ALS"):
+        als = fits.get(
+            (*matrix_key, "als", *_settings(config, *_ALS)),
+            lambda: fit_als(interactions.matrix, config, show_progress=show_progress),
+        )
+    with timer("precompute candidates"):
+        next_items = None
+        if config.next_items_weight > 0:
+            next_items = fits.get(
+                (*matrix_key, "next", *_settings(config, *_NEXT)),
+                lambda: fit_next_items(interactions, events, config),
+            )
+        ranker = fit_ranker(
+            interactions, events, config, als, next_items, fits=fits, key=matrix_key
+        )
         users = None
         if candidates_for is not None:
             users = interactions.users.index(np.asarray(candidates_for))
@@ -75,8 +118,11 @@ def build_model(
             similar_items = np.zeros((len(data.items), 0), dtype=np.int32)
             similar_scores = np.zeros((len(data.items), 0), dtype=np.float32)
     with timer("fit bought-together"):
-        together = BoughtTogetherModel.fit(
-            bought, neighbours=config.bought_together_neighbours, show_progress=show_progress
+        together = fits.get(
+            (*matrix_key, "together", config.bought_together_neighbours),
+            lambda: BoughtTogetherModel.fit(
+                bought, neighbours=config.bought_together_neighbours, show_progress=show_progress
+            ),
         )
     catalog = Catalog.empty() if data.catalog is None else data.catalog
     return Model(
@@ -88,7 +134,7 @@ def build_model(
         purchased=purchased,
         bought_together=together.similarity,
         next_items=(next_items.following if next_items else sp.csr_matrix((len(data.items),) * 2)),
-        popularity=fit_popularity(interactions, events, config).counts,
+        popularity=_popularity(fits, matrix_key, interactions, events, config).counts,
         user_top_items=user_top_items,
         user_top_scores=user_top_scores,
         similar_items=similar_items,
@@ -151,24 +197,42 @@ def fit_ranker(
     config: TrainingConfig,
     als: AlsModel | None = None,
     next_items: NextItemsModel | None = None,
+    *,
+    fits: Fits | None = None,
+    key: tuple[Any, ...] = (),
 ) -> Ranker:
     """The configured ranker of a user's best items (``config.model``, plus what users
-    touch next when ``next_items_weight`` > 0), fitted on ``train`` and the ``events``
-    it was built from; ``als`` and ``next_items``, when given, are already fitted on
-    the same data with the same settings. :class:`ConfigError` if the model cannot be
-    fitted on this data (EASE over its catalog limit)."""
+    touch next when ``next_items_weight`` > 0, plus recent popularity when
+    ``popularity_weight`` > 0), fitted on ``train`` and the ``events`` it was built from;
+    ``als`` and ``next_items``, when given, are already fitted on the same data with the
+    same settings, and ``fits`` (with the ``key`` of ``train``'s settings) shares the
+    parts. :class:`ConfigError` if the model cannot be fitted on this data (EASE over
+    its catalog limit)."""
+    fits = fits or Fits()
     kind = model_named(config.model)
     reason = kind.unfit(train.matrix, config)
     if reason is not None:
         raise ConfigError(reason)
-    ranker = kind.fit(train, events, config, als)
+    ranker = fits.get(
+        (*key, "ranker", config.model, *_settings(config, *kind.settings)),
+        lambda: kind.fit(train, events, config, als),
+    )
     parts: list[tuple[Ranker, float]] = [(ranker, 1.0)]
     if config.next_items_weight > 0:
         next_items = next_items or fit_next_items(train, events, config)
         parts.append((next_items, config.next_items_weight))
     if config.popularity_weight > 0:
-        parts.append((fit_popularity(train, events, config), config.popularity_weight))
+        parts.append((_popularity(fits, key, train, events, config), config.popularity_weight))
     return ranker if len(parts) == 1 else BlendModel(parts)
+
+
+def _popularity(
+    fits: Fits, key: tuple[Any, ...], train: Interactions, events: Events, config: TrainingConfig
+) -> PopularityModel:
+    return fits.get(
+        (*key, "popularity", config.popularity_half_life_days),
+        lambda: fit_popularity(train, events, config),
+    )
 
 
 def fit_popularity(train: Interactions, events: Events, config: TrainingConfig) -> PopularityModel:

@@ -34,3 +34,21 @@ def test_recent_popularity_is_served_and_blended_into_the_candidates(
     alone = fit_ranker(train, data.events, config.replace(model="popular", next_items_weight=0,
                                                           popularity_weight=0))  # fmt: skip
     assert np.allclose(alone.counts, recent.counts)  # type: ignore[attr-defined]
+
+
+def test_models_fitted_with_shared_parts_equal_models_fitted_alone(
+    small_shop: tuple[Path, Path], fast_config: TrainingConfig
+) -> None:
+    from recsvc.training.fit import Fits
+
+    data = read_dataset(Files(*small_shop), fast_config)
+    fits = Fits()
+    variants = [fast_config, fast_config.replace(popularity_weight=2.0,
+                                                 popularity_half_life_days=7.0)]  # fmt: skip
+    shared = [build_model(data.events, data, c, similar=False, fits=fits) for c in variants]
+    alone = [build_model(data.events, data, c, similar=False) for c in variants]
+    for one, other in zip(shared, alone, strict=True):
+        assert np.array_equal(one.user_top_items, other.user_top_items)
+        assert np.allclose(one.popularity, other.popularity)
+    assert shared[0].item_factors is shared[1].item_factors  # one ALS fit for both
+    assert not np.array_equal(shared[0].user_top_items, shared[1].user_top_items)

@@ -141,7 +141,7 @@ MODELS: dict[str, ModelKind] = {
         ModelKind("blend", "ALS plus item-kNN, standardized and weighted",
                   (*_ALS_SETTINGS, *_KNN_SETTINGS, "blend_weight"), _blend, uses_als=True),
         ModelKind("popular", "popularity alone (of this season: popularity_half_life_days)",
-                  (), _popular),
+                  ("popularity_half_life_days",), _popular),
     )
 }  # fmt: skip
 
