@@ -1,0 +1,64 @@
+"""Does choosing the model on a shop's validation split transfer to its future?
+
+For a data set and a split: the evaluation's training part is split again (the same
+protocol) into fitting and validation parts; every candidate of ``recsvc train --model
+auto`` is scored on that validation part, and also (for this check only) on the test
+part that the choice never reads. It prints both scores per candidate, and whether the
+chosen candidate's test score lies within the best test score's 95% bootstrap interval.
+
+    python scripts/selection_transfer.py --events ../shared/data/ml-100k/events.csv --split forward
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from recsvc.config import TrainingConfig
+from recsvc.data.dataset import Files
+from recsvc.evaluation.holdout import SPLITS, holdout_for
+from recsvc.evaluation.selection import candidates, select
+from recsvc.evaluation.served import evaluate_served
+from recsvc.pipeline import read_dataset
+from recsvc.training.fit import Fits
+from recsvc.training.models import model_named
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--events", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--items", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--split", type=click.Choice(SPLITS), default="forward", show_default=True)
+def main(events: Path, items: Path | None, split: str) -> None:
+    """Validation and test scores of every candidate; the chosen one against the best."""
+    config = TrainingConfig()
+    data = read_dataset(Files(events, items), config)
+    test = holdout_for(data, config, split=split)
+    past = data.with_events(test.train_events)
+    listed = candidates(config, items=len(data.items))
+    chosen, tried = select(past, config, split=split, budget=3600, listed=listed)
+    fits = Fits()
+    on_test = {}
+    for name, candidate in listed:
+        if model_named(candidate.model).unfit(test.train.matrix, candidate) is None:
+            on_test[name] = evaluate_served(data, test, candidate, fits=fits)
+    best = max(on_test, key=lambda name: on_test[name]["ndcg@10"])
+    click.echo(f"{split}: {len(test.users):,} shoppers scored on the test part")
+    click.echo("| candidate | validation NDCG@10 | test NDCG@10 | test 95% interval |")
+    click.echo("|---|---:|---:|---|")
+    for candidate in tried:
+        t = on_test[candidate.name]
+        mark = " (chosen)" if candidate.name == chosen.name else ""
+        mark += " (best on test)" if candidate.name == best else ""
+        interval = f"[{t['ndcg@10 low']:.4f}, {t['ndcg@10 high']:.4f}]"
+        click.echo(f"| {candidate.name}{mark} | {candidate.metrics['ndcg@10']:.4f} |"
+                   f" {t['ndcg@10']:.4f} | {interval} |")  # fmt: skip
+    low = on_test[best]["ndcg@10 low"]
+    verdict = "within" if on_test[chosen.name]["ndcg@10"] >= low else "below"
+    click.echo(f"\nchosen {chosen.name}: test NDCG@10 {on_test[chosen.name]['ndcg@10']:.4f},"
+               f" {verdict} the best candidate's interval (best {best}:"
+               f" {on_test[best]['ndcg@10']:.4f}, from {low:.4f})")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
