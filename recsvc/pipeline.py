@@ -25,7 +25,7 @@ from .config import TrainingConfig
 from .data.dataset import Dataset, Source
 from .errors import QualityGateFailed, RecsvcError
 from .evaluation.gate import gate
-from .evaluation.holdout import holdout_for
+from .evaluation.holdout import DEFAULT_SPLIT, holdout_for
 from .evaluation.metrics import evaluate
 from .evaluation.selection import select
 from .evaluation.served import evaluate_served
@@ -94,8 +94,9 @@ def train(
         model_metrics = evaluate_served(data, holdout, config)
         popular = PopularityModel.fit(holdout.train.matrix)
         report.metrics = {
-            "holdout": {"split": "user-time", "fraction": config.holdout_fraction,
-                        "users_scored": len(holdout.users), "through": "serving (home)"},
+            "holdout": {"split": DEFAULT_SPLIT, "fraction": config.holdout_fraction,
+                        "users_scored": len(holdout.users), "new_shoppers": holdout.new_shoppers,
+                        "through": "serving (home)"},
             "model": model_metrics,
             "popularity": evaluate(popular, holdout),
         }  # fmt: skip

@@ -109,7 +109,8 @@ def test_evaluate_on_the_forward_split(small_shop: tuple[Path, Path]) -> None:
     assert "split: forward, holdout last 20 days:" in out
     assert "new shoppers who bought (not scored)" in out
     assert "ndcg@10 95% interval" in out
-    code, out = run("evaluate", "--events", str(events), *FAST, "--test-days", "20")
+    code, out = run("evaluate", "--events", str(events), *FAST, "--split", "user-time",
+                    "--test-days", "20")  # fmt: skip
     assert code == 2
     assert "--test-days goes with --split forward" in out
 

@@ -13,7 +13,7 @@ from ..artifact import VersionStore
 from ..config import write_settings
 from ..data.dataset import Files, Source
 from ..evaluation.compare import evaluate_dataset, evaluate_moments_dataset, report_dataset
-from ..evaluation.holdout import SPLITS, holdout_for
+from ..evaluation.holdout import DEFAULT_SPLIT, SPLITS, holdout_for
 from ..evaluation.report import write_report
 from ..evaluation.tuning import best, tune, write_trials
 from ..pipeline import TrainReport, read_dataset, retrain_every, train
@@ -129,12 +129,12 @@ def _print_report(report: TrainReport, store: VersionStore) -> None:
 @click.option(
     "--split",
     type=click.Choice(SPLITS),
-    default="user-time",
+    default=DEFAULT_SPLIT,
     show_default=True,
-    help="user-time: each user's latest events are the test part (docs/evaluation.md);"
-    " global-time: all events after one moment are; forward: everything before a"
-    " cut-off trains, and the truth is what each shopper known then buys after it that"
-    " they never bought (shoppers new after it are counted apart).",
+    help="forward: everything before a cut-off trains, and the truth is what each shopper"
+    " known then buys after it that they never bought (shoppers new after it are counted"
+    " apart); user-time: each user's latest events are the test part (the benchmark's"
+    " 80/20, docs/evaluation.md); global-time: all events after one moment are.",
 )
 @click.option(
     "--test-days",

@@ -15,7 +15,7 @@ from ..data.dataset import Dataset
 from ..serving.recommender import Recommender
 from ..training.fit import build_model, fit_next_items, fit_ranker
 from ..training.models import AUTO, BoughtTogetherModel, PopularityModel, fit_als, model_named
-from .holdout import Holdout, holdout_for
+from .holdout import DEFAULT_SPLIT, Holdout, holdout_for
 from .metrics import evaluate, lists, per_user_scores, score
 from .report import ReportData
 from .selection import resolved
@@ -42,7 +42,7 @@ RECENT_POPULARITY_DAYS = (30.0, 7.0)
 
 
 def evaluate_dataset(
-    data: Dataset, config: TrainingConfig, *, split: str = "user-time",
+    data: Dataset, config: TrainingConfig, *, split: str = DEFAULT_SPLIT,
     test_days: float | None = None,
 ) -> dict[str, dict[str, float]]:  # fmt: skip
     """The configured model beside the baselines and the other models, fitted and scored
@@ -107,7 +107,7 @@ def recent_popularity(
 
 
 def evaluate_moments_dataset(
-    data: Dataset, config: TrainingConfig, *, split: str = "user-time"
+    data: Dataset, config: TrainingConfig, *, split: str = DEFAULT_SPLIT
 ) -> dict[str, dict[str, float]]:
     """The session and product-page strategies of the model `recsvc train` would publish,
     fitted on the holdout's training part, beside their baselines."""
@@ -118,7 +118,7 @@ def evaluate_moments_dataset(
 
 
 def report_dataset(
-    data: Dataset, config: TrainingConfig, *, split: str = "user-time"
+    data: Dataset, config: TrainingConfig, *, split: str = DEFAULT_SPLIT
 ) -> ReportData:
     """The figures of the evaluation report: the served model beside popularity and
     library-default ALS, by user activity, and their popularity bias."""

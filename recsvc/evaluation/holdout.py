@@ -22,6 +22,9 @@ from ..data.ids import IdMap
 from ..training.matrix import Interactions, build_interactions
 
 SPLITS = ("user-time", "global-time", "forward")
+#: the protocol a shop lives by, and the default of evaluation, training's holdout, the
+#: quality gate, tuning and the model's choice: trained on the past, asked for the future
+DEFAULT_SPLIT = "forward"
 
 
 def holdout_mask(
@@ -131,7 +134,7 @@ def make_holdout(
 
 
 def holdout_for(
-    data: Dataset, config: TrainingConfig, *, split: str = "user-time",
+    data: Dataset, config: TrainingConfig, *, split: str = DEFAULT_SPLIT,
     test_days: float | None = None,
 ) -> Holdout:  # fmt: skip
     """The evaluation holdout of a dataset under a configuration's weights and limits."""

@@ -25,7 +25,7 @@ from ..data.dataset import Dataset
 from ..errors import ConfigError
 from ..training.fit import Fits
 from ..training.models import AUTO, model_named
-from .holdout import holdout_for
+from .holdout import DEFAULT_SPLIT, holdout_for
 from .served import evaluate_served
 
 #: recency added to a taste: (weight, half-life in days)
@@ -78,7 +78,7 @@ def select(
     data: Dataset,
     config: TrainingConfig,
     *,
-    split: str = "forward",
+    split: str = DEFAULT_SPLIT,
     budget: float = 180.0,
     min_coverage: float = 0.0,
     show_progress: bool = False,
@@ -110,7 +110,9 @@ def select(
     return eligible[0], tried
 
 
-def resolved(config: TrainingConfig, data: Dataset, *, split: str = "forward") -> TrainingConfig:
+def resolved(
+    config: TrainingConfig, data: Dataset, *, split: str = DEFAULT_SPLIT
+) -> TrainingConfig:
     """The configuration itself, or with ``model`` auto, the chosen candidate's settings
     (``data`` is all a selection may read: for an evaluation, its training part)."""
     if config.model != AUTO:

@@ -1,7 +1,8 @@
 """Hyperparameter search on a validation split carved from the training part only.
 
-The data is split in time as for evaluation (``holdout_fraction`` of each user's
-latest events are the test part); the test part is then set aside, unread, and the
+The data is split in time as for evaluation (the forward split: the latest
+``holdout_fraction`` of the events are the test part); the test part is then set aside,
+unread, and the
 training part is split again the same way into fitting and validation parts. Trials
 are drawn at random from log grids (Rendle et al. 2022: regularization and the weight
 of observed pairs matter more than the factor count), starting with the current
@@ -29,7 +30,7 @@ from ..data.dataset import Dataset
 from ..errors import ConfigError
 from ..training.fit import fit_ranker
 from ..training.models import MODELS, model_named
-from .holdout import holdout_for, holdout_mask
+from .holdout import DEFAULT_SPLIT, holdout_for, holdout_mask
 from .metrics import METRICS, evaluate
 
 #: the search space: each setting's candidate values
@@ -73,7 +74,7 @@ class Trial:
 
 def validation_data(data: Dataset, config: TrainingConfig) -> Dataset:
     """The training part of the evaluation split, as a dataset: all that tuning reads."""
-    test = holdout_mask(data.events, fraction=config.holdout_fraction)
+    test = holdout_mask(data.events, split=DEFAULT_SPLIT, fraction=config.holdout_fraction)
     return data.with_events(data.events.take(~test))
 
 
@@ -139,7 +140,7 @@ def validate(train_part: Dataset, config: TrainingConfig, *, folds: int = 1) -> 
         events = train_part.events
         if fold:
             shift = config.holdout_fraction * fold / folds
-            events = events.take(~holdout_mask(events, fraction=shift))
+            events = events.take(~holdout_mask(events, split=DEFAULT_SPLIT, fraction=shift))
         holdout = holdout_for(train_part.with_events(events), config)
         if model_named(config.model).unfit(holdout.train.matrix, config) is not None:
             return dict.fromkeys(METRICS, 0.0)

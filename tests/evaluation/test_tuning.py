@@ -11,7 +11,7 @@ from recsvc.cli import main
 from recsvc.config import TrainingConfig, write_settings
 from recsvc.data.dataset import Dataset, Files
 from recsvc.errors import ConfigError
-from recsvc.evaluation.holdout import holdout_mask
+from recsvc.evaluation.holdout import DEFAULT_SPLIT, holdout_mask
 from recsvc.evaluation.tuning import Trial, best, tune
 from recsvc.pipeline import read_dataset
 
@@ -25,7 +25,7 @@ def test_tuning_never_reads_the_test_part(
     data = read_dataset(Files(*small_shop), fast_config)
     first = tune(data, fast_config, seconds=120, max_trials=5, space=SMALL_SPACE)
     # scramble every test-part event: a tuner that read them would score differently
-    test = holdout_mask(data.events, fraction=fast_config.holdout_fraction)
+    test = holdout_mask(data.events, split=DEFAULT_SPLIT, fraction=fast_config.holdout_fraction)
     items = data.events.item_id.to_numpy(zero_copy_only=False).astype(str)
     rng = np.random.default_rng(0)
     items[test] = rng.permutation(items[test])
