@@ -195,8 +195,12 @@ class TrainingConfig(_FromEnvironment):
     )
     als_iterations: int = field(default=15, metadata=option("ALS iterations.", flag="--iterations"))
     #: what ranks a user's best items (the precomputed candidates of the home and
-    #: category placements): a model of recsvc.training.models.MODELS, checked there
-    model: str = field(default="als", metadata=option("What ranks a user's best items."))
+    #: category placements): a model of recsvc.training.models.MODELS, checked there, or
+    #: auto, chosen on the shop's own latest events (recsvc.evaluation.selection)
+    model: str = field(
+        default="auto",
+        metadata=option("What ranks a user's best items (auto: chosen on the shop's past)."),
+    )
     #: item-kNN (alone or in the blend): neighbours per item, and cosine or bm25
     knn_neighbours: int = field(
         default=200, metadata=option("Item-kNN (alone or blended): neighbours per item.")

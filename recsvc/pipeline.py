@@ -74,14 +74,19 @@ def train(
         data = read_dataset(source, config)
     report.counts["events"] = len(data.events)
 
+    holdout = holdout_for(data, config)
     if config.model == AUTO:
+        # on the holdout's training part only: the holdout then scores the choice as it
+        # scores any model, on what the choice never read
         with timer("choose the model"):
-            chosen, tried = select(data, config, budget=config.selection_budget,
+            chosen, tried = select(data.with_events(holdout.train_events), config,
+                                   budget=config.selection_budget,
                                    min_coverage=config.selection_min_coverage,
                                    show_progress=show_progress)  # fmt: skip
         report.selection = {
             "chosen": chosen.name,
-            "validation": f"forward: the latest {config.holdout_fraction:g} of the events",
+            "validation": f"forward, within the holdout's training part (the latest"
+            f" {config.holdout_fraction:g} of its events)",
             "budget_seconds": config.selection_budget,
             "candidates": [candidate.row() for candidate in tried],
         }
@@ -90,7 +95,6 @@ def train(
         config = chosen.config
 
     with timer("evaluate on holdout"):
-        holdout = holdout_for(data, config)
         model_metrics = evaluate_served(data, holdout, config)
         popular = PopularityModel.fit(holdout.train.matrix)
         report.metrics = {

@@ -41,7 +41,9 @@ def small_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return write_shop(ShopShape(events=20_000, users=600, items=300, seed=3), folder)
 
 
-FAST_CONFIG = TrainingConfig(als_factors=8, als_iterations=5, bought_together_neighbours=20)
+#: fast, and one model (the default, auto, would choose among many at every training)
+FAST_CONFIG = TrainingConfig(model="als", als_factors=8, als_iterations=5,
+                             bought_together_neighbours=20)  # fmt: skip
 
 
 @pytest.fixture

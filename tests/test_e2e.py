@@ -460,7 +460,8 @@ def test_retrain_from_the_database_reaches_every_worker(
         recsvc = str(Path(sys.executable).with_name("recsvc"))
         for command in (["import-events", str(small_shop[0])],
                         ["import-items", str(small_shop[1])],
-                        ["train", "--from-db", "--factors", "8", "--iterations", "5",
+                        ["train", "--from-db", "--model", "als", "--factors", "8",
+                         "--iterations", "5",
                          "--neighbours", "20", "--force", "--no-progress"]):  # fmt: skip
             done = subprocess.run([recsvc, *command], env=trainer, capture_output=True,
                                   text=True, check=False)  # fmt: skip

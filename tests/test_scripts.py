@@ -10,7 +10,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FAST = ["--factors", "8", "--iterations", "5", "--neighbours", "20", "--no-progress"]
+FAST = [
+    "--model",
+    "als",
+    "--factors",
+    "8",
+    "--iterations",
+    "5",
+    "--neighbours",
+    "20",
+    "--no-progress",
+]
 
 
 def run(*args: str | Path) -> subprocess.CompletedProcess[str]:

@@ -29,7 +29,7 @@ from ..config import TrainingConfig
 from ..data.dataset import Dataset
 from ..errors import ConfigError
 from ..training.fit import fit_ranker
-from ..training.models import MODELS, model_named
+from ..training.models import AUTO, MODELS, model_named
 from .holdout import DEFAULT_SPLIT, holdout_for, holdout_mask
 from .metrics import METRICS, evaluate
 
@@ -89,7 +89,10 @@ def tune(
     show_progress: bool = False,
     space: Mapping[str, Sequence[Any]] = SPACE,
 ) -> list[Trial]:
-    """Random search on the validation split; trials best first (by NDCG@10)."""
+    """Random search on the validation split; trials best first (by NDCG@10). With
+    ``model`` auto, the search starts from ALS (it draws the model itself)."""
+    if config.model == AUTO:
+        config = config.replace(model="als")
     train_part = validation_data(data, config)
     rng = random.Random(seed)
     trials: list[Trial] = []

@@ -67,3 +67,39 @@ def test_train_with_model_auto_publishes_the_choice_and_keeps_the_table(
     assert {"ndcg@10 low", "ndcg@10 high", "coverage", "seconds", "settings"} <= set(rows[0])
     published = store.manifest()["parameters"]
     assert published["model"] == rows[0]["settings"]["model"] != "auto"
+
+
+def test_the_choice_in_train_never_reads_the_holdouts_future(
+    tmp_path: Path, small_shop: tuple[Path, Path], fast_config: TrainingConfig
+) -> None:
+    import numpy as np
+    import pyarrow as pa
+
+    from recsvc.data.dataset import Dataset
+    from recsvc.evaluation.holdout import holdout_mask
+
+    config = fast_config.replace(model="auto", selection_budget=3600.0)
+    data = read_dataset(Files(*small_shop), config)
+    future = holdout_mask(data.events, split="forward", fraction=config.holdout_fraction)
+    items = data.events.item_id.to_numpy(zero_copy_only=False).astype(str)
+    items[future] = np.random.default_rng(0).permutation(items[future])
+    events = data.events
+    scrambled = Dataset(type(events)(
+        user_id=events.user_id, item_id=pa.chunked_array([pa.array(items)]),
+        event_type=events.event_type, event_types=events.event_types,
+        timestamp=events.timestamp, quantity=events.quantity,
+    ), data.catalog, data.items)  # fmt: skip
+
+    class Given:
+        def __init__(self, dataset: Dataset) -> None:
+            self.dataset = dataset
+
+        def read(self, config: TrainingConfig) -> Dataset:
+            return self.dataset
+
+    tables = []
+    for n, dataset in enumerate((data, scrambled)):
+        report = train(Given(dataset), config=config, store=ModelStore(tmp_path / f"m{n}"))
+        assert report.selection is not None
+        tables.append([(row["name"], row["ndcg@10"]) for row in report.selection["candidates"]])
+    assert tables[0] == tables[1]

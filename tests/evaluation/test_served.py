@@ -18,7 +18,7 @@ def test_the_serving_path_scores_as_the_protocol_when_nothing_is_filtered(ml100k
     """Every MovieLens item is in stock, and both leave out what the user has seen: the
     recommender's home lists are the configured ranking itself, so the metrics agree
     exactly (ALS alone, and the default: ALS plus next items)."""
-    for config in (TrainingConfig(next_items_weight=0), TrainingConfig()):
+    for config in (TrainingConfig(model="als", next_items_weight=0), TrainingConfig(model="als")):
         data = read_dataset(Files(ml100k / "events.csv", ml100k / "items.csv"), config)
         holdout = holdout_for(data, config)
         ranker = fit_ranker(holdout.train, holdout.train_events, config)

@@ -93,3 +93,12 @@ def test_more_folds_move_the_validation_window_back(
     data = read_dataset(Files(*small_shop), fast_config)
     assert tune(data, fast_config, seconds=60, max_trials=2,
                 folds=2, space=SMALL_SPACE)[0].metrics["ndcg@10"] > 0  # fmt: skip
+
+
+def test_tuning_from_the_default_settings_starts_from_als(
+    small_shop: tuple[Path, Path], fast_config: TrainingConfig
+) -> None:
+    data = read_dataset(Files(*small_shop), fast_config)
+    trials = tune(data, fast_config.replace(model="auto"), seconds=60, max_trials=1,
+                  space=SMALL_SPACE)  # fmt: skip
+    assert [t.config.model for t in trials] == ["als"]
