@@ -186,7 +186,8 @@ def evaluate_command(
     data = read_dataset(Files(events, items), config)
     if test_days is not None and split != "forward":
         raise click.UsageError("--test-days goes with --split forward")
-    tables = {"home": evaluate_dataset(data, config, split=split, test_days=test_days)}
+    holdout = holdout_for(data, config, split=split, test_days=test_days)
+    tables = {"home": evaluate_dataset(data, config, split=split, holdout=holdout)}
     if moments:
         tables["moments"] = evaluate_moments_dataset(data, config, split=split)
     if report is not None:
@@ -194,7 +195,6 @@ def evaluate_command(
     if as_json:
         click.echo(json.dumps(tables if moments else tables["home"], indent=2))
         return
-    holdout = holdout_for(data, config, split=split, test_days=test_days)
     span = f"last {test_days:g} days" if test_days else f"fraction {config.holdout_fraction:g}"
     click.echo(f"split: {split}, holdout {span}: {len(holdout.users):,} shoppers scored,"
                f" {holdout.new_shoppers:,} new shoppers who bought (not scored)")  # fmt: skip

@@ -43,7 +43,7 @@ RECENT_POPULARITY_DAYS = (30.0, 7.0)
 
 def evaluate_dataset(
     data: Dataset, config: TrainingConfig, *, split: str = DEFAULT_SPLIT,
-    test_days: float | None = None,
+    test_days: float | None = None, holdout: Holdout | None = None,
 ) -> dict[str, dict[str, float]]:  # fmt: skip
     """The configured model beside the baselines and the other models, fitted and scored
     on one holdout in one run.
@@ -56,7 +56,7 @@ def evaluate_dataset(
     what `recsvc train` would publish with this configuration, scored through the
     serving recommender.
     """
-    holdout = holdout_for(data, config, split=split, test_days=test_days)
+    holdout = holdout or holdout_for(data, config, split=split, test_days=test_days)
     matrix = holdout.train.matrix
     als = fit_als(matrix, config)
     rows = {

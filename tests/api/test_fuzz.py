@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,11 +25,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from recsvc.app import create_app
 from recsvc.artifact import ModelStore
-from recsvc.store.database import connect, upgrade
 
-from .conftest import ADMIN_KEY
+from .conftest import ADMIN_KEY, make_app
 
 #: generated requests per operation (each sent three times: without a key, with each)
 EXAMPLES = 150
@@ -52,14 +49,7 @@ CHECKS = [
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory, trained_store: ModelStore) -> Any:
-    folder: Path = tmp_path_factory.mktemp("fuzz")
-    url = f"sqlite:///{folder / 'shop.db'}"
-    engine = connect(url)
-    upgrade(engine)
-    engine.dispose()
-    app = create_app({"models": str(trained_store.root), "database_url": url,
-                      "admin_key": ADMIN_KEY, "write_key": "write-key", "reload_interval": 0,
-                      "catalog_interval": 0})  # fmt: skip
+    app = make_app(tmp_path_factory.mktemp("fuzz"), trained_store)
     yield schemathesis.openapi.from_wsgi("/openapi.json", app)
     app.extensions["recsvc"].shop.engine.dispose()
 
