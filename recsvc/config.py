@@ -209,6 +209,10 @@ class TrainingConfig(_FromEnvironment):
     #: EASE's L2 regularization, and the largest catalog it is fitted on (items^2 memory)
     ease_regularization: float = field(default=200.0, metadata=option("EASE's L2 regularization."))
     ease_max_items: int = 20_000
+    #: above ease_max_items: the weights each item keeps (sparse EASE)
+    ease_neighbours: int = field(
+        default=100, metadata=option("EASE above RECSVC_EASE_MAX_ITEMS: weights kept per item.")
+    )
     #: blend: the weight of the item-kNN scores beside ALS's (both standardized)
     blend_weight: float = field(
         default=0.3, metadata=option("Blend: weight of item-kNN beside ALS (both standardized).")
@@ -301,6 +305,7 @@ class TrainingConfig(_FromEnvironment):
             "next_items_window",
             "next_items_recent",
             "next_items_neighbours",
+            "ease_neighbours",
         )
         for name in counts:
             if getattr(self, name) < 1:

@@ -52,7 +52,7 @@ def evaluate_dataset(
     every 30 or 7 days before the newest), ``als (library defaults)``,
     ``bought-together`` (item-item
     cosine over what users bought, as the cart placement uses it), each model with the
-    configured hyperparameters (EASE only up to ``ease_max_items``), and ``recsvc``:
+    configured hyperparameters (EASE sparse above ``ease_max_items``), and ``recsvc``:
     what `recsvc train` would publish with this configuration, scored through the
     serving recommender.
     """

@@ -51,8 +51,8 @@ class Candidate:
 
 def candidates(config: TrainingConfig, *, items: int) -> list[tuple[str, TrainingConfig]]:
     """The candidate settings, cheapest and most likely first: recent popularity alone,
-    then each taste (ALS with the configured settings, EASE where the catalog allows it,
-    item-kNN) with and without next items, each with recency added at a few weights."""
+    then each taste (ALS with the configured settings, EASE — sparse above its catalog
+    limit — and item-kNN) with and without next items, each with recency added at a few weights."""
     listed = [
         (f"popular ({days:g}-day half-life)" if days else "popular (all time)",
          config.replace(model="popular", next_items_weight=0.0, popularity_weight=0.0,
@@ -60,7 +60,7 @@ def candidates(config: TrainingConfig, *, items: int) -> list[tuple[str, Trainin
         for days in (7.0, 30.0, None)
     ]  # fmt: skip
     next_weight = config.next_items_weight or 0.5
-    tastes = ["als"] + (["ease"] if items <= config.ease_max_items else []) + ["itemknn"]
+    tastes = ["als", "ease", "itemknn"]
     for taste in tastes:
         for next_items in (next_weight, 0.0):
             for weight, days in RECENCY:

@@ -204,10 +204,31 @@ def test_an_unknown_model_name_lists_the_valid_ones() -> None:
     assert list(MODELS) == ["als", "itemknn", "ease", "blend", "popular"]
 
 
-def test_ease_over_its_catalog_limit_says_why() -> None:
-    from recsvc.config import TrainingConfig
-    from recsvc.training.models import MODELS
+def test_sparse_ease_is_exact_with_every_neighbour_and_sparse_below() -> None:
+    from recsvc.training.models import EaseModel, SparseEaseModel
 
-    reason = MODELS["ease"].unfit(checkerboard(), TrainingConfig(ease_max_items=10))
-    assert reason is not None
-    assert "RECSVC_EASE_MAX_ITEMS=10" in reason
+    matrix = checkerboard()
+    exact = EaseModel.fit(matrix, regularization=2.0).weights
+    whole = SparseEaseModel.fit(matrix, regularization=2.0, neighbours=matrix.shape[1] - 1)
+    assert np.allclose(whole.weights.toarray(), exact, atol=1e-5)
+    few = SparseEaseModel.fit(matrix, regularization=2.0, neighbours=3)
+    assert np.diff(few.weights.tocsc().indptr).max() <= 3  # each item keeps 3 weights
+    users = np.arange(matrix.shape[0])
+    top = few.recommend(users, matrix, 3)
+    for u in users:  # the checkerboard: each user's missing items of their half
+        assert all(i % 2 == u % 2 for i in top[u])
+
+
+def test_ease_above_its_catalog_limit_is_sparse() -> None:
+    from recsvc.config import TrainingConfig
+    from recsvc.data.ids import IdMap
+    from recsvc.training.matrix import Interactions
+    from recsvc.training.models import MODELS, EaseModel, SparseEaseModel
+
+    matrix = checkerboard()
+    train = Interactions(users=IdMap(np.array([f"u{u:03d}" for u in range(matrix.shape[0])])),
+                         items=IdMap(np.array([f"i{i:03d}" for i in range(matrix.shape[1])])),
+                         matrix=matrix)  # fmt: skip
+    small = TrainingConfig(ease_max_items=10, ease_neighbours=4)
+    assert isinstance(MODELS["ease"].fit(train, None, small, None), SparseEaseModel)  # type: ignore[arg-type]
+    assert isinstance(MODELS["ease"].fit(train, None, TrainingConfig(), None), EaseModel)  # type: ignore[arg-type]

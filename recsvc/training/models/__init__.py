@@ -29,7 +29,7 @@ from ..matrix import Interactions
 from .als import AlsModel
 from .base import Ranker
 from .blend import BlendModel
-from .ease import EaseModel
+from .ease import EaseModel, SparseEaseModel
 from .neighbours import WEIGHTINGS, BoughtTogetherModel, ItemKnnModel
 from .next_items import NextItemsModel
 from .popularity import PopularityModel
@@ -47,6 +47,7 @@ __all__ = [
     "NextItemsModel",
     "PopularityModel",
     "Ranker",
+    "SparseEaseModel",
     "check_model",
     "fit_als",
     "model_named",
@@ -104,14 +105,12 @@ def _knn(train: Interactions, events: Events, config: TrainingConfig, als: AlsMo
 
 def _ease(train: Interactions, events: Events, config: TrainingConfig, als: AlsModel | None
           ) -> Ranker:  # fmt: skip
-    return EaseModel.fit(train.matrix, regularization=config.ease_regularization)
-
-
-def _ease_too_large(matrix: sp.csr_matrix, config: TrainingConfig) -> str | None:
-    if matrix.shape[1] <= config.ease_max_items:
-        return None
-    return (f"EASE holds an items x items matrix: {matrix.shape[1]:,} items is over"
-            f" RECSVC_EASE_MAX_ITEMS={config.ease_max_items:,}; choose another model")  # fmt: skip
+    """The exact closed form up to RECSVC_EASE_MAX_ITEMS items (an items x items matrix),
+    each item's strongest RECSVC_EASE_NEIGHBOURS weights above it."""
+    if train.matrix.shape[1] <= config.ease_max_items:
+        return EaseModel.fit(train.matrix, regularization=config.ease_regularization)
+    return SparseEaseModel.fit(train.matrix, regularization=config.ease_regularization,
+                               neighbours=config.ease_neighbours)  # fmt: skip
 
 
 def _popular(train: Interactions, events: Events, config: TrainingConfig, als: AlsModel | None
@@ -136,8 +135,8 @@ MODELS: dict[str, ModelKind] = {
         ModelKind("als", "implicit ALS's factor scores", _ALS_SETTINGS, _als, uses_als=True),
         ModelKind("itemknn", "item-kNN: summed similarities of the shopper's items",
                   _KNN_SETTINGS, _knn),
-        ModelKind("ease", "EASE's closed-form item-item weights", ("ease_regularization",),
-                  _ease, unfit=_ease_too_large),
+        ModelKind("ease", "EASE's item-item weights (sparse above RECSVC_EASE_MAX_ITEMS)",
+                  ("ease_regularization", "ease_neighbours"), _ease),
         ModelKind("blend", "ALS plus item-kNN, standardized and weighted",
                   (*_ALS_SETTINGS, *_KNN_SETTINGS, "blend_weight"), _blend, uses_als=True),
         ModelKind("popular", "popularity alone (of this season: popularity_half_life_days)",

@@ -31,3 +31,60 @@ class EaseModel(Ranker):
         binary = sp.csr_matrix(rows, dtype=np.float32, copy=True)
         binary.data[:] = 1
         return np.asarray(binary @ self.weights)
+
+
+class SparseEaseModel(Ranker):
+    """EASE for catalogs too large for an items x items matrix: each item's weights are
+    its ridge regression on only its ``neighbours`` most co-occurring items.
+
+    EASE's column j is the ridge regression of item j on all the other items
+    (``-P[:, j] / P[j, j]`` with ``P = (G + lambda I)^-1`` is ``(G_oo + lambda I)^-1 G_oj``,
+    by block inversion), so with ``neighbours`` at least the catalog's size less one this
+    equals :class:`EaseModel`; below, it keeps each item's strongest weights, sparse."""
+
+    def __init__(self, weights: sp.csr_matrix) -> None:
+        self.weights = weights
+
+    @classmethod
+    def fit(cls, matrix: sp.csr_matrix, *, regularization: float, neighbours: int
+            ) -> SparseEaseModel:  # fmt: skip
+        """Solve each item's small regression on its nearest items (by co-occurrence)."""
+        binary = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
+        binary.data[:] = 1
+        gram = (binary.T @ binary).tocsr()
+        count = gram.shape[0]
+        dense_rows = neighbours >= count - 1  # every other item: the exact closed form
+        rows, columns, values = [], [], []
+        for item in range(count):
+            start, end = gram.indptr[item], gram.indptr[item + 1]
+            others, counts = gram.indices[start:end], gram.data[start:end]
+            if dense_rows:
+                full = np.zeros(count)
+                full[others] = counts
+                others = np.delete(np.arange(count), item)
+                counts = full[others]
+            keep = others != item
+            others, counts = others[keep], counts[keep]
+            if not len(others):
+                continue
+            strongest = np.lexsort((others, -counts))[:neighbours]
+            near = others[strongest]
+            system = gram[near][:, near].toarray()
+            system[np.diag_indices_from(system)] += regularization
+            weights = np.linalg.solve(system, counts[strongest])
+            rows.append(near)
+            columns.append(np.full(len(near), item))
+            values.append(weights)
+        if not rows:
+            return cls(sp.csr_matrix((count, count), dtype=np.float32))
+        weights = sp.csr_matrix(
+            (np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))),
+            shape=(count, count), dtype=np.float32,
+        )  # fmt: skip
+        return cls(weights)
+
+    def scores(self, users: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
+        """Each user's row times the item-item weights."""
+        binary = sp.csr_matrix(rows, dtype=np.float32, copy=True)
+        binary.data[:] = 1
+        return np.asarray((binary @ self.weights).toarray())
