@@ -14,7 +14,7 @@ from ..config import TrainingConfig
 from ..data.dataset import Dataset
 from ..serving.recommender import Recommender
 from ..training.fit import build_model, fit_next_items, fit_ranker
-from ..training.models import AUTO, BoughtTogetherModel, PopularityModel, fit_als, model_named
+from ..training.models import AUTO, BoughtTogetherModel, PopularityModel, fit_als
 from .holdout import DEFAULT_SPLIT, Holdout, holdout_for
 from .metrics import evaluate, lists, per_user_scores, score
 from .report import ReportData
@@ -84,8 +84,6 @@ def evaluate_dataset(
         ("als + next items", config.replace(model="als", next_items_weight=1.0)
          if config.next_items_weight == 0 else config.replace(model="als")),
     ):  # fmt: skip
-        if variant.model == AUTO or model_named(variant.model).unfit(matrix, variant) is not None:
-            continue
         ranker = fit_ranker(holdout.train, holdout.train_events, variant, als)
         rows[name] = evaluate(ranker, holdout)
     rows["next items"] = evaluate(fit_next_items(holdout.train, holdout.train_events, config),

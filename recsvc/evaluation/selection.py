@@ -24,7 +24,7 @@ from ..config import TrainingConfig
 from ..data.dataset import Dataset
 from ..errors import ConfigError
 from ..training.fit import Fits
-from ..training.models import AUTO, model_named
+from ..training.models import AUTO
 from .holdout import DEFAULT_SPLIT, holdout_for
 from .served import evaluate_served
 
@@ -98,8 +98,6 @@ def select(
                                 disable=not show_progress):  # fmt: skip
         if tried and clock() >= deadline:
             break
-        if model_named(candidate.model).unfit(validation.train.matrix, candidate) is not None:
-            continue
         start = clock()
         metrics = evaluate_served(data, validation, candidate, fits=fits)
         tried.append(Candidate(name, candidate, metrics, clock() - start))

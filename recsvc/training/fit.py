@@ -20,7 +20,6 @@ from ..config import TrainingConfig
 from ..data.catalog import Catalog
 from ..data.dataset import Dataset
 from ..data.events import PURCHASES, Events
-from ..errors import ConfigError
 from .matrix import Interactions, build_interactions, sequences
 from .models import (
     AlsModel,
@@ -206,13 +205,9 @@ def fit_ranker(
     ``popularity_weight`` > 0), fitted on ``train`` and the ``events`` it was built from;
     ``als`` and ``next_items``, when given, are already fitted on the same data with the
     same settings, and ``fits`` (with the ``key`` of ``train``'s settings) shares the
-    parts. :class:`ConfigError` if the model cannot be fitted on this data (EASE over
-    its catalog limit)."""
+    parts."""
     fits = fits or Fits()
     kind = model_named(config.model)
-    reason = kind.unfit(train.matrix, config)
-    if reason is not None:
-        raise ConfigError(reason)
     ranker = fits.get(
         (*key, "ranker", config.model, *_settings(config, *kind.settings)),
         lambda: kind.fit(train, events, config, als),

@@ -68,10 +68,6 @@ def fit_als(matrix: sp.csr_matrix, config: TrainingConfig, *, show_progress: boo
     )
 
 
-def _fits_any(matrix: sp.csr_matrix, config: TrainingConfig) -> str | None:
-    return None
-
-
 @dataclass(frozen=True)
 class ModelKind:
     """A model that configuration can choose to rank each shopper's best items."""
@@ -83,10 +79,6 @@ class ModelKind:
     #: fit on the training interactions and the events they come from; ``als``, when
     #: given, is ALS already fitted on them
     fit: Callable[[Interactions, Events, TrainingConfig, AlsModel | None], Ranker]
-    #: why it cannot be fitted on a matrix with these settings (None: it can)
-    unfit: Callable[[sp.csr_matrix, TrainingConfig], str | None] = _fits_any
-    #: whether it fits ALS (so a caller that has one can share it)
-    uses_als: bool = False
 
 
 Fit = Callable[[Interactions, Events, TrainingConfig, "AlsModel | None"], Ranker]
@@ -132,13 +124,13 @@ _KNN_SETTINGS = ("knn_neighbours", "knn_weighting")
 MODELS: dict[str, ModelKind] = {
     kind.name: kind
     for kind in (
-        ModelKind("als", "implicit ALS's factor scores", _ALS_SETTINGS, _als, uses_als=True),
+        ModelKind("als", "implicit ALS's factor scores", _ALS_SETTINGS, _als),
         ModelKind("itemknn", "item-kNN: summed similarities of the shopper's items",
                   _KNN_SETTINGS, _knn),
         ModelKind("ease", "EASE's item-item weights (sparse above RECSVC_EASE_MAX_ITEMS)",
                   ("ease_regularization", "ease_neighbours"), _ease),
         ModelKind("blend", "ALS plus item-kNN, standardized and weighted",
-                  (*_ALS_SETTINGS, *_KNN_SETTINGS, "blend_weight"), _blend, uses_als=True),
+                  (*_ALS_SETTINGS, *_KNN_SETTINGS, "blend_weight"), _blend),
         ModelKind("popular", "popularity alone (of this season: popularity_half_life_days)",
                   ("popularity_half_life_days",), _popular),
     )
