@@ -102,7 +102,7 @@ def train(
                         "users_scored": len(holdout.users), "new_shoppers": holdout.new_shoppers,
                         "through": "serving (home)"},
             "model": model_metrics,
-            "popularity": evaluate(popular, holdout),
+            "popularity": evaluate(popular, holdout, in_stock=data.in_stock()),
         }  # fmt: skip
 
     current = store.current()

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 from ..config import TrainingConfig
 from .catalog import Catalog, read_catalog
 from .events import Events, read_events
@@ -33,6 +35,14 @@ class Dataset:
             else IdMap.of(events.item_id, catalog.item_id)
         )
         return cls(events=events, catalog=catalog, items=items)
+
+    def in_stock(self) -> np.ndarray | None:
+        """Which of the items are in stock (None without a catalog): offline lists are
+        held to it, as served lists are."""
+        if self.catalog is None:
+            return None
+        available: np.ndarray = self.catalog.aligned_to(self.items.ids).available
+        return available
 
     def with_events(self, events: Events) -> Dataset:
         """The same catalog and items with some of the events (a split's part)."""

@@ -8,6 +8,8 @@ the serving recommender.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..config import TrainingConfig
@@ -16,7 +18,8 @@ from ..serving.recommender import Recommender
 from ..training.fit import build_model, fit_next_items, fit_ranker
 from ..training.models import AUTO, BoughtTogetherModel, PopularityModel, fit_als
 from .holdout import DEFAULT_SPLIT, Holdout, holdout_for
-from .metrics import evaluate, lists, per_user_scores, score
+from .metrics import evaluate as evaluate_metrics
+from .metrics import lists, per_user_scores, score
 from .report import ReportData
 from .selection import resolved
 from .served import evaluate_moments, evaluate_served, fit_for, served_lists
@@ -58,6 +61,8 @@ def evaluate_dataset(
     """
     holdout = holdout or holdout_for(data, config, split=split, test_days=test_days)
     matrix = holdout.train.matrix
+    # every row is held to what the served lists are: items in stock only
+    evaluate = functools.partial(evaluate_metrics, in_stock=data.in_stock())
     als = fit_als(matrix, config)
     rows = {
         "popularity": evaluate(PopularityModel.fit(matrix), holdout),

@@ -77,13 +77,28 @@ def per_user_scores(recommended: np.ndarray, truth: sp.csr_matrix) -> dict[str, 
     }
 
 
-def lists(ranker: Ranker, holdout: Holdout, *, k: int = K) -> np.ndarray:
-    """Each scored user's top-``k`` item columns from a fitted model (-1 padded)."""
+def lists(
+    ranker: Ranker, holdout: Holdout, *, k: int = K, in_stock: np.ndarray | None = None
+) -> np.ndarray:
+    """Each scored user's top-``k`` item columns from a fitted model (-1 padded); with
+    ``in_stock`` (one flag per item), only items in stock, as the served lists are."""
     if len(holdout.users) == 0:
         return np.zeros((0, k), dtype=np.int64)
-    return np.asarray(ranker.recommend(holdout.users, holdout.train.matrix, k))
+    if in_stock is None or in_stock.all():
+        return np.asarray(ranker.recommend(holdout.users, holdout.train.matrix, k))
+    # enough to keep k after leaving out every item not in stock
+    wider = np.asarray(ranker.recommend(holdout.users, holdout.train.matrix,
+                                        k + int((~in_stock).sum())))  # fmt: skip
+    kept = np.full((len(wider), k), -1, dtype=np.int64)
+    for row, items in enumerate(wider):
+        items = items[(items >= 0) & in_stock[np.maximum(items, 0)]][:k]
+        kept[row, : len(items)] = items
+    return kept
 
 
-def evaluate(ranker: Ranker, holdout: Holdout, *, k: int = K) -> dict[str, float]:
-    """Score a fitted model on a holdout."""
-    return score(lists(ranker, holdout, k=k), holdout.truth, item_count=len(holdout.train.items))
+def evaluate(
+    ranker: Ranker, holdout: Holdout, *, k: int = K, in_stock: np.ndarray | None = None
+) -> dict[str, float]:
+    """Score a fitted model on a holdout (``in_stock``: see :func:`lists`)."""
+    recommended = lists(ranker, holdout, k=k, in_stock=in_stock)
+    return score(recommended, holdout.truth, item_count=len(holdout.train.items))

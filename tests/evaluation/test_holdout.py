@@ -129,3 +129,26 @@ def test_scores_carry_the_users_scored_and_an_interval() -> None:
     metrics = score(recommended, truth, item_count=10)
     assert metrics["users"] == 2
     assert metrics["ndcg@10 low"] <= metrics["ndcg@10"] <= metrics["ndcg@10 high"]
+
+
+def test_lists_held_to_the_stock_leave_out_what_is_not_in_stock() -> None:
+    from recsvc.data.ids import IdMap
+    from recsvc.evaluation.holdout import Holdout
+    from recsvc.evaluation.metrics import lists
+    from recsvc.training.matrix import Interactions
+    from recsvc.training.models import PopularityModel
+
+    matrix = sp.csr_matrix(np.array([[1, 0, 0, 0, 0], [0, 1, 0, 0, 0]], dtype=np.float32))
+    train = Interactions(users=IdMap(np.array(["a", "b"])),
+                         items=IdMap(np.array(list("vwxyz"))), matrix=matrix)  # fmt: skip
+    holdout = Holdout(
+        train=train,
+        users=np.array([0, 1]),
+        truth=sp.csr_matrix((2, 5), dtype=bool),
+        train_events=None,
+    )  # type: ignore[arg-type]
+    model = PopularityModel(np.array([5, 4, 3, 2, 1], dtype=np.float32))
+    assert lists(model, holdout, k=2).tolist() == [[1, 2], [0, 2]]
+    in_stock = np.array([True, True, False, True, True])
+    assert lists(model, holdout, k=2, in_stock=in_stock).tolist() == [[1, 3], [0, 3]]
+    assert lists(model, holdout, k=2, in_stock=np.ones(5, bool)).tolist() == [[1, 2], [0, 2]]
