@@ -94,7 +94,7 @@ def evaluate_dataset(
     rows["next items"] = evaluate(fit_next_items(holdout.train, holdout.train_events, config),
                                   holdout)  # fmt: skip
     # with model auto, chosen on the training part only (its own forward validation)
-    served = resolved(config, data.with_events(holdout.train_events), split=split)
+    served, _ = resolved(config, data.with_events(holdout.train_events), split=split)
     rows[served_name(served, auto=config.model == AUTO)] = evaluate_served(data, holdout, served)
     return rows
 
@@ -115,7 +115,7 @@ def evaluate_moments_dataset(
     """The session and product-page strategies of the model `recsvc train` would publish,
     fitted on the holdout's training part, beside their baselines."""
     holdout = holdout_for(data, config, split=split)
-    served = resolved(config, data.with_events(holdout.train_events), split=split)
+    served, _ = resolved(config, data.with_events(holdout.train_events), split=split)
     model = build_model(holdout.train_events, data, served, candidates_for=[])
     return evaluate_moments(Recommender(model), holdout)
 
@@ -127,7 +127,7 @@ def report_dataset(
     library-default ALS, by user activity, and their popularity bias."""
     holdout = holdout_for(data, config, split=split)
     matrix = holdout.train.matrix
-    served = resolved(config, data.with_events(holdout.train_events), split=split)
+    served, tried = resolved(config, data.with_events(holdout.train_events), split=split)
     recommended = {
         "popularity": lists(PopularityModel.fit(matrix), holdout),
         "als (library defaults)": lists(
@@ -158,6 +158,7 @@ def report_dataset(
         metrics=metrics,
         segments=segments,
         popularity=bias,
+        candidates=[candidate.row() for candidate in tried],
         notes=[f"split {split}, holdout fraction {config.holdout_fraction:g},"
                f" {len(holdout.users):,} users scored, {count:,} items; model settings:"
                f" {config.model}, ALS {config.als_factors} factors, regularization"

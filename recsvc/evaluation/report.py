@@ -16,6 +16,7 @@ import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -36,6 +37,8 @@ class ReportData:
     #: holds the ground truth's
     popularity: Mapping[str, np.ndarray]
     notes: Sequence[str] = ()
+    #: with model auto: the candidates of the choice, best first (Candidate.row())
+    candidates: Sequence[Mapping[str, Any]] = ()
 
 
 def write_report(path: Path, data: ReportData, *, trials: Path | None = None) -> None:
@@ -67,6 +70,19 @@ def write_report(path: Path, data: ReportData, *, trials: Path | None = None) ->
             ],
         ),
     ]
+    if data.candidates:
+        parts += [
+            "<h2>The model's choice</h2>",
+            "<p>Every candidate, scored through the serving recommender on a validation part"
+            " of the training data; the first was chosen and is the served row above.</p>",
+            _table(
+                ["candidate", "validation NDCG@10", "95% interval", "coverage", "seconds"],
+                [[row["name"], f"{row['ndcg@10']:.4f}",
+                  f"[{row['ndcg@10 low']:.4f}, {row['ndcg@10 high']:.4f}]",
+                  f"{row['coverage']:.4f}", f"{row['seconds']:.1f}"]
+                 for row in data.candidates],
+            ),
+        ]  # fmt: skip
     if trials is not None:
         parts += ["<h2>Tuning trials</h2>", _image(_trials_plot(trials))]
     page = (

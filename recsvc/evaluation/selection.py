@@ -110,11 +110,12 @@ def select(
 
 def resolved(
     config: TrainingConfig, data: Dataset, *, split: str = DEFAULT_SPLIT
-) -> TrainingConfig:
-    """The configuration itself, or with ``model`` auto, the chosen candidate's settings
-    (``data`` is all a selection may read: for an evaluation, its training part)."""
+) -> tuple[TrainingConfig, list[Candidate]]:
+    """The configuration itself, or with ``model`` auto, the chosen candidate's settings,
+    and the candidates tried, best first (none for a fixed model). ``data`` is all a
+    selection may read: for an evaluation, its training part."""
     if config.model != AUTO:
-        return config
-    chosen, _ = select(data, config, split=split, budget=config.selection_budget,
-                       min_coverage=config.selection_min_coverage)  # fmt: skip
-    return chosen.config
+        return config, []
+    chosen, tried = select(data, config, split=split, budget=config.selection_budget,
+                           min_coverage=config.selection_min_coverage)  # fmt: skip
+    return chosen.config, tried

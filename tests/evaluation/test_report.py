@@ -48,3 +48,20 @@ def test_evaluate_writes_the_report_with_the_tuning_trials(
     assert result.exit_code == 0, result.output
     assert page.read_text().count("<img") == 3
     assert f"report: {page}" in result.output
+
+
+def test_the_report_shows_the_models_choice(
+    small_shop: tuple[Path, Path], fast_config: TrainingConfig, tmp_path: Path
+) -> None:
+    config = fast_config.replace(model="auto")
+    data = read_dataset(Files(*small_shop), config)
+    figures = report_dataset(data, config)
+    assert len(figures.candidates) == 33
+    chosen = figures.candidates[0]["name"]
+    page = tmp_path / "report.html"
+    write_report(page, figures)
+    text = page.read_text()
+    assert "The model's choice" in text
+    assert text.count("<tr>") >= 33
+    assert chosen.replace("+", "") in text.replace("+", "")
+    assert not report_dataset(data, fast_config).candidates  # a fixed model: no choice
