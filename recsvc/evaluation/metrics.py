@@ -15,6 +15,11 @@ RESAMPLES = 1000
 LEVEL = 0.95
 
 
+def best_first(metrics: dict[str, float]) -> tuple[float, float]:
+    """Sort key of validation results, best first: NDCG@10, then catalog coverage."""
+    return (-metrics["ndcg@10"], -metrics["coverage"])
+
+
 def score(recommended: np.ndarray, truth: sp.csr_matrix, *, item_count: int) -> dict[str, float]:
     """Mean P@k, R@k, NDCG@k (binary gain, log2 discount), MAP@k, and catalog coverage;
     also the users scored and a 95% bootstrap interval of NDCG@k (``ndcg@10 low`` and

@@ -26,6 +26,7 @@ from ..errors import ConfigError
 from ..training.fit import Fits
 from ..training.models import AUTO
 from .holdout import DEFAULT_SPLIT, holdout_for
+from .metrics import best_first
 from .served import evaluate_served
 
 #: recency added to a taste: (weight, half-life in days)
@@ -101,7 +102,7 @@ def select(
         start = clock()
         metrics = evaluate_served(data, validation, candidate, fits=fits)
         tried.append(Candidate(name, candidate, metrics, clock() - start))
-    tried.sort(key=lambda c: (-c.metrics["ndcg@10"], -c.metrics["coverage"]))
+    tried.sort(key=lambda c: best_first(c.metrics))
     eligible = [c for c in tried if c.metrics["coverage"] >= min_coverage]
     if not eligible:
         raise ConfigError(f"no candidate reached catalog coverage {min_coverage:g}")

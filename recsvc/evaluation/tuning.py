@@ -31,7 +31,7 @@ from ..errors import ConfigError
 from ..training.fit import fit_ranker
 from ..training.models import AUTO, MODELS
 from .holdout import DEFAULT_SPLIT, holdout_for, holdout_mask
-from .metrics import METRICS, evaluate
+from .metrics import METRICS, best_first, evaluate
 
 #: the search space: each setting's candidate values
 SPACE: Mapping[str, Sequence[Any]] = {
@@ -117,7 +117,7 @@ def tune(
             bar.update(1)
             best = max(t.metrics["ndcg@10"] for t in trials)
             bar.set_postfix_str(f"best NDCG@10 {best:.4f}")
-    return sorted(trials, key=lambda t: (-t.metrics["ndcg@10"], -t.metrics["coverage"]))
+    return sorted(trials, key=lambda t: best_first(t.metrics))
 
 
 def best(trials: Sequence[Trial], *, min_coverage: float = 0.0) -> Trial:
@@ -128,7 +128,7 @@ def best(trials: Sequence[Trial], *, min_coverage: float = 0.0) -> Trial:
             f"no trial reached catalog coverage {min_coverage:g} (best:"
             f" {max(t.metrics['coverage'] for t in trials):.3f}); lower --min-coverage"
         )
-    return max(eligible, key=lambda t: (t.metrics["ndcg@10"], t.metrics["coverage"]))
+    return min(eligible, key=lambda t: best_first(t.metrics))
 
 
 def validate(train_part: Dataset, config: TrainingConfig, *, folds: int = 1) -> dict[str, float]:
