@@ -2,6 +2,7 @@
 
 python scripts/sample_data.py --out var/sample                  # the demo shop
 python scripts/sample_data.py --out var/bench-10m --events 10000000 --format parquet
+python scripts/sample_data.py --out var/plain --trend-share 0 --follow-share 0  # no seasons, no series
 """
 
 from __future__ import annotations
@@ -44,6 +45,27 @@ from recsvc.data.sample import ShopShape, shoppers, write_shop
 @click.option("--end", default=ShopShape.end, show_default=True, help="Last day (UTC).")
 @click.option("--seed", type=int, default=ShopShape.seed, show_default=True)
 @click.option(
+    "--trend-share",
+    type=click.FloatRange(0, 1),
+    default=ShopShape.trend_share,
+    show_default=True,
+    help="Share of views that go to this season's products (0: a shop without seasons).",
+)
+@click.option(
+    "--trend-half-life-days",
+    type=click.FloatRange(min=0, min_open=True),
+    default=ShopShape.trend_half_life_days,
+    show_default=True,
+    help="Days after which a season's product has half its appeal at launch.",
+)
+@click.option(
+    "--follow-share",
+    type=click.FloatRange(0, 1),
+    default=ShopShape.follow_share,
+    show_default=True,
+    help="Share of a shopper's views that follow up their previous one (series; 0: none).",
+)
+@click.option(
     "--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True
 )
 def main(
@@ -54,10 +76,17 @@ def main(
     days: int,
     end: str,
     seed: int,
+    trend_share: float,
+    trend_half_life_days: float,
+    follow_share: float,
     fmt: str,
 ) -> None:
-    """Write a synthetic shop: power-law popularity, category tastes, view/cart/buy funnels."""
-    shape = ShopShape(events=events, users=users, items=items, days=days, end=end, seed=seed)
+    """Write a synthetic shop: power-law popularity, category tastes, view/cart/buy funnels,
+    seasons (products launched during the history, their appeal fading) and series (views
+    that follow up the previous one)."""
+    shape = ShopShape(events=events, users=users, items=items, days=days, end=end, seed=seed,
+                      trend_share=trend_share, trend_half_life_days=trend_half_life_days,
+                      follow_share=follow_share)  # fmt: skip
     events_path, items_path = write_shop(shape, out, fmt=fmt)
     click.echo(
         f"wrote {items_path} ({shape.item_count:,} items) and {events_path}"

@@ -2,7 +2,7 @@
 
 For a data set and a split: the evaluation's training part is split again (the same
 protocol) into fitting and validation parts; every candidate of ``recsvc train --model
-auto`` is scored on that validation part, and also (for this check only) on the test
+auto`` (both rounds) is scored on that validation part, and also (for this check only) on the test
 part that the choice never reads. It prints both scores per candidate, and whether the
 chosen candidate's test score lies within the best test score's 95% bootstrap interval.
 
@@ -18,7 +18,7 @@ import click
 from recsvc.config import TrainingConfig
 from recsvc.data.dataset import Files
 from recsvc.evaluation.holdout import SPLITS, holdout_for
-from recsvc.evaluation.selection import candidates, select
+from recsvc.evaluation.selection import select
 from recsvc.evaluation.served import evaluate_served
 from recsvc.pipeline import read_dataset
 from recsvc.training.fit import Fits
@@ -34,12 +34,11 @@ def main(events: Path, items: Path | None, split: str) -> None:
     data = read_dataset(Files(events, items), config)
     test = holdout_for(data, config, split=split)
     past = data.with_events(test.train_events)
-    listed = candidates(config, items=len(data.items))
-    chosen, tried = select(past, config, split=split, budget=3600, listed=listed)
+    chosen, tried = select(past, config, split=split, budget=3600)
     fits = Fits()
     on_test = {}
-    for name, candidate in listed:
-        on_test[name] = evaluate_served(data, test, candidate, fits=fits)
+    for candidate in tried:
+        on_test[candidate.name] = evaluate_served(data, test, candidate.config, fits=fits)
     best = max(on_test, key=lambda name: on_test[name]["ndcg@10"])
     click.echo(f"{split}: {len(test.users):,} shoppers scored on the test part")
     click.echo("| candidate | validation NDCG@10 | test NDCG@10 | test 95% interval |")

@@ -93,7 +93,7 @@ def test_evaluate_prints_baselines_in_one_table(small_shop: tuple[Path, Path]) -
     rows = json.loads(out)
     assert list(rows) == ["popularity", "popularity (30-day half-life)",
                           "popularity (7-day half-life)", "als (library defaults)",
-                          "bought-together", "als", "item-kNN (cosine)", "item-kNN (bm25)",
+                          "bought-together", "als", "als (tuned)", "item-kNN (cosine)", "item-kNN (bm25)",
                           "ease", "blend (als + item-kNN)", "als + next items", "next items",
                           "recsvc (als + next items, served)"]  # fmt: skip
     served = rows["recsvc (als + next items, served)"]

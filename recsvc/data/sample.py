@@ -2,9 +2,19 @@
 
 Power-law item popularity within categories, lognormal user activity, users with
 tastes for a few categories, sessions that browse one category, and a funnel of
-views, add-to-carts and purchases (about 90% views). The same seed gives the same
-shop; sizes run from a laptop demo to benchmark-sized logs of tens of millions of
-events, written in chunks so memory stays flat.
+views, add-to-carts and purchases (about 90% views). Two behaviours of real shops that
+a model of taste alone misses, each with a knob:
+
+- **seasons** (``trend_share``): half of each category's products (its classics) sell
+  all year by a power law; the other half are this season's, each launched on some day
+  of the history, its appeal halving every ``trend_half_life_days`` after launch. A
+  share of the views goes to them: what sells now.
+- **series** (``follow_share``): a share of a shopper's views are the follow-up of their
+  previous view (the next product of the category: the next volume, the matching
+  accessory), across sessions: the order of a history matters.
+
+The same seed gives the same shop; sizes run from a laptop demo to benchmark-sized logs
+of tens of millions of events, written in chunks so memory stays flat.
 """
 
 from __future__ import annotations
@@ -42,6 +52,12 @@ class ShopShape:
     days: int = 90
     end: str = "2026-11-01T00:00:00"
     seed: int = 7
+    #: share of views that go to this season's products (0: none)
+    trend_share: float = 0.3
+    #: days after which a season's product has half the appeal it had at launch
+    trend_half_life_days: float = 14.0
+    #: share of a shopper's views that follow up their previous one (0: order is noise)
+    follow_share: float = 0.2
 
     @property
     def user_count(self) -> int:
@@ -82,6 +98,7 @@ def event_chunks(shape: ShopShape, *, chunk_sessions: int = 500_000) -> Iterator
     category = _item_categories(items)
     starts = np.searchsorted(category, np.arange(len(CATEGORIES)))
     sizes = np.diff(np.append(starts, items))
+    season = _Season(shape, category, starts, sizes)
     activity = rng.lognormal(0.0, 1.0, size=users)
     activity /= activity.sum()
     taste = np.cumsum(rng.dirichlet(np.full(len(CATEGORIES), 0.25), size=users), axis=1)
@@ -98,9 +115,13 @@ def event_chunks(shape: ShopShape, *, chunk_sessions: int = 500_000) -> Iterator
         views = 1 + rng.poisson(VIEWS_PER_SESSION - 1, size=count)
         session = np.repeat(np.arange(first_session, first_session + count), views)
         s = session - first_session
-        # popularity within a category falls off as a power law of the item's rank
-        item = starts[cat[s]] + (sizes[cat[s]] * rng.random(len(s)) ** 3).astype(np.int64)
         when = start[s] + _offsets_within_session(views, rng)
+        # the classics: popularity falls off as a power law of the item's rank
+        item = starts[cat[s]] + (season.classics[cat[s]] * rng.random(len(s)) ** 3).astype(np.int64)
+        trending = rng.random(len(s)) < shape.trend_share
+        item[trending] = season.draw(cat[s][trending], when[trending], item[trending], rng)
+        item = _follow_ups(item, user[s], when, category, starts, sizes,
+                           share=shape.follow_share, rng=rng)  # fmt: skip
         carted = rng.random(len(s)) < CART_RATE
         bought = carted & (rng.random(len(s)) < PURCHASE_RATE)
         parts = [
@@ -112,6 +133,67 @@ def event_chunks(shape: ShopShape, *, chunk_sessions: int = 500_000) -> Iterator
         ]  # fmt: skip
         yield _events_table(parts, user, first_session)
         first_session += count
+
+
+class _Season:
+    """This season's products: the second half of each category, each launched on a day
+    of the history (or up to a month before it), its appeal halving every
+    ``trend_half_life_days`` after launch."""
+
+    def __init__(
+        self, shape: ShopShape, category: np.ndarray, starts: np.ndarray, sizes: np.ndarray
+    ) -> None:
+        rng = np.random.default_rng([shape.seed, 3])
+        self.classics = np.maximum(1, sizes // 2)
+        self.half_life = shape.trend_half_life_days * DAY
+        end = np.datetime64(shape.end, "s").astype(np.int64)
+        seasonal = np.arange(len(category)) - starts[category] >= self.classics[category]
+        launch = end - rng.integers(0, int((shape.days + 30) * DAY), size=len(category))
+        # this season's products, by category and then launch
+        self.items = np.flatnonzero(seasonal)
+        order = np.lexsort((launch[self.items], category[self.items]))
+        self.items = self.items[order]
+        self.launch = launch[self.items]
+        self.bounds = np.searchsorted(category[self.items], np.arange(len(starts) + 1))
+
+    def draw(self, cat: np.ndarray, when: np.ndarray, fallback: np.ndarray,
+             rng: np.random.Generator) -> np.ndarray:  # fmt: skip
+        """A season's product of each view's category: the latest launched before a
+        moment drawn back from the view's time with the appeal's half-life (so each
+        product's share halves every half-life after launch); ``fallback`` where the
+        category has none launched by then."""
+        moment = when - rng.exponential(self.half_life / np.log(2), size=len(when))
+        low, high = self.bounds[cat], self.bounds[cat + 1]
+        # per category, the launches are sorted: offset the moment into its segment
+        key = cat.astype(np.float64) * 1e12 + moment
+        keys = np.repeat(np.arange(len(self.bounds) - 1), np.diff(self.bounds)) * 1e12 + self.launch
+        at = np.searchsorted(keys, key, side="right") - 1
+        found = (at >= low) & (at < high)
+        out = fallback.copy()
+        out[found] = self.items[at[found]]
+        return out
+
+
+def _follow_ups(item: np.ndarray, user: np.ndarray, when: np.ndarray, category: np.ndarray,
+                starts: np.ndarray, sizes: np.ndarray, *, share: float,
+                rng: np.random.Generator) -> np.ndarray:  # fmt: skip
+    """``item`` with a ``share`` of each shopper's views replaced by the follow-up of
+    their previous view: the next product of its category (a run of follow-ups walks
+    the category from where it started)."""
+    if share <= 0 or not len(item):
+        return item
+    order = np.lexsort((when, user))
+    follows = rng.random(len(item)) < share
+    follows[0] = False
+    follows[1:] &= user[order][1:] == user[order][:-1]
+    position = np.arange(len(item))
+    run_start = np.maximum.accumulate(np.where(follows, 0, position))
+    first = item[order][run_start]
+    cat = category[first]
+    walked = starts[cat] + (first - starts[cat] + position - run_start) % sizes[cat]
+    out = item.copy()
+    out[order] = walked
+    return out
 
 
 def _offsets_within_session(views: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -21,7 +21,7 @@ from .holdout import DEFAULT_SPLIT, Holdout, holdout_for
 from .metrics import evaluate as evaluate_metrics
 from .metrics import lists, per_user_scores, score
 from .report import ReportData
-from .selection import resolved
+from .selection import resolved, select
 from .served import evaluate_moments, evaluate_served, fit_for, served_lists
 
 #: implicit's own defaults: the "ALS, library defaults" row of the benchmark
@@ -36,6 +36,10 @@ def served_name(config: TrainingConfig, *, auto: bool = False) -> str:
     if config.popularity_weight > 0:
         days = config.popularity_half_life_days or 0
         plus += f" + {config.popularity_weight:g} x popularity ({days:g}-day)"
+    if config.half_life_days:
+        plus += f", events halving every {config.half_life_days:g} days"
+    if config.model in ("als", "blend") and auto:
+        plus += f", ALS {config.als_factors} factors, regularization {config.als_regularization:g}"
     chosen = "auto: " if auto else ""
     return f"recsvc ({chosen}{config.model}{plus}, served)"
 
@@ -52,7 +56,8 @@ def evaluate_dataset(
     on one holdout in one run.
 
     Rows: ``popularity`` (all time, and weighted by recency: each event's weight halves
-    every 30 or 7 days before the newest), ``als (library defaults)``,
+    every 30 or 7 days before the newest), ``als (library defaults)``, ``als (tuned)``
+    (factors and regularization chosen on a validation carved from the training part),
     ``bought-together`` (item-item
     cosine over what users bought, as the cart placement uses it), each model with the
     configured hyperparameters (EASE sparse above ``ease_max_items``), and ``recsvc``:
@@ -79,6 +84,10 @@ def evaluate_dataset(
             BoughtTogetherModel.fit(matrix, neighbours=config.bought_together_neighbours), holdout
         ),
         "als": evaluate(als, holdout),
+        "als (tuned)": evaluate(
+            fit_als(matrix, tuned_als(data.with_events(holdout.train_events), config, split)),
+            holdout,
+        ),
     }
     alone = config.replace(next_items_weight=0)
     for name, variant in (
@@ -97,6 +106,21 @@ def evaluate_dataset(
     served, _ = resolved(config, data.with_events(holdout.train_events), split=split)
     rows[served_name(served, auto=config.model == AUTO)] = evaluate_served(data, holdout, served)
     return rows
+
+
+#: the "tuned ALS" baseline's grid: factors x regularization
+TUNED_ALS_GRID = tuple((f, r) for f in (32, 64, 128) for r in (1.0, 10.0, 30.0))
+
+
+def tuned_als(data: Dataset, config: TrainingConfig, split: str) -> TrainingConfig:
+    """ALS with the factors and regularization of :data:`TUNED_ALS_GRID` that score best
+    on a validation carved from ``data`` (an evaluation's training part) by ``split``."""
+    plain = config.replace(model="als", next_items_weight=0.0, popularity_weight=0.0)
+    listed = [(f"als {f} factors, regularization {r:g}",
+               plain.replace(als_factors=f, als_regularization=r)) for f, r in TUNED_ALS_GRID]  # fmt: skip
+    chosen, _ = select(data, plain, split=split, listed=listed, refine=False,
+                       budget=config.selection_budget)  # fmt: skip
+    return chosen.config
 
 
 def recent_popularity(

@@ -9,6 +9,12 @@ best by NDCG@10 among candidates with at least ``min_coverage`` of the catalog w
 its settings are what ``recsvc train --model auto`` refits on all the data and
 publishes. A time budget bounds the search: candidates are tried cheapest and most
 likely first, and none starts after the budget is spent.
+
+The search has two rounds: the combinations (a taste, next items or not, recency at a
+few weights), then the winner refined one setting at a time: the interactions' time
+decay (an event's weight halving every 30 or 90 days) and, for an ALS taste, a small
+grid of its factors and regularization. Each refinement is a candidate like the others,
+scored the same way; the best of both rounds wins.
 """
 
 from __future__ import annotations
@@ -24,13 +30,20 @@ from ..config import TrainingConfig
 from ..data.dataset import Dataset
 from ..errors import ConfigError
 from ..training.fit import Fits
-from ..training.models import AUTO
+from ..training.models import AUTO, model_named
 from .holdout import DEFAULT_SPLIT, holdout_for
 from .metrics import best_first
 from .served import evaluate_served
 
 #: recency added to a taste: (weight, half-life in days)
 RECENCY = ((0.0, None), (1.0, 7.0), (2.0, 7.0), (1.0, 30.0), (2.0, 30.0))
+#: the second round: the interactions' time decay (half-life in days) tried on the winner
+INTERACTION_HALF_LIVES = (30.0, 90.0)
+#: ... and for an ALS taste, (factors, regularization) around recsvc's defaults
+ALS_GRID = ((64, 10.0), (128, 30.0), (32, 1.0), (64, 1.0))
+#: the settings a candidate's row in the manifest shows
+SHOWN = ("model", "next_items_weight", "popularity_weight", "popularity_half_life_days",
+         "half_life_days", "als_factors", "als_regularization")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -44,8 +57,7 @@ class Candidate:
 
     def row(self) -> dict[str, Any]:
         """The candidate as a row of the manifest's table."""
-        names = ("model", "next_items_weight", "popularity_weight", "popularity_half_life_days")
-        settings = {name: self.config.as_dict()[name] for name in names}
+        settings = {name: self.config.as_dict()[name] for name in SHOWN}
         return {"name": self.name, "settings": settings, "seconds": round(self.seconds, 2),
                 **{k: round(v, 4) for k, v in self.metrics.items()}}  # fmt: skip
 
@@ -75,6 +87,27 @@ def candidates(config: TrainingConfig, *, items: int) -> list[tuple[str, Trainin
     return listed
 
 
+def refinements(name: str, config: TrainingConfig) -> list[tuple[str, TrainingConfig]]:
+    """The second round's candidates: ``config`` (the first round's winner, ``name``)
+    with its interactions' time decay (for a model that learns from their weights: not
+    EASE, which reads only which items a shopper touched, nor popularity, whose
+    half-life the first round chose), and for ALS its factors and regularization, each
+    changed on its own."""
+    listed = [
+        (f"{name}, events halving every {days:g} days", config.replace(half_life_days=days))
+        for days in INTERACTION_HALF_LIVES
+        if model_named(config.model).weighted and config.half_life_days != days
+    ]
+    if config.model == "als":
+        listed += [
+            (f"{name}, ALS {factors} factors, regularization {reg:g}",
+             config.replace(als_factors=factors, als_regularization=reg))
+            for factors, reg in ALS_GRID
+            if (factors, reg) != (config.als_factors, config.als_regularization)
+        ]  # fmt: skip
+    return listed
+
+
 def select(
     data: Dataset,
     config: TrainingConfig,
@@ -84,29 +117,43 @@ def select(
     min_coverage: float = 0.0,
     show_progress: bool = False,
     listed: Sequence[tuple[str, TrainingConfig]] | None = None,
+    refine: bool | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> tuple[Candidate, list[Candidate]]:
     """The best candidate on a validation split of ``data`` (forward by default: the
     question a shop asks; an evaluation on another protocol validates on its own), and
-    every candidate tried, best first. :class:`ConfigError` if none reaches
-    ``min_coverage``."""
+    every candidate tried, best first. ``listed`` replaces the first round's candidates
+    and ``refine`` (True unless ``listed`` is given) adds the second round's.
+    :class:`ConfigError` if none reaches ``min_coverage``."""
     validation = holdout_for(data, config, split=split)
+    refine = listed is None if refine is None else refine
     listed = listed or candidates(config, items=len(data.items))
     deadline = clock() + budget
     tried: list[Candidate] = []
     fits = Fits()  # the candidates' shared parts: one ALS, one EASE, one next-items...
-    for name, candidate in tqdm(listed, desc="choosing the model", unit=" candidates",
-                                disable=not show_progress):  # fmt: skip
-        if tried and clock() >= deadline:
-            break
-        start = clock()
-        metrics = evaluate_served(data, validation, candidate, fits=fits)
-        tried.append(Candidate(name, candidate, metrics, clock() - start))
+
+    def best() -> Candidate:
+        eligible = [c for c in sorted(tried, key=lambda c: best_first(c.metrics))
+                    if c.metrics["coverage"] >= min_coverage]  # fmt: skip
+        if not eligible:
+            raise ConfigError(f"no candidate reached catalog coverage {min_coverage:g}")
+        return eligible[0]
+
+    def run(round_: Sequence[tuple[str, TrainingConfig]], desc: str) -> None:
+        for name, candidate in tqdm(round_, desc=desc, unit=" candidates",
+                                    disable=not show_progress):  # fmt: skip
+            if tried and clock() >= deadline:
+                return
+            start = clock()
+            metrics = evaluate_served(data, validation, candidate, fits=fits)
+            tried.append(Candidate(name, candidate, metrics, clock() - start))
+
+    run(listed, "choosing the model")
+    if refine and clock() < deadline:
+        winner = best()
+        run(refinements(winner.name, winner.config), "refining the choice")
     tried.sort(key=lambda c: best_first(c.metrics))
-    eligible = [c for c in tried if c.metrics["coverage"] >= min_coverage]
-    if not eligible:
-        raise ConfigError(f"no candidate reached catalog coverage {min_coverage:g}")
-    return eligible[0], tried
+    return best(), tried
 
 
 def resolved(

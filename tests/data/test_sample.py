@@ -55,3 +55,43 @@ def test_the_sample_script_counts_the_shoppers_who_shopped(tmp_path: Path) -> No
     events_path, _ = write_shop(shape, tmp_path)
     distinct = len(set(read_events(events_path, event_types=TYPES).user_id.to_pylist()))
     assert shoppers(events_path) == distinct < shape.user_count  # some never shop
+
+
+def _views(shape: ShopShape) -> pa.Table:
+    table = pa.concat_tables(event_chunks(shape))
+    return table.filter(pa.compute.equal(table.column("event_type"), "view"))
+
+
+def test_series_a_share_of_views_follow_up_the_previous_one() -> None:
+    def followed(share: float) -> float:
+        views = _views(ShopShape(events=20_000, items=400, follow_share=share, seed=5))
+        user = views.column("user_id").to_numpy(zero_copy_only=False)
+        item = np.char.lstrip(views.column("item_id").to_numpy(zero_copy_only=False).astype(str),
+                              "p").astype(int)  # fmt: skip
+        when = views.column("timestamp").cast(pa.int64()).to_numpy()
+        order = np.lexsort((when, user))
+        same = user[order][1:] == user[order][:-1]
+        return float(np.mean((item[order][1:] == item[order][:-1] + 1)[same]))
+
+    # series follow up about the share asked (plus the chance of a neighbour)
+    assert followed(0.0) < 0.05
+    assert 0.4 < followed(0.5) < 0.6
+
+
+def test_seasons_what_sells_moves_with_time() -> None:
+    def overlap(share: float) -> float:
+        views = _views(ShopShape(events=30_000, items=400, trend_share=share, seed=5))
+        when = views.column("timestamp").cast(pa.int64()).to_numpy()
+        item = views.column("item_id").to_numpy(zero_copy_only=False)
+        early, late = when < np.quantile(when, 0.25), when > np.quantile(when, 0.75)
+        tops = [set(_top(item[part], 20)) for part in (early, late)]
+        return len(tops[0] & tops[1]) / 20
+
+    # the best sellers of the first weeks and the last: the same without seasons
+    assert overlap(0.0) > 0.8
+    assert overlap(0.8) < 0.5
+
+
+def _top(values: np.ndarray, n: int) -> np.ndarray:
+    names, counts = np.unique(values, return_counts=True)
+    return names[np.argsort(-counts, kind="stable")[:n]]

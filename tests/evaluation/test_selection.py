@@ -103,3 +103,39 @@ def test_the_choice_in_train_never_reads_the_holdouts_future(
         assert report.selection is not None
         tables.append([(row["name"], row["ndcg@10"]) for row in report.selection["candidates"]])
     assert tables[0] == tables[1]
+
+
+def test_the_second_round_refines_the_winner_one_setting_at_a_time(
+    fast_config: TrainingConfig,
+) -> None:
+    from recsvc.evaluation.selection import ALS_GRID, INTERACTION_HALF_LIVES, refinements
+
+    als = refinements("als", fast_config.replace(model="als"))
+    decayed = [c for _, c in als if c.half_life_days is not None]
+    assert sorted(c.half_life_days for c in decayed) == sorted(INTERACTION_HALF_LIVES)
+    assert all(c.als_factors == fast_config.als_factors for c in decayed)
+    grid = {(c.als_factors, c.als_regularization) for _, c in als if c.half_life_days is None}
+    assert grid == set(ALS_GRID) - {(fast_config.als_factors, fast_config.als_regularization)}
+    # EASE reads only which items a shopper touched: decay would change nothing
+    assert refinements("ease", fast_config.replace(model="ease")) == []
+    assert refinements("popular", fast_config.replace(model="popular")) == []
+    knn = refinements("itemknn", fast_config.replace(model="itemknn", half_life_days=30.0))
+    assert [c.half_life_days for _, c in knn] == [90.0]
+
+
+def test_select_scores_the_winners_refinements_and_keeps_the_best(
+    small_shop: tuple[Path, Path], fast_config: TrainingConfig
+) -> None:
+    from recsvc.evaluation.selection import refinements
+
+    data = read_dataset(Files(*small_shop), fast_config)
+    als = fast_config.replace(model="als", next_items_weight=0.0)
+    chosen, tried = select(data, als, listed=[("als", als)], refine=True)
+    assert [c.name for c in tried if c.name != "als"] != []
+    assert {c.name for c in tried} == {"als", *(name for name, _ in refinements("als", als))}
+    assert chosen is tried[0]
+    assert chosen.metrics["ndcg@10"] == max(c.metrics["ndcg@10"] for c in tried)
+    # the manifest's row shows the refined settings
+    assert {"half_life_days", "als_factors", "als_regularization"} <= set(chosen.row()["settings"])
+    # without refine, a given list is all that is tried
+    assert [c.name for c in select(data, als, listed=[("als", als)])[1]] == ["als"]

@@ -79,6 +79,9 @@ class ModelKind:
     #: fit on the training interactions and the events they come from; ``als``, when
     #: given, is ALS already fitted on them
     fit: Callable[[Interactions, Events, TrainingConfig, AlsModel | None], Ranker]
+    #: whether it learns from the interactions' weights (event types, time decay), or
+    #: only from which items each shopper touched
+    weighted: bool = True
 
 
 Fit = Callable[[Interactions, Events, TrainingConfig, "AlsModel | None"], Ranker]
@@ -128,11 +131,11 @@ MODELS: dict[str, ModelKind] = {
         ModelKind("itemknn", "item-kNN: summed similarities of the shopper's items",
                   _KNN_SETTINGS, _knn),
         ModelKind("ease", "EASE's item-item weights (sparse above RECSVC_EASE_MAX_ITEMS)",
-                  ("ease_regularization", "ease_neighbours"), _ease),
+                  ("ease_regularization", "ease_neighbours"), _ease, weighted=False),
         ModelKind("blend", "ALS plus item-kNN, standardized and weighted",
                   (*_ALS_SETTINGS, *_KNN_SETTINGS, "blend_weight"), _blend),
         ModelKind("popular", "popularity alone (of this season: popularity_half_life_days)",
-                  ("popularity_half_life_days",), _popular),
+                  ("popularity_half_life_days",), _popular, weighted=False),
     )
 }  # fmt: skip
 
