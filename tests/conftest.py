@@ -131,14 +131,14 @@ def postgres_url() -> Iterator[str]:
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database with the schema: a SQLite file, and this run's PostgreSQL
     database (see ``postgres_url``)."""
-    from recsvc.store.database import connect, metadata, upgrade
+    from recsvc.store.database import connect, drop, upgrade
 
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'shop.db'}"
     else:
         url = request.getfixturevalue("postgres_url")
     engine = connect(url)
-    metadata.drop_all(engine)
+    drop(engine)
     upgrade(engine)
     engine.dispose()
     return url

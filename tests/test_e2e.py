@@ -543,10 +543,10 @@ def test_a_hung_database_keeps_reads_fast_and_answers_writes_503(
     """The database stops answering (a proxy holds every packet): recommendations go on
     at their usual speed, writes answer 503 with Retry-After within the timeout, and
     everything works again once the database answers."""
-    from recsvc.store.database import connect, metadata, upgrade
+    from recsvc.store.database import connect, drop, upgrade
 
     engine = connect(postgres_url)
-    metadata.drop_all(engine)
+    drop(engine)
     upgrade(engine)
     engine.dispose()
     proxy, through = proxy_to(postgres_url)

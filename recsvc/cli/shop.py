@@ -23,9 +23,12 @@ def db_group() -> None:
 @database_option
 @domain_errors
 def db_upgrade(database: str | None) -> None:
-    """Create or migrate the schema (idempotent: the Procfile's release process runs it)."""
-    made = upgrade(open_shop(database).engine)
-    click.echo(f"created {', '.join(made)}" if made else "schema up to date")
+    """Create or migrate the schema, keeping every stored event (idempotent: the Procfile's
+    release process runs it before new web processes start)."""
+    applied = upgrade(open_shop(database).engine)
+    for message in applied:
+        click.echo(f"applied: {message}")
+    click.echo("schema up to date")
 
 
 @click.command("import-events")

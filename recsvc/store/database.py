@@ -1,8 +1,11 @@
-"""The event-and-catalog database: connection, schema, and its idempotent upgrade.
+"""The event-and-catalog database: connection, schema, and its migrations.
 
 SQLite by default (a file under the project, WAL mode so several gunicorn workers
 read while one writes), PostgreSQL when ``DATABASE_URL`` says so (Heroku's
-``postgres://`` form is accepted).
+``postgres://`` form is accepted). The tables below are the schema as the code reads
+and writes it; :func:`upgrade` brings a database to it through the Alembic migrations
+of ``migrations/versions`` (one per change, never edited once released), so an upgrade
+keeps every stored event.
 """
 
 from __future__ import annotations
@@ -16,7 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, Engine
 
 #: the SQLite file used when DATABASE_URL is not set
 DEFAULT_DATABASE = Path("var") / "recsvc.db"
@@ -37,8 +44,33 @@ events = sa.Table(
     sa.Column("quantity", sa.Integer(), nullable=False, server_default="1"),
     sa.Column("session_id", sa.String(128)),
     sa.Column("recommendation_id", sa.String(128)),
+    # the served list the event is credited to: its recommendation_id, or for an
+    # add-to-cart or purchase without one, that of the shopper's recommended view of the
+    # same item shortly before (recsvc.store.shop, RECSVC_ATTRIBUTION_HOURS)
+    sa.Column("attributed_id", sa.String(128)),
     sa.Index("events_user_time", "user_id", "timestamp"),
     sa.Index("events_time", "timestamp"),
+    sa.Index("events_attributed", "attributed_id"),
+)  # fmt: skip
+
+#: every served list that was recorded (RECSVC_IMPRESSION_SAMPLE_RATE): who saw which
+#: items where, served by which model version and experiment variant
+impressions = sa.Table(
+    "impressions",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("recommendation_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("created", sa.BigInteger(), nullable=False),  # epoch seconds, UTC
+    sa.Column("user_id", sa.String(128)),
+    sa.Column("session_id", sa.String(128)),
+    sa.Column("placement", sa.String(64), nullable=False),
+    sa.Column("strategy", sa.String(64), nullable=False),
+    sa.Column("model_version", sa.String(64), nullable=False),
+    sa.Column("experiment", sa.String(128)),
+    sa.Column("variant", sa.String(64)),
+    sa.Column("items", sa.Text(), nullable=False),  # JSON list of item ids, by position
+    sa.Index("impressions_created", "created"),
 )  # fmt: skip
 
 #: the catalog as it is now
@@ -150,8 +182,44 @@ def _sqlite_pragmas(connection: Any, _record: Any, *, busy_ms: int) -> None:
     cursor.close()
 
 
+#: the first migration: the schema as it was before migrations (a database without
+#: Alembic's version table but with an events table has it)
+BASELINE = "0001"
+
+
+def _alembic(connection: Connection) -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", "recsvc.store:migrations")
+    config.attributes["connection"] = connection
+    return config
+
+
 def upgrade(engine: Engine) -> list[str]:
-    """Create what the schema lacks (tables, indexes); safe to run again. Returns what it made."""
-    existing = set(sa.inspect(engine).get_table_names())
-    metadata.create_all(engine, checkfirst=True)
-    return [name for name in metadata.tables if name not in existing]
+    """Bring the schema to the newest migration, keeping what is stored; safe to run
+    again. A database made before migrations is recognised as the first one. Returns
+    the migrations applied (their messages), oldest first."""
+    with engine.begin() as conn:
+        config = _alembic(conn)
+        before = MigrationContext.configure(conn).get_current_revision()
+        if before is None and sa.inspect(conn).has_table("events"):
+            command.stamp(config, BASELINE)
+            before = BASELINE
+        command.upgrade(config, "head")
+        after = MigrationContext.configure(conn).get_current_revision()
+    scripts = ScriptDirectory.from_config(config)
+    applied = [s.doc for s in scripts.iterate_revisions(after, before)] if after != before else []
+    return list(reversed(applied))
+
+
+def revision(engine: Engine) -> str | None:
+    """The database's migration (None: made before migrations, or empty)."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def drop(engine: Engine) -> None:
+    """Drop every table of the schema and the migrations' record: an empty database
+    (for tests and a shop starting over; :func:`upgrade` makes it again)."""
+    metadata.drop_all(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))

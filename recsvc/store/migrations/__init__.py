@@ -1,0 +1,1 @@
+"""Alembic migrations of the database (recsvc.store.database.upgrade runs them)."""
