@@ -47,6 +47,17 @@ def child_exit(server, worker):
     forget_worker(os.getpid(), worker.pid)
 
 
+def worker_exit(server, worker):
+    """Write what the worker still buffers of its impressions before it goes (a deploy
+    or a restart loses none; a killed worker loses at most RECSVC_IMPRESSION_FLUSH_INTERVAL
+    seconds of them)."""
+    from recsvc.api.extension import RESOURCES_KEY
+
+    resources = getattr(worker.wsgi, "extensions", {}).get(RESOURCES_KEY)
+    if resources is not None and resources.serving.impressions is not None:
+        resources.serving.impressions.close()
+
+
 def post_worker_init(worker):
     """Start the worker before its first request: the store's current version loaded
     (a replacement worker must not serve what the master preloaded at start), its entry

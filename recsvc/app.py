@@ -9,13 +9,15 @@ from typing import Any
 
 from flask import Flask
 
-from .api import model, recommendations, shop
+from .api import model, recommendations, shop, stats
 from .api.errors import Api, register_error_handlers
 from .api.extension import Recsvc, init_app
 from .config import ServingConfig, TrainingConfig
+from .serving.impressions import ImpressionRecorder
 from .serving.placements import parse_placements
 from .serving.service import Serving
 from .store.database import connect, database_url
+from .store.impressions import ImpressionStore
 from .store.models import DATABASE, open_model_store
 from .store.shop import ShopStore
 
@@ -54,7 +56,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _log_to_stdout()
 
     # no connection is opened here: each gunicorn worker opens its own after the fork
-    shop_store = ShopStore(connect(shop_url, timeout=settings.database_timeout))
+    shop_store = ShopStore(connect(shop_url, timeout=settings.database_timeout),
+                           attribution_hours=settings.attribution_hours)  # fmt: skip
     # the model store's calls run in the background, and fetch whole versions: no
     # statement timeout (requests that read it are bounded by api/deadline.py)
     model_engine = connect(shop_url) if settings.models == DATABASE else None
@@ -65,7 +68,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         check_interval=settings.reload_interval,
         catalog_interval=settings.catalog_interval,
         live_events=settings.live_events,
-    )
+        impressions=ImpressionRecorder(
+            ImpressionStore(shop_store.engine), sample_rate=settings.impression_sample_rate,
+            capacity=settings.impression_buffer, interval=settings.impression_flush_interval,
+        ) if settings.impression_sample_rate > 0 else None,
+    )  # fmt: skip
     serving.holder.refresh()
     events = TrainingConfig.from_env()
     init_app(app, Recsvc(settings=settings, serving=serving, shop=shop_store,
@@ -75,7 +82,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api = Api(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}})  # fmt: skip
     with app.app_context():  # the document lists this app's placements
-        for module in (recommendations, model, shop):
+        for module in (recommendations, model, shop, stats):
             api.register_blueprint(module.blp)
     register_error_handlers(app)
     return app

@@ -157,10 +157,27 @@ class ServingConfig(_FromEnvironment):
     catalog_interval: float = 0.5
     #: seconds a request may wait on the event store (writes answer 503 beyond it)
     database_timeout: float = 2.0
+    #: impressions (recsvc/serving/impressions.py): the share of served lists recorded
+    #: (0: none), the most a worker buffers before it drops new ones, and the seconds
+    #: between its background writes
+    impression_sample_rate: float = 1.0
+    impression_buffer: int = 10_000
+    impression_flush_interval: float = 1.0
+    #: hours within which an add-to-cart or purchase without a recommendation_id is
+    #: credited to the shopper's recommended view of the same item
+    attribution_hours: float = 24.0
 
     def __post_init__(self) -> None:
         if self.reload_interval < 0 or self.max_body_bytes < 1:
             raise ConfigError("reload_interval must be >= 0 and max_body_bytes >= 1")
+        if not 0 <= self.impression_sample_rate <= 1:
+            raise ConfigError(
+                f"impression_sample_rate must be within [0, 1], got {self.impression_sample_rate}"
+            )
+        if self.impression_buffer < 1 or not self.impression_flush_interval > 0:
+            raise ConfigError("impression_buffer must be >= 1 and impression_flush_interval > 0")
+        if self.attribution_hours < 0:
+            raise ConfigError(f"attribution_hours must be >= 0, got {self.attribution_hours}")
         if not self.database_timeout > 0:
             raise ConfigError(f"database_timeout must be > 0, got {self.database_timeout}")
 

@@ -2,7 +2,7 @@
 
 python scripts/sample_data.py --out var/sample                  # the demo shop
 python scripts/sample_data.py --out var/bench-10m --events 10000000 --format parquet
-python scripts/sample_data.py --out var/plain --trend-share 0 --follow-share 0  # no seasons, no series
+python scripts/sample_data.py --out var/plain --trend-share 0 --follow-share 0  # plain
 """
 
 from __future__ import annotations

@@ -161,7 +161,10 @@ class CuttableProxy:
 
     def _accept(self) -> None:
         while True:
-            client, _ = self.listener.accept()
+            try:
+                client, _ = self.listener.accept()
+            except OSError:  # closed
+                return
             if not self.up:
                 client.close()
                 continue

@@ -93,7 +93,8 @@ def test_evaluate_prints_baselines_in_one_table(small_shop: tuple[Path, Path]) -
     rows = json.loads(out)
     assert list(rows) == ["popularity", "popularity (30-day half-life)",
                           "popularity (7-day half-life)", "als (library defaults)",
-                          "bought-together", "als", "als (tuned)", "item-kNN (cosine)", "item-kNN (bm25)",
+                          "bought-together", "als", "als (tuned)", "item-kNN (cosine)",
+                          "item-kNN (bm25)",
                           "ease", "blend (als + item-kNN)", "als + next items", "next items",
                           "recsvc (als + next items, served)"]  # fmt: skip
     served = rows["recsvc (als + next items, served)"]
@@ -188,3 +189,29 @@ def test_import_items_if_empty_keeps_a_catalog_already_there(
     assert (code, "nothing imported" in out) == (0, True)
     assert shop.patch_item("p3", {})["available"] is False
     shop.engine.dispose()
+
+
+def test_stats_prints_what_recommendations_earned(tmp_path: Path) -> None:
+    import json as json_
+
+    from recsvc.store.database import connect, upgrade
+    from recsvc.store.impressions import ImpressionStore
+
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    engine = connect(url)
+    upgrade(engine)
+    ImpressionStore(engine).add([{"recommendation_id": "r1", "created": 1_800_000_000,
+                                  "placement": "home", "strategy": "personalized",
+                                  "model_version": "v1", "items": "[]"}])  # fmt: skip
+    engine.dispose()
+    code, out = run("stats", "--database", url, "--start", "2027-01-01", "--end", "2027-02-01")
+    assert code == 0, out
+    assert "home" in out
+    assert "v1" in out
+    assert "2027-01-01 00:00 to 2027-02-01 00:00 UTC" in out
+    code, out = run("stats", "--database", url, "--start", "1800000000", "--end", "1800000001",
+                    "--json")  # fmt: skip
+    assert json_.loads(out)["groups"][0]["impressions"] == 1
+    code, out = run("stats", "--database", url, "--start", "tomorrow")
+    assert code == 2
+    assert "neither ISO 8601 nor epoch seconds" in out

@@ -60,6 +60,14 @@ class Server:
             RECSVC_RELOAD_INTERVAL="0.3",
         )
         environ.update(env)
+        if "DATABASE_URL" not in env:  # its own event store, never the project's var/
+            from recsvc.store.database import connect, upgrade
+
+            environ["DATABASE_URL"] = f"sqlite:///{store.parent / 'shop.db'}"
+            engine = connect(environ["DATABASE_URL"])
+            upgrade(engine)
+            engine.dispose()
+        self.database_url = environ["DATABASE_URL"]
         self.log = store.parent / "gunicorn.log"
         self._log_file = self.log.open("w")
         self.process = subprocess.Popen(
@@ -405,6 +413,54 @@ def test_events_change_the_next_recommendations(live_server: Server) -> None:
         assert bought not in [i["item_id"] for i in after["items"]]
         assert viewed not in [i["item_id"] for i in after["items"]]
         assert after["strategy"] == "session"  # the live events were folded in
+
+
+def test_what_recommendations_earn_is_counted_across_workers(live_server: Server) -> None:
+    """Lists served by both workers are recorded in the background, events credited to
+    them (by id, and a purchase without one by the window), and the stats count them."""
+    user = known_user(live_server)
+    served = [live_server.get(f"/v1/users/{user}/recommendations", params={"n": 5}).json()
+              for _ in range(6)]  # fmt: skip
+    served.append(live_server.get("/v1/popular", params={"session_id": "anon-1", "n": 3}).json())
+    first = served[0]
+    item = first["items"][0]["item_id"]
+    now = int(time.time())
+    events = [{"event_id": "earn-1", "user_id": user, "item_id": item, "event_type": "view",
+               "timestamp": now, "recommendation_id": first["recommendation_id"]},
+              {"event_id": "earn-2", "user_id": user, "item_id": item, "event_type": "purchase",
+               "timestamp": now + 1}]  # fmt: skip
+    posted = live_server.post("/v1/events", json={"events": events},
+                              headers={"X-API-Key": WRITE_KEY})  # fmt: skip
+    assert posted.status_code == 202, posted.text
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    deadline, stats = time.monotonic() + 60, {}
+    while time.monotonic() < deadline:
+        stats = live_server.get("/v1/stats/recommendations", headers=admin).json()
+        if sum(g["impressions"] for g in stats["groups"]) == len(served):
+            break
+        time.sleep(0.1)
+    groups = {g["placement"]: g for g in stats["groups"]}
+    assert groups["home"]["impressions"] == 6, stats
+    assert (groups["home"]["views"], groups["home"]["purchases"]) == (1, 1)
+    assert groups["home"]["model_version"] == first["model_version"]
+    assert (groups["popular"]["impressions"], groups["popular"]["views"]) == (1, 0)
+
+
+def test_impressions_still_buffered_are_written_when_the_server_stops(store_copy: Path) -> None:
+    server = Server(store_copy, RECSVC_IMPRESSION_FLUSH_INTERVAL="3600")
+    try:
+        for _ in range(10):
+            assert server.get("/v1/popular", params={"n": 3}).status_code == 200
+    finally:
+        server.stop()
+    import sqlalchemy as sa
+
+    from recsvc.store.database import connect
+
+    engine = connect(server.database_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM impressions")).scalar() == 10
+    engine.dispose()
 
 
 def test_an_item_out_of_stock_vanishes_everywhere_within_a_second(live_server: Server) -> None:

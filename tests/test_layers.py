@@ -22,6 +22,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "recsvc.config": ("recsvc.data", "recsvc.training", "recsvc.artifact", "recsvc.serving",
                       "recsvc.store", "recsvc.evaluation", "recsvc.api", "implicit", "flask"),
     "recsvc.scoring": ("recsvc.", "implicit"),
+    "recsvc.proportions": ("recsvc.", "implicit", "numpy", "flask", "sqlalchemy"),
     "recsvc.processes": ("recsvc.",),
     "recsvc.data": ("recsvc.training", "recsvc.artifact", "recsvc.serving", "recsvc.store",
                     "recsvc.evaluation", "recsvc.api", "recsvc.pipeline", "implicit", "flask",

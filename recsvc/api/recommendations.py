@@ -43,13 +43,19 @@ def path_id(value: str, field: str) -> str:
     return checked
 
 
-def recommend(*, user_id: str | None = None, **context: Any) -> Response:
+def recommend(
+    *, user_id: str | None = None, session_id: str | None = None, **context: Any
+) -> Response:
     """This process's current recommender's answer, with what the shopper did after
-    the model's data (live events, from this process's memory)."""
+    the model's data (live events, from this process's memory), recorded as an
+    impression (in memory; written in the background)."""
     process = serving()
     recommender = process.holder.recommender
     live = process.live.of(user_id, after=recommender.trained_until)
-    return recommendations_response(recommender.recommend(user_id=user_id, live=live, **context))
+    result = recommender.recommend(user_id=user_id, live=live, **context)
+    if process.impressions is not None:
+        process.impressions.record(result, user_id=user_id, session_id=session_id)
+    return recommendations_response(result)
 
 
 def filters_of(args: Mapping[str, Any]) -> Filters:
@@ -76,6 +82,7 @@ def user_recommendations(args: dict[str, Any], user_id: str) -> Response:
     return recommend(
         placement=args["placement"],
         user_id=path_id(user_id, "user_id"),
+        session_id=args.get("session_id"),
         n=args["n"],
         filters=filters_of(args),
     )
@@ -94,6 +101,7 @@ def moment_recommendations(body: dict[str, Any]) -> Response:
     return recommend(
         placement=body["placement"],
         user_id=body.get("user_id"),
+        session_id=body.get("session_id"),
         recent_items=body["recent_items"],
         cart_items=body["cart_items"],
         item_id=body.get("item_id"),
@@ -110,7 +118,7 @@ def similar_items(args: dict[str, Any], item_id: str) -> Response:
     """Items like this one (the product placement), tilted to the shopper's taste if known."""
     return recommend(
         placement="product", item_id=path_id(item_id, "item_id"), user_id=args.get("user_id"),
-        n=args["n"], filters=filters_of(args),
+        session_id=args.get("session_id"), n=args["n"], filters=filters_of(args),
     )  # fmt: skip
 
 
@@ -119,4 +127,10 @@ def similar_items(args: dict[str, Any], item_id: str) -> Response:
 @blp.response(200, RecommendationsSchema())
 def popular(args: dict[str, Any]) -> Response:
     """The most popular items, overall or within a category."""
-    return recommend(placement="popular", n=args["n"], filters=filters_of(args))
+    return recommend(
+        placement="popular",
+        user_id=args.get("user_id"),
+        session_id=args.get("session_id"),
+        n=args["n"],
+        filters=filters_of(args),
+    )

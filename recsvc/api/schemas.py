@@ -97,6 +97,12 @@ class UserRecommendationsQuerySchema(FilterQuerySchema):
 
     n = _count()
     placement = Placement(load_default="home")
+    session_id = Text(
+        max_length=MAX_ID_LENGTH,
+        metadata={
+            "description": "The shopper's session (anonymous shoppers): recorded with the list."
+        },
+    )
 
 
 class SimilarQuerySchema(FilterQuerySchema):
@@ -104,6 +110,12 @@ class SimilarQuerySchema(FilterQuerySchema):
 
     n = _count()
     user_id = Id(metadata={"description": "The shopper, to tilt the list to their taste."})
+    session_id = Text(
+        max_length=MAX_ID_LENGTH,
+        metadata={
+            "description": "The shopper's session (anonymous shoppers): recorded with the list."
+        },
+    )
 
 
 class PopularQuerySchema(ma.Schema):
@@ -112,6 +124,13 @@ class PopularQuerySchema(ma.Schema):
     n = _count()
     category = Text(max_length=256)
     in_stock = ma.fields.Boolean(load_default=True)
+    user_id = Id(metadata={"description": "The shopper (recorded with the list)."})
+    session_id = Text(
+        max_length=MAX_ID_LENGTH,
+        metadata={
+            "description": "The shopper's session (anonymous shoppers): recorded with the list."
+        },
+    )
 
 
 class FiltersSchema(ma.Schema):
@@ -138,6 +157,12 @@ class RecommendationRequestSchema(ma.Schema):
                                 validate=validate.Length(max=MAX_CONTEXT_ITEMS))  # fmt: skip
     item_id = Id(metadata={"description": "The item on the page (product placement)."})
     placement = Placement(load_default="home")
+    session_id = Text(
+        max_length=MAX_ID_LENGTH,
+        metadata={
+            "description": "The shopper's session (anonymous shoppers): recorded with the list."
+        },
+    )
     n = _count()
     filters = ma.fields.Nested(FiltersSchema, load_default=dict)
 
@@ -345,3 +370,67 @@ class HealthSchema(ma.Schema):
     version = ma.fields.String(allow_none=True)
     worker_pid = ma.fields.Integer()
     workers = ma.fields.List(ma.fields.Dict())
+
+
+class StatsQuerySchema(ma.Schema):
+    """``GET /v1/stats/recommendations``: a time range, by default the last 30 days."""
+
+    start = Timestamp(metadata={"description": "From (ISO 8601 or epoch seconds); default"
+                                " 30 days before `end`."})  # fmt: skip
+    end = Timestamp(metadata={"description": "Until, excluded; default: now, included."})
+    by_day = ma.fields.Boolean(
+        load_default=False, metadata={"description": "One group per day (UTC) too."}
+    )
+    experiment = Text(max_length=128, metadata={"description": "Only this experiment's lists."})
+
+    @ma.validates_schema
+    def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "start" in data and "end" in data and data["start"] >= data["end"]:
+            raise ma.ValidationError("must be before end", field_name="start")
+
+
+class RateSchema(ma.Schema):
+    """A proportion of the impressions, with its 95% Wilson interval."""
+
+    rate = ma.fields.Float(required=True)
+    low = ma.fields.Float(required=True)
+    high = ma.fields.Float(required=True)
+
+
+class StatsGroupSchema(ma.Schema):
+    """The figures of one placement, model version, experiment variant (and day)."""
+
+    placement = ma.fields.String(required=True)
+    model_version = ma.fields.String(required=True)
+    experiment = ma.fields.String(allow_none=True)
+    variant = ma.fields.String(allow_none=True)
+    day = ma.fields.String(metadata={"description": "The day (UTC), with by_day."})
+    impressions = ma.fields.Integer(required=True, metadata={"description": "Lists recorded."})
+    views = ma.fields.Integer(
+        required=True, metadata={"description": "Lists from which an item was opened."}
+    )
+    add_to_carts = ma.fields.Integer(
+        required=True, metadata={"description": "Lists that led to a cart."}
+    )
+    purchases = ma.fields.Integer(
+        required=True, metadata={"description": "Lists that led to a purchase."}
+    )
+    revenue = ma.fields.Float(
+        required=True, metadata={"description": "Credited purchases: price x quantity."}
+    )
+    views_per_impression = ma.fields.Nested(RateSchema, required=True)
+    add_to_carts_per_impression = ma.fields.Nested(RateSchema, required=True)
+    purchases_per_impression = ma.fields.Nested(RateSchema, required=True)
+
+
+class StatsSchema(ma.Schema):
+    """What recommendations earned over a time range."""
+
+    start = ma.fields.String(required=True)
+    end = ma.fields.String(required=True)
+    groups = ma.fields.List(ma.fields.Nested(StatsGroupSchema), required=True)
+    unattributed = ma.fields.Integer(
+        required=True,
+        metadata={"description": "Events in the range credited to a recommendation_id no"
+                  " recorded list has (unknown ids, lists not sampled)."},
+    )  # fmt: skip

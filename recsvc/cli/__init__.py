@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from . import models, shop, training
+from . import models, shop, stats, training
 from .options import EXIT_GATE_FAILED
 
 __all__ = ["EXIT_GATE_FAILED", "main"]
@@ -28,5 +28,6 @@ for command in (
     shop.db_group,
     shop.import_events,
     shop.import_items,
+    stats.stats_command,
 ):
     main.add_command(command)

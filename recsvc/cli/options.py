@@ -14,7 +14,13 @@ import click
 import sqlalchemy.exc
 
 from ..artifact import VersionStore
-from ..config import TrainingConfig, format_event_weights, models_dir, parse_event_weights
+from ..config import (
+    ServingConfig,
+    TrainingConfig,
+    format_event_weights,
+    models_dir,
+    parse_event_weights,
+)
 from ..errors import ConfigError, QualityGateFailed, RecsvcError
 from ..evaluation.metrics import METRICS
 from ..store.database import connect, database_url
@@ -129,7 +135,9 @@ def database_option(command: Callable[..., None]) -> Callable[..., None]:
 
 
 def open_shop(database: str | None) -> ShopStore:
-    return ShopStore(connect(database or database_url()))
+    """The event store, crediting events to recommendations as the service does."""
+    hours = ServingConfig.from_env().attribution_hours
+    return ShopStore(connect(database or database_url()), attribution_hours=hours)
 
 
 def metrics_table(rows: Mapping[str, Mapping[str, float]]) -> str:

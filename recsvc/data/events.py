@@ -27,6 +27,9 @@ DEFAULT_BOUNDS = TimeBounds()
 #: the event types that are a purchase: what a model must find, and what a shopper is
 #: not shown again
 PURCHASES = ("purchase",)
+#: the funnel of a recommended item: opened (a view), carted, bought; what the stats of
+#: recommendations count (recsvc.store.stats)
+VIEW, ADD_TO_CART, PURCHASE = "view", "add_to_cart", "purchase"
 OPTIONAL_COLUMNS = ("quantity", "session_id", "recommendation_id")
 _EPOCH = r"^\s*-?\d+(\.\d+)?\s*$"
 _ISO_WITH_ZONE = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|[+-]\d{2}(:?\d{2})?)$"

@@ -116,8 +116,13 @@ def tuned_als(data: Dataset, config: TrainingConfig, split: str) -> TrainingConf
     """ALS with the factors and regularization of :data:`TUNED_ALS_GRID` that score best
     on a validation carved from ``data`` (an evaluation's training part) by ``split``."""
     plain = config.replace(model="als", next_items_weight=0.0, popularity_weight=0.0)
-    listed = [(f"als {f} factors, regularization {r:g}",
-               plain.replace(als_factors=f, als_regularization=r)) for f, r in TUNED_ALS_GRID]  # fmt: skip
+    listed = [
+        (
+            f"als {f} factors, regularization {r:g}",
+            plain.replace(als_factors=f, als_regularization=r),
+        )
+        for f, r in TUNED_ALS_GRID
+    ]
     chosen, _ = select(data, plain, split=split, listed=listed, refine=False,
                        budget=config.selection_budget)  # fmt: skip
     return chosen.config

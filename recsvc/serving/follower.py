@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Any
 
 from ..store.shop import ShopStore
+from .background import repeat
 from .holder import ModelHolder
 from .live import LiveEvents
 from .recommender import Recommender
@@ -102,16 +102,10 @@ class StoreFollower:
             log.warning("cannot read the event store at start (serving what it had)",
                         exc_info=True)  # fmt: skip
         caught_up.set()
-        failing = False
-        while True:
-            time.sleep(self.interval)
-            try:
-                self.step()
-                if failing:
-                    log.info("event store reachable again")
-                failing = False
-            except Exception as exc:  # keep following through database outages
-                self.failures += 1
-                if not failing:
-                    log.warning("cannot read the event store (serving what it had): %s", exc)
-                failing = True
+
+        def failed(exc: Exception) -> str:
+            self.failures += 1
+            return f"cannot read the event store (serving what it had): {exc}"
+
+        repeat(self.step, interval=self.interval, log=log, failed=failed,
+               recovered="event store reachable again")  # fmt: skip

@@ -20,6 +20,7 @@ from ..errors import ModelStoreError
 from ..store.shop import ShopStore
 from .follower import StoreFollower
 from .holder import ModelHolder
+from .impressions import ImpressionRecorder
 from .live import LiveEvents
 from .placements import Placement
 from .recommender import Recommender
@@ -38,8 +39,11 @@ class Serving:
         check_interval: float,
         catalog_interval: float = 0.5,
         live_events: int = 50,
+        impressions: ImpressionRecorder | None = None,
     ) -> None:
         self.live = LiveEvents(per_user=live_events)
+        #: what this process served, recorded (None: impressions are not recorded)
+        self.impressions = impressions
         self.registry = WorkerRegistry()
         self.holder = ModelHolder(store, placements, check_interval=check_interval,
                                   on_swap=self._announce)  # fmt: skip
@@ -65,6 +69,8 @@ class Serving:
         self._announce(None)
         self.holder.watch()
         self.follower.start(wait=min(wait, self.catch_up_wait))
+        if self.impressions is not None:
+            self.impressions.start()
 
     def status(self, *, detailed: bool = False) -> dict[str, Any]:
         """What this process serves, the store's current version (None when the store
@@ -73,8 +79,11 @@ class Serving:
             current = self.holder.store.current()
         except (ModelStoreError, sqlalchemy.exc.SQLAlchemyError):
             current = None  # the holder's failure says why
-        return {**self.holder.status(detailed=detailed), "current_version": current,
-                "workers": self.workers()}  # fmt: skip
+        found = {**self.holder.status(detailed=detailed), "current_version": current,
+                 "workers": self.workers()}  # fmt: skip
+        if detailed and self.impressions is not None:
+            found["impressions"] = self.impressions.status()
+        return found
 
     def workers(self) -> list[dict[str, Any]]:
         """What every live process of this server serves."""

@@ -14,12 +14,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from ..data.catalog import Catalog
-from ..data.events import Events, events_from_table
+from ..data.events import ADD_TO_CART, PURCHASE, VIEW, Events, events_from_table
 from ..errors import DataError, UnknownItem
 from .database import events, item_changes, items
 
 EVENT_FIELDS = ("event_id", "user_id", "item_id", "event_type", "timestamp", "quantity",
                 "session_id", "recommendation_id")  # fmt: skip
+#: event types credited to a recommended view of the same item when they come without a
+#: recommendation_id (checkouts often lose it)
+CREDITED_BY_WINDOW = (ADD_TO_CART, PURCHASE)
 ITEM_FIELDS = ("title", "category", "price", "available")
 _CHUNK = 5_000
 #: an event as serving follows it: (user_id, item_id, event_type, timestamp)
@@ -37,8 +40,11 @@ class Stored:
 class ShopStore:
     """Events and catalog, on SQLAlchemy (SQLite or PostgreSQL)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, attribution_hours: float = 24.0) -> None:
         self.engine = engine
+        #: an add-to-cart or purchase without a recommendation_id is credited to the
+        #: shopper's latest recommended view of the same item within this window
+        self.attribution_seconds = int(attribution_hours * 3600)
 
     # -- writes ------------------------------------------------------------------------
 
@@ -51,10 +57,48 @@ class ShopStore:
             row["quantity"] = row["quantity"] or 1
         stored = 0
         with self.engine.begin() as conn:
+            self._attribute(conn, rows)
             insert = _insert_ignoring_duplicates(conn).returning(events.c.id)
             for part in _chunks(rows, _CHUNK):
                 stored += len(conn.execute(insert, part).all())
         return Stored(stored=stored, duplicates=len(rows) - stored)
+
+    def _attribute(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Set each row's ``attributed_id``: its recommendation_id (known or not: the stats
+        count unknown ones as unattributed), or for an add-to-cart or purchase without
+        one, that of the same shopper's latest recommended view of the same item within
+        the attribution window before it (in this batch or stored)."""
+        pending = []
+        for row in rows:
+            row["attributed_id"] = row["recommendation_id"]
+            if row["attributed_id"] is None and row["event_type"] in CREDITED_BY_WINDOW:
+                pending.append(row)
+        if not pending or self.attribution_seconds <= 0:
+            return
+        window = self.attribution_seconds
+        views: dict[tuple[str, str], list[tuple[int, str]]] = {}
+        for row in rows:
+            if row["event_type"] == VIEW and row["recommendation_id"] is not None:
+                views.setdefault((row["user_id"], row["item_id"]), []).append(
+                    (row["timestamp"], row["recommendation_id"]))  # fmt: skip
+        # at most 2 x 500 bound values per query (SQLite allows 32,766)
+        for part in _chunks(pending, 500):
+            times = [row["timestamp"] for row in part]
+            query = sa.select(events.c.user_id, events.c.item_id, events.c.timestamp,
+                              events.c.attributed_id).where(
+                events.c.user_id.in_({row["user_id"] for row in part}),
+                events.c.item_id.in_({row["item_id"] for row in part}),
+                events.c.event_type == VIEW, events.c.attributed_id.is_not(None),
+                events.c.timestamp.between(min(times) - window, max(times)),
+            )  # fmt: skip
+            for user, item, when, credited in conn.execute(query):
+                views.setdefault((user, item), []).append((int(when), credited))
+        for row in pending:
+            before = [(when, credited) for when, credited in
+                      views.get((row["user_id"], row["item_id"]), ())
+                      if row["timestamp"] - window <= when <= row["timestamp"]]  # fmt: skip
+            if before:
+                row["attributed_id"] = max(before)[1]
 
     def upsert_items(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Create or replace catalog entries (fields left out become blank; stock defaults

@@ -214,9 +214,10 @@ def test_a_session_is_scored_by_what_follows_its_items_too(trained_store: ModelS
     recommender = Recommender(model)
     session = ["p3", "p5"]
     cols = model.items.index(session)
+    trained = np.diff(model.user_items.tocsc().indptr) > 0
     ranked = [i for i in recommender.catalog.index.popular_order[::-1].tolist()
-              if recommender.catalog.available[i] and i not in cols]  # fmt: skip
-    target, other = ranked[0], ranked[1]  # two unpopular items in stock
+              if recommender.catalog.available[i] and trained[i] and i not in cols]  # fmt: skip
+    target, other = ranked[0], ranked[1]  # two unpopular items in stock, seen in training
     shape = (len(model.items), len(model.items))
     # hand-made: after p5 (the newest) comes target, after p3 comes other
     recommender.taste.next_items = sp.csr_matrix(

@@ -24,10 +24,15 @@ OLD_EVENTS = sa.Table(
     sa.Index("events_user_time", "user_id", "timestamp"),
     sa.Index("events_time", "timestamp"),
 )  # fmt: skip
-sa.Table("items", _old, sa.Column("item_id", sa.String(128), primary_key=True),
-         sa.Column("title", sa.String(512)), sa.Column("category", sa.String(256)),
-         sa.Column("price", sa.Float()),
-         sa.Column("available", sa.Boolean(), nullable=False, server_default=sa.true()))  # fmt: skip
+sa.Table(
+    "items",
+    _old,
+    sa.Column("item_id", sa.String(128), primary_key=True),
+    sa.Column("title", sa.String(512)),
+    sa.Column("category", sa.String(256)),
+    sa.Column("price", sa.Float()),
+    sa.Column("available", sa.Boolean(), nullable=False, server_default=sa.true()),
+)
 sa.Table("item_changes", _old, sa.Column("id", _ID, primary_key=True, autoincrement=True),
          sa.Column("item_id", sa.String(128), nullable=False))  # fmt: skip
 
@@ -57,7 +62,8 @@ def test_a_database_made_before_migrations_upgrades_with_its_events_intact(db_ur
     # what the events carried is what they are credited to
     assert [r[9] for r in after] == [r[8] for r in after]
     assert {"impressions", "alembic_version"} <= set(sa.inspect(engine).get_table_names())
-    assert upgrade(engine) == [] and revision(engine) == "0002"
+    assert upgrade(engine) == []
+    assert revision(engine) == "0002"
     engine.dispose()
 
 
@@ -65,7 +71,8 @@ def test_an_empty_database_gets_every_migration(db_url: str) -> None:
     engine = connect(db_url)
     drop(engine)
     applied = upgrade(engine)
-    assert len(applied) == 2 and revision(engine) == "0002" != BASELINE
+    assert len(applied) == 2
+    assert revision(engine) == "0002" != BASELINE
     # new events are stored through the new schema
     from recsvc.store.shop import ShopStore
 

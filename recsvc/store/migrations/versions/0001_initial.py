@@ -63,6 +63,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("model_pointer", "model_chunks", "model_versions", "item_changes", "items",
-                  "events"):
+    for table in (
+        "model_pointer",
+        "model_chunks",
+        "model_versions",
+        "item_changes",
+        "items",
+        "events",
+    ):
         op.drop_table(table)

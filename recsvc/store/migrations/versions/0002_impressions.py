@@ -16,8 +16,12 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "impressions",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
-                  autoincrement=True),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
         sa.Column("recommendation_id", sa.String(64), nullable=False, unique=True),
         sa.Column("created", sa.BigInteger(), nullable=False),
         sa.Column("user_id", sa.String(128)),
@@ -34,8 +38,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("attributed_id", sa.String(128)))
         batch.create_index("events_attributed", ["attributed_id"])
     # events stored before this migration are credited to the id they carry
-    op.execute("UPDATE events SET attributed_id = recommendation_id"
-               " WHERE recommendation_id IS NOT NULL")
+    op.execute(
+        "UPDATE events SET attributed_id = recommendation_id WHERE recommendation_id IS NOT NULL"
+    )
 
 
 def downgrade() -> None:

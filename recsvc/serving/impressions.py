@@ -1,0 +1,161 @@
+"""Recording what was shown: each served list becomes an impression, written in the
+background so a request never waits on the database.
+
+A process keeps the impressions of its requests in a bounded buffer; a background
+thread writes them in batches every ``RECSVC_IMPRESSION_FLUSH_INTERVAL`` seconds (and
+at once when the buffer is half full). What a write cannot store stays buffered for the
+next attempt. When the buffer is full (the database down for a while, or slower than
+the traffic), new impressions are dropped, counted and logged: never a failed or slow
+request. ``RECSVC_IMPRESSION_SAMPLE_RATE`` records that share of the lists (chosen by
+their recommendation_id, so a list is recorded or not whoever asks).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..store.impressions import ImpressionStore
+from .background import repeat
+from .recommender import Recommendations
+
+log = logging.getLogger(__name__)
+#: impressions written per transaction
+WRITE_BATCH = 1_000
+
+
+class ImpressionRecorder:
+    """A process's buffer of impressions and its background writer."""
+
+    def __init__(
+        self,
+        store: ImpressionStore,
+        *,
+        sample_rate: float = 1.0,
+        capacity: int = 10_000,
+        interval: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.sample_rate = sample_rate
+        self.capacity = capacity
+        self.interval = interval
+        self.clock = clock
+        self._buffer: deque[dict[str, Any]] = deque()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._started_in: int | None = None
+        #: counters: recorded into the buffer, written to the database, dropped (buffer
+        #: full), not sampled, and failed writes (each logged)
+        self.recorded = self.written = self.dropped = self.unsampled = self.failures = 0
+
+    def sampled(self, recommendation_id: str) -> bool:
+        """Whether this list is recorded: a fixed share of ids (the id is random hex)."""
+        if self.sample_rate >= 1:
+            return True
+        return int(recommendation_id[:8], 16) < self.sample_rate * 0x1_0000_0000
+
+    def record(
+        self,
+        result: Recommendations,
+        *,
+        user_id: str | None,
+        session_id: str | None,
+        experiment: str | None = None,
+        variant: str | None = None,
+    ) -> None:
+        """Buffer the impression of a served list (cheap: no I/O)."""
+        if not self.sampled(result.recommendation_id):
+            self.unsampled += 1
+            return
+        row = {
+            "recommendation_id": result.recommendation_id,
+            "created": int(self.clock()),
+            "user_id": user_id,
+            "session_id": session_id,
+            "placement": result.placement,
+            "strategy": result.strategy,
+            "model_version": result.model_version,
+            "experiment": experiment,
+            "variant": variant,
+            "items": json.dumps([item["item_id"] for item in result.items]),
+        }
+        with self._lock:
+            if len(self._buffer) >= self.capacity:
+                self.dropped += 1
+                full = self.dropped
+            else:
+                self._buffer.append(row)
+                self.recorded += 1
+                full = 0
+                if len(self._buffer) * 2 >= self.capacity:
+                    self._wake.set()
+        if full and (full == 1 or full % 1000 == 0):
+            log.warning("impression buffer full (%d impressions): %d dropped so far",
+                        self.capacity, full)  # fmt: skip
+
+    @property
+    def buffered(self) -> int:
+        """Impressions waiting to be written."""
+        return len(self._buffer)
+
+    def flush(self) -> int:
+        """Write what is buffered, in batches; what fails stays buffered. How many were
+        written (raises the database's error after putting the batch back)."""
+        written = 0
+        while True:
+            with self._lock:
+                batch = [self._buffer.popleft() for _ in range(min(WRITE_BATCH, len(self._buffer)))]
+            if not batch:
+                return written
+            try:
+                self.store.add(batch)
+            except Exception:
+                with self._lock:
+                    self._requeue(batch)
+                raise
+            written += len(batch)
+            self.written += len(batch)
+
+    def close(self) -> None:
+        """Write what is buffered, once, before the process exits (logged if it cannot)."""
+        try:
+            written = self.flush()
+        except Exception as exc:
+            log.warning("%d impressions not written at exit: %s", self.buffered, exc)
+        else:
+            if written:
+                log.info("%d impressions written at exit", written)
+
+    def _requeue(self, batch: Sequence[dict[str, Any]]) -> None:
+        room = self.capacity - len(self._buffer)
+        kept = list(batch[: max(room, 0)])
+        self.dropped += len(batch) - len(kept)
+        self._buffer.extendleft(reversed(kept))
+
+    def start(self) -> None:
+        """Write in the background, in this process (once per process)."""
+        if self._started_in == os.getpid():
+            return
+        self._started_in = os.getpid()
+        threading.Thread(target=self._run, name="recsvc-impressions", daemon=True).start()
+
+    def status(self) -> dict[str, Any]:
+        """The counters, for /v1/model's details."""
+        return {"sample_rate": self.sample_rate, "buffered": self.buffered,
+                "recorded": self.recorded, "written": self.written, "dropped": self.dropped,
+                "write_failures": self.failures}  # fmt: skip
+
+    def _run(self) -> None:
+        def failed(exc: Exception) -> str:
+            self.failures += 1
+            return f"cannot write impressions (kept in memory, {self.buffered} buffered): {exc}"
+
+        repeat(self.flush, interval=self.interval, log=log, failed=failed,
+               recovered="impressions are written again", wake=self._wake)  # fmt: skip
