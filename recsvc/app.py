@@ -17,6 +17,7 @@ from .serving.impressions import ImpressionRecorder
 from .serving.placements import parse_placements
 from .serving.service import Serving
 from .store.database import connect, database_url
+from .store.experiments import ExperimentStore
 from .store.impressions import ImpressionStore
 from .store.models import DATABASE, open_model_store
 from .store.shop import ShopStore
@@ -72,6 +73,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             ImpressionStore(shop_store.engine), sample_rate=settings.impression_sample_rate,
             capacity=settings.impression_buffer, interval=settings.impression_flush_interval,
         ) if settings.impression_sample_rate > 0 else None,
+        experiments=ExperimentStore(shop_store.engine),
     )  # fmt: skip
     serving.holder.refresh()
     events = TrainingConfig.from_env()

@@ -95,7 +95,11 @@ class InvalidRequest(RequestError):
     (HTTP 422)."""
 
 
-class UnknownItem(RequestError):
+class NotFound(RequestError):
+    """Something a request names that does not exist (HTTP 404)."""
+
+
+class UnknownItem(NotFound):
     """An item id the model does not know (HTTP 404)."""
 
 

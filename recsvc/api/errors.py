@@ -11,7 +11,7 @@ from flask import Flask, current_app
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
-from ..errors import InvalidRequest, NoModelLoaded, StoreUnavailable, UnknownItem
+from ..errors import InvalidRequest, NoModelLoaded, NotFound, StoreUnavailable
 
 log = logging.getLogger(__name__)
 #: seconds a client should wait before retrying a 503
@@ -69,8 +69,8 @@ def _first_error(messages: Any, path: tuple[str, ...] = ()) -> str:
 def register_error_handlers(app: Flask) -> None:
     """Map recsvc's domain errors to HTTP statuses."""
 
-    @app.errorhandler(UnknownItem)
-    def unknown_item(error: UnknownItem) -> tuple[dict[str, Any], int]:
+    @app.errorhandler(NotFound)
+    def not_found(error: NotFound) -> tuple[dict[str, Any], int]:
         return error_body(404, error.message, {error.field: [error.message]}), 404
 
     @app.errorhandler(InvalidRequest)

@@ -44,18 +44,22 @@ def path_id(value: str, field: str) -> str:
 
 
 def recommend(
-    *, user_id: str | None = None, session_id: str | None = None, **context: Any
+    *, placement: str, user_id: str | None = None, session_id: str | None = None, **context: Any
 ) -> Response:
-    """This process's current recommender's answer, with what the shopper did after
-    the model's data (live events, from this process's memory), recorded as an
-    impression (in memory; written in the background)."""
+    """The answer of this process's current version, or of the shopper's variant when
+    the placement runs an experiment, with what the shopper did after the model's data
+    (live events, from this process's memory), recorded as an impression (in memory;
+    written in the background)."""
     process = serving()
-    recommender = process.holder.recommender
+    routed = process.route(placement, user_id, session_id)
+    recommender = routed.recommender
     live = process.live.of(user_id, after=recommender.trained_until)
-    result = recommender.recommend(user_id=user_id, live=live, **context)
+    result = recommender.recommend(placement=placement, user_id=user_id, live=live, **context)
+    experiment, variant = routed.experiment, routed.variant
     if process.impressions is not None:
-        process.impressions.record(result, user_id=user_id, session_id=session_id)
-    return recommendations_response(result)
+        process.impressions.record(result, user_id=user_id, session_id=session_id,
+                                   experiment=experiment, variant=variant)  # fmt: skip
+    return recommendations_response(result, experiment=experiment, variant=variant)
 
 
 def filters_of(args: Mapping[str, Any]) -> Filters:

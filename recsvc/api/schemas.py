@@ -315,13 +315,22 @@ class RecommendationsSchema(ma.Schema):
                   " similar+taste, cart, popular."},
     )  # fmt: skip
     items = ma.fields.List(ma.fields.Nested(RecommendedItemSchema), required=True)
+    experiment = ma.fields.String(
+        allow_none=True, metadata={"description": "The experiment this list is part of, if any."}
+    )
+    variant = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "The experiment's variant that served it (null outside one)."},
+    )
     ignored_items = ma.fields.List(
         ma.fields.String(),
         metadata={"description": "recent_items / cart_items the model does not know."},
     )
 
 
-def recommendations_response(result: Recommendations) -> Response:
+def recommendations_response(
+    result: Recommendations, *, experiment: str | None = None, variant: str | None = None
+) -> Response:
     """The body :class:`RecommendationsSchema` describes, built directly.
 
     marshmallow's dump of a 10-item response costs about 60 µs here, a third of the
@@ -337,6 +346,8 @@ def recommendations_response(result: Recommendations) -> Response:
             "placement": result.placement,
             "strategy": result.strategy,
             "items": result.items,
+            "experiment": experiment,
+            "variant": variant,
             "ignored_items": result.ignored_items,
         }
     )

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..store.shop import ShopStore
 from .background import repeat
+from .experiments import ExperimentRouter
 from .holder import ModelHolder
 from .live import LiveEvents
 from .recommender import Recommender
@@ -31,9 +32,12 @@ class StoreFollower:
     """Keeps a holder's recommender and a process's live events in step with the store."""
 
     def __init__(
-        self, holder: ModelHolder, shop: ShopStore, live: LiveEvents, *, interval: float
-    ) -> None:
+        self, holder: ModelHolder, shop: ShopStore, live: LiveEvents, *, interval: float,
+        experiments: ExperimentRouter | None = None,
+    ) -> None:  # fmt: skip
         self.holder = holder
+        #: the running experiments, followed with the rest (None: no experiments)
+        self.experiments = experiments
         self.shop = shop
         self.live = live
         self.interval = interval
@@ -71,6 +75,8 @@ class StoreFollower:
                 served = self.holder.served
                 if served is not None:
                     served.recommender.apply_catalog(entries)
+                if self.experiments is not None:
+                    self.experiments.apply_catalog(entries)
                 self._catalog_seen = last
             taken = len(entries)
             if self.live.per_user > 0:
@@ -81,6 +87,8 @@ class StoreFollower:
                     taken += len(rows)
                     if len(rows) < FOLLOW_BATCH:
                         break
+            if self.experiments is not None:  # after the catalog: new versions get it all
+                self.experiments.refresh()
             return taken
 
     def catch_up(self) -> None:

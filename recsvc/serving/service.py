@@ -17,7 +17,9 @@ import sqlalchemy.exc
 
 from ..artifact import VersionStore
 from ..errors import ModelStoreError
+from ..store.experiments import ExperimentStore
 from ..store.shop import ShopStore
+from .experiments import ExperimentRouter, Routed
 from .follower import StoreFollower
 from .holder import ModelHolder
 from .impressions import ImpressionRecorder
@@ -40,6 +42,7 @@ class Serving:
         catalog_interval: float = 0.5,
         live_events: int = 50,
         impressions: ImpressionRecorder | None = None,
+        experiments: ExperimentStore | None = None,
     ) -> None:
         self.live = LiveEvents(per_user=live_events)
         #: what this process served, recorded (None: impressions are not recorded)
@@ -47,7 +50,15 @@ class Serving:
         self.registry = WorkerRegistry()
         self.holder = ModelHolder(store, placements, check_interval=check_interval,
                                   on_swap=self._announce)  # fmt: skip
-        self.follower = StoreFollower(self.holder, shop, self.live, interval=catalog_interval)
+        #: the running experiments (None: none are followed)
+        self.experiments: ExperimentRouter | None = None
+        if experiments is not None:
+            self.experiments = ExperimentRouter(
+                experiments, store, placements, current=self._current,
+                prepare=lambda recommender: self.follower.prepare(recommender),
+            )  # fmt: skip
+        self.follower = StoreFollower(self.holder, shop, self.live, interval=catalog_interval,
+                                      experiments=self.experiments)  # fmt: skip
         self.holder.prepare = self.follower.prepare
         #: seconds a starting process waits for the latest live events
         self.catch_up_wait = 1.0
@@ -72,6 +83,17 @@ class Serving:
         if self.impressions is not None:
             self.impressions.start()
 
+    def route(self, placement: str, user_id: str | None, session_id: str | None) -> Routed:
+        """Who answers this request: the current version, or an experiment's variant."""
+        current = self.holder.recommender
+        if self.experiments is None:
+            return Routed(current)
+        return self.experiments.route(placement, user_id, session_id, current)
+
+    def _current(self) -> Recommender | None:
+        served = self.holder.served
+        return served.recommender if served is not None else None
+
     def status(self, *, detailed: bool = False) -> dict[str, Any]:
         """What this process serves, the store's current version (None when the store
         cannot say), and every worker; ``detailed``: see :meth:`ModelHolder.status`."""
@@ -83,6 +105,8 @@ class Serving:
                  "workers": self.workers()}  # fmt: skip
         if detailed and self.impressions is not None:
             found["impressions"] = self.impressions.status()
+        if detailed and self.experiments is not None:
+            found["experiments"] = self.experiments.status()
         return found
 
     def workers(self) -> list[dict[str, Any]]:

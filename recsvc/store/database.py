@@ -73,6 +73,23 @@ impressions = sa.Table(
     sa.Index("impressions_created", "created"),
 )  # fmt: skip
 
+#: experiments between model versions: each splits a placement's traffic between its
+#: variants by weight (recsvc.store.experiments); at most one running per placement
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("placement", sa.String(64), nullable=False),
+    sa.Column("salt", sa.String(64), nullable=False),
+    sa.Column("variants", sa.Text(), nullable=False),  # JSON [{name, version, weight}]
+    sa.Column("started", sa.BigInteger(), nullable=False),  # epoch seconds
+    sa.Column("stopped", sa.BigInteger()),
+    sa.Column("promoted", sa.String(64)),  # the variant made current, if one was
+    sa.Index("experiments_running", "placement", unique=True,
+             sqlite_where=sa.text("stopped IS NULL"),
+             postgresql_where=sa.text("stopped IS NULL")),
+)  # fmt: skip
+
 #: the catalog as it is now
 items = sa.Table(
     "items",

@@ -32,6 +32,7 @@ def test_fast_body_equals_the_schemas_dump(
         {"models": str(trained_store.root), "reload_interval": 0, "catalog_interval": 0}
     )
     with app.app_context():
-        body = json.loads(recommendations_response(result).get_data())
-    assert body == json.loads(json.dumps(RecommendationsSchema().dump(result)))
+        body = json.loads(recommendations_response(result, variant="b").get_data())
+    dumped = RecommendationsSchema().dump({**vars(result), "experiment": None, "variant": "b"})
+    assert body == json.loads(json.dumps(dumped))
     assert list(body) == list(RecommendationsSchema().fields)

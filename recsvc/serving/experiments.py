@@ -1,0 +1,126 @@
+"""Experiments in a serving process: which version answers a shopper on a placement.
+
+Assignment is sticky and stateless: a shopper's variant is a hash of the experiment's
+salt and their user id (or session id, for anonymous shoppers), so every worker, today
+and tomorrow, puts them in the same variant without storing anything. Each process
+follows the running experiments (with the event store, every RECSVC_CATALOG_INTERVAL
+seconds) and loads the variants' versions in the background, memory-mapped (the
+processes share their pages); a variant whose version is the current one uses the
+current recommender. A request whose variant's version is not loaded (yet, or it
+failed to load: logged) is served by the current version outside the experiment
+(``variant`` null), and so is a request with neither a user nor a session id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy.exc
+
+from ..artifact import VersionStore
+from ..errors import ModelStoreError
+from ..store.experiments import Experiment, ExperimentStore, Variant
+from .placements import Placement
+from .recommender import Recommender
+
+log = logging.getLogger(__name__)
+
+
+def assign(salt: str, key: str, variants: Sequence[Variant]) -> Variant:
+    """The variant of a shopper (``key``: their user or session id), by weight."""
+    digest = hashlib.sha256(f"{salt}:{key}".encode()).digest()
+    total = sum(v.weight for v in variants)
+    point = int.from_bytes(digest[:8], "big") * total >> 64  # uniform in [0, total)
+    for variant in variants:
+        if point < variant.weight:
+            return variant
+        point -= variant.weight
+    raise AssertionError("unreachable: point < total")
+
+
+@dataclass(frozen=True)
+class Routed:
+    """Who answers a request, and within which experiment and variant (None: outside)."""
+
+    recommender: Recommender
+    experiment: str | None = None
+    variant: str | None = None
+
+
+class ExperimentRouter:
+    """The running experiments of this process, and the versions their variants need."""
+
+    def __init__(
+        self,
+        store: ExperimentStore,
+        models: VersionStore,
+        placements: Mapping[str, Placement],
+        *,
+        current: Callable[[], Recommender | None],
+        prepare: Callable[[Recommender], None],
+    ) -> None:
+        self.store = store
+        self.models = models
+        self.placements = placements
+        self.current = current
+        self.prepare = prepare
+        self._by_placement: dict[str, Experiment] = {}
+        self._loaded: dict[str, Recommender] = {}
+        self._failed: set[str] = set()
+        self._lock = threading.Lock()
+
+    def route(self, placement: str, user_id: str | None, session_id: str | None,
+              current: Recommender) -> Routed:  # fmt: skip
+        """The recommender for this request (``current`` unless an experiment says so)."""
+        experiment = self._by_placement.get(placement)
+        key = user_id or session_id
+        if experiment is None or key is None:
+            return Routed(current)
+        variant = assign(experiment.salt, key, experiment.variants)
+        if variant.version == current.version:
+            return Routed(current, experiment.name, variant.name)
+        recommender = self._loaded.get(variant.version)
+        if recommender is None:
+            return Routed(current)
+        return Routed(recommender, experiment.name, variant.name)
+
+    def refresh(self) -> None:
+        """Read the running experiments; load the versions they need that this process
+        does not serve, and let go of those no experiment needs (background work)."""
+        running = self.store.running()
+        with self._lock:
+            current = self.current()
+            serving = current.version if current is not None else None
+            needed = {v.version for e in running for v in e.variants} - {serving}
+            loaded = {v: r for v, r in self._loaded.items() if v in needed}
+            for version in sorted(needed - loaded.keys() - self._failed):
+                try:
+                    recommender = Recommender(self.models.load(version), self.placements)
+                except (ModelStoreError, OSError, sqlalchemy.exc.SQLAlchemyError) as exc:
+                    self._failed.add(version)
+                    log.error("cannot load version %s of an experiment (its shoppers get the"
+                              " current version): %s", version, exc)  # fmt: skip
+                    continue
+                self.prepare(recommender)
+                loaded[version] = recommender
+                log.info("loaded version %s for an experiment", version)
+            self._failed &= needed
+            self._loaded = loaded
+            self._by_placement = {e.placement: e for e in running}
+
+    def apply_catalog(self, entries: list[dict[str, object]]) -> None:
+        """Stock and price changes reach the experiments' versions as the current one."""
+        for recommender in list(self._loaded.values()):
+            recommender.apply_catalog(entries)
+
+    def status(self) -> dict[str, object]:
+        """The running experiments and the versions loaded for them."""
+        return {
+            "experiments": sorted(e.name for e in self._by_placement.values()),
+            "versions_loaded": sorted(self._loaded),
+            "versions_failed": sorted(self._failed),
+        }

@@ -1,0 +1,146 @@
+"""Experiments in the database: started, read by every serving process, stopped.
+
+An experiment splits one placement's traffic between variants, each a model version
+with a weight; a shopper's variant is a hash of the experiment's salt and their id
+(recsvc.serving.experiments), so no assignment is stored. The database holds at most
+one running experiment per placement (a unique index over running ones).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from ..errors import InvalidRequest, NotFound
+from .database import experiments
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One arm of an experiment: a model version and its share of the traffic."""
+
+    name: str
+    version: str
+    weight: int
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment as stored."""
+
+    name: str
+    placement: str
+    salt: str
+    variants: tuple[Variant, ...]
+    started: int
+    stopped: int | None = None
+    promoted: str | None = None
+
+    @property
+    def running(self) -> bool:
+        """Not stopped yet."""
+        return self.stopped is None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The experiment for the API and the command line."""
+        return {"name": self.name, "placement": self.placement, "started": self.started,
+                "stopped": self.stopped, "running": self.running, "promoted": self.promoted,
+                "variants": [{"name": v.name, "version": v.version, "weight": v.weight}
+                             for v in self.variants]}  # fmt: skip
+
+
+def check_variants(variants: list[Variant]) -> None:
+    """Two or more variants, distinct names, positive weights; :class:`InvalidRequest`."""
+    if len(variants) < 2:
+        raise InvalidRequest("an experiment needs at least two variants", field="variants")
+    names = [v.name for v in variants]
+    if len(set(names)) != len(names):
+        raise InvalidRequest(f"variant names repeat: {', '.join(names)}", field="variants")
+    for v in variants:
+        if v.weight < 1:
+            raise InvalidRequest(f"variant {v.name!r}: weight must be >= 1", field="variants")
+
+
+class ExperimentStore:
+    """Experiments, on SQLAlchemy (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def start(self, name: str, placement: str, variants: list[Variant]) -> Experiment:
+        """Start an experiment (a fresh salt); :class:`InvalidRequest` if the name is
+        taken or the placement runs another experiment."""
+        check_variants(variants)
+        row = {"name": name, "placement": placement, "salt": os.urandom(8).hex(),
+               "variants": json.dumps([v.__dict__ for v in variants]),
+               "started": int(time.time())}  # fmt: skip
+        with self.engine.begin() as conn:
+            if conn.execute(
+                sa.select(experiments.c.name).where(experiments.c.name == name)
+            ).first():
+                raise InvalidRequest(f"an experiment named {name!r} exists", field="name")
+            running = conn.execute(
+                sa.select(experiments.c.name).where(
+                    experiments.c.placement == placement, experiments.c.stopped.is_(None)
+                )
+            ).first()
+            if running:
+                raise InvalidRequest(f"placement {placement!r} runs experiment {running[0]!r};"
+                                     " stop it first", field="placement")  # fmt: skip
+            try:
+                conn.execute(experiments.insert().values(**row))
+            except sa.exc.IntegrityError:  # started at the same moment by someone else
+                raise InvalidRequest(f"placement {placement!r} runs another experiment",
+                                     field="placement") from None  # fmt: skip
+        return self.get(name)
+
+    def get(self, name: str) -> Experiment:
+        """The experiment of this name; :class:`NotFound` otherwise."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(experiments).where(experiments.c.name == name)).first()
+        if row is None:
+            raise NotFound(f"no experiment named {name!r}", field="name")
+        return _experiment(row._mapping)
+
+    def all(self) -> list[Experiment]:
+        """Every experiment, the newest first."""
+        with self.engine.connect() as conn:
+            newest = experiments.c.started.desc(), experiments.c.name
+            rows = conn.execute(sa.select(experiments).order_by(*newest)).all()
+        return [_experiment(r._mapping) for r in rows]
+
+    def running(self) -> list[Experiment]:
+        """The running experiments (what serving processes follow)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(experiments).where(experiments.c.stopped.is_(None)))
+            return [_experiment(r._mapping) for r in rows]
+
+    def stop(self, name: str, *, promoted: str | None = None) -> Experiment:
+        """Stop an experiment (its traffic goes back to the current version); stopping a
+        stopped one changes nothing but the promoted variant, when given."""
+        found = self.get(name)
+        values: dict[str, Any] = {}
+        if found.running:
+            values["stopped"] = int(time.time())
+        if promoted is not None:
+            values["promoted"] = promoted
+        if values:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    experiments.update().where(experiments.c.name == name).values(**values)
+                )
+        return self.get(name)
+
+
+def _experiment(row: Any) -> Experiment:
+    variants = tuple(Variant(**v) for v in json.loads(row["variants"]))
+    return Experiment(name=row["name"], placement=row["placement"], salt=row["salt"],
+                      variants=variants, started=int(row["started"]),
+                      stopped=None if row["stopped"] is None else int(row["stopped"]),
+                      promoted=row["promoted"])  # fmt: skip

@@ -1,0 +1,35 @@
+"""experiments between model versions
+
+Revision ID: 0003
+Revises: 0002
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "experiments",
+        sa.Column("name", sa.String(128), primary_key=True),
+        sa.Column("placement", sa.String(64), nullable=False),
+        sa.Column("salt", sa.String(64), nullable=False),
+        sa.Column("variants", sa.Text(), nullable=False),
+        sa.Column("started", sa.BigInteger(), nullable=False),
+        sa.Column("stopped", sa.BigInteger()),
+        sa.Column("promoted", sa.String(64)),
+    )
+    # at most one running experiment per placement, enforced by the database
+    op.create_index("experiments_running", "experiments", ["placement"], unique=True,
+                    sqlite_where=sa.text("stopped IS NULL"),
+                    postgresql_where=sa.text("stopped IS NULL"))  # fmt: skip
+
+
+def downgrade() -> None:
+    op.drop_index("experiments_running", "experiments")
+    op.drop_table("experiments")
