@@ -42,6 +42,8 @@ class TrainReport:
     metrics: dict[str, Any] = field(default_factory=dict)
     gate: dict[str, Any] | None = None
     version: str | None = None
+    #: whether the version was made current (False: published as a candidate)
+    promoted: bool = True
     #: with model auto: the chosen candidate and every candidate tried
     selection: dict[str, Any] | None = None
 
@@ -58,6 +60,7 @@ def train(
     config: TrainingConfig,
     store: VersionStore,
     force: bool = False,
+    promote: bool = True,
     show_progress: bool = False,
     say: Callable[[str], None] = lambda _: None,
 ) -> TrainReport:
@@ -65,7 +68,8 @@ def train(
 
     Raises :class:`QualityGateFailed` (nothing published) when the holdout NDCG@10
     is more than ``config.max_ndcg_drop`` below what the current version's settings
-    reach on the same holdout, unless ``force``.
+    reach on the same holdout, unless ``force``. ``promote=False`` publishes without
+    making the version current (a candidate for an experiment) and skips the gate.
     """
     check_model(config)
     report = TrainReport()
@@ -106,7 +110,7 @@ def train(
         }  # fmt: skip
 
     current = store.current()
-    if current is not None:
+    if current is not None and promote:
         with timer("quality gate"):
             report.gate = gate(data, model_metrics, store, current, config)
         if not report.gate["passed"] and not force:
@@ -119,7 +123,8 @@ def train(
     )  # fmt: skip
     model = with_manifest(model, _manifest(data, config, report))
     with timer("publish"):
-        report.version = store.publish(model)
+        report.version = store.publish(model, promote=promote)
+    report.promoted = promote
     return report
 
 

@@ -54,6 +54,53 @@ def compare(successes_a: int, trials_a: int, successes_b: int, trials_b: int) ->
     return Comparison(pa, pb, pb - pa, pb - pa - Z95 * se, pb - pa + Z95 * se, p_value)
 
 
+@dataclass(frozen=True)
+class Clustered:
+    """A rate per impression whose impressions come in clusters (a shopper's visits):
+    over ``clusters`` shoppers, the sums of each shopper's impressions ``n`` and
+    successes ``s``, and of ``n * n``, ``s * s`` and ``n * s``."""
+
+    clusters: int
+    n: float
+    s: float
+    nn: float
+    ss: float
+    ns: float
+
+    @property
+    def rate(self) -> float:
+        """Successes per impression."""
+        return self.s / self.n if self.n else 0.0
+
+    @property
+    def variance(self) -> float:
+        """The rate's variance by the delta method over shoppers (Deng, Knoblich and Lu,
+        "Applying the Delta Method in Metric Analytics", KDD 2018): impressions of one
+        shopper are not independent, so the binomial variance understates it; with one
+        impression per shopper the two agree."""
+        k = self.clusters
+        if k < 2 or not self.n:
+            return 0.0
+        mean_n, mean_s = self.n / k, self.s / k
+        var_n = self.nn / k - mean_n**2
+        var_s = self.ss / k - mean_s**2
+        cov = self.ns / k - mean_n * mean_s
+        rate = mean_s / mean_n
+        return max(0.0, (var_s - 2 * rate * cov + rate * rate * var_n) / (k * mean_n**2))
+
+
+def compare_clustered(a: Clustered, b: Clustered) -> Comparison:
+    """b's rate against a's when shoppers, not impressions, were assigned to variants:
+    the difference's z-test and 95% interval with each rate's delta-method variance."""
+    difference = b.rate - a.rate
+    se = math.sqrt(a.variance + b.variance)
+    if se == 0:
+        return Comparison(a.rate, b.rate, difference, difference, difference, 1.0)
+    p_value = math.erfc(abs(difference) / se / math.sqrt(2))
+    return Comparison(a.rate, b.rate, difference, difference - Z95 * se,
+                      difference + Z95 * se, p_value)  # fmt: skip
+
+
 def sample_size(rate: float, lift: float, *, alpha: float = 0.05, power: float = 0.8) -> int:
     """Impressions each variant needs for a two-sided test at ``alpha`` to detect, with
     ``power``, a relative ``lift`` of ``rate`` (0.1: from 2.0% to 2.2%)."""

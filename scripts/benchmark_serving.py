@@ -123,7 +123,7 @@ def live_part(store: Path, calls: int, databases: list[str]) -> list[tuple[str, 
     from recsvc.artifact import ModelStore
     from recsvc.serving.live import LiveEvents
     from recsvc.serving.recommender import Recommender
-    from recsvc.store.database import connect, metadata, upgrade
+    from recsvc.store.database import connect, drop, upgrade
     from recsvc.store.shop import ShopStore
 
     recommender = Recommender(ModelStore(store).load())
@@ -149,7 +149,7 @@ def live_part(store: Path, calls: int, databases: list[str]) -> list[tuple[str, 
               "timestamp": since + 1} for n in range(1_000)]  # fmt: skip
     for url in databases:
         engine = connect(url)
-        metadata.drop_all(engine)
+        drop(engine)
         upgrade(engine)
         shop = ShopStore(engine)
         for _ in range(100):  # 100,000 events stored
@@ -157,7 +157,7 @@ def live_part(store: Path, calls: int, databases: list[str]) -> list[tuple[str, 
         kind = url.split(":")[0].split("+")[0]
         follow = timed(lambda i, shop=shop: shop.events_after(i * 1_000, limit=1_000), 100)
         rows.append((f"worker's follow step: read 1,000 new events ({kind})", *follow))
-        metadata.drop_all(engine)
+        drop(engine)
         engine.dispose()
     return rows
 
@@ -219,8 +219,11 @@ def _hey(url: str, rate: float, seconds: int) -> tuple[float, float, int]:
     return p50, p99, errors
 
 
-def over_http(store: Path, seconds: int, rounds: int) -> tuple[list[str], list[str]]:
-    """wrk and hey against gunicorn from the Procfile's command, serving bench_app."""
+def over_http(
+    store: Path, seconds: int, rounds: int, environ: dict[str, str] | None = None
+) -> tuple[list[str], list[str], float]:
+    """wrk and hey against gunicorn from the Procfile's command, serving bench_app (with
+    ``environ`` added to its environment): the table, the memory, the median ratio."""
     from recsvc.artifact import ModelStore
 
     model = ModelStore(store).load()
@@ -237,7 +240,8 @@ def over_http(store: Path, seconds: int, rounds: int) -> tuple[list[str], list[s
                    stdout=subprocess.DEVNULL)  # fmt: skip
     env = dict(os.environ, PORT=str(port), WEB_CONCURRENCY="2", RECSVC_MODELS=str(store),
                DATABASE_URL=database, PYTHONPATH=str(ROOT / "scripts"),
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # fmt: skip
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               **(environ or {}))  # fmt: skip
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -287,7 +291,7 @@ def over_http(store: Path, seconds: int, rounds: int) -> tuple[list[str], list[s
                  + ", ".join(f"{r:.2f}" for r in ratios) + ")")  # fmt: skip
     mem = ["| process | RSS | PSS |", "|---|---:|---:|"]
     mem += [f"| {name} | {rss:,.0f} MiB | {pss:,.0f} MiB |" for name, rss, pss in memory]
-    return lines, mem
+    return lines, mem, real["rate"] / floor["rate"]
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -313,6 +317,13 @@ def over_http(store: Path, seconds: int, rounds: int) -> tuple[list[str], list[s
 )
 @click.option("--no-http", is_flag=True, help="In-process figures only.")
 @click.option(
+    "--impressions",
+    default="on",
+    show_default=True,
+    help="Impression recording in the HTTP runs: on, off, or off,on (both, one after the"
+    " other, each with its own trivial floor: what recording costs).",
+)
+@click.option(
     "--live-db",
     "live_dbs",
     multiple=True,
@@ -326,6 +337,7 @@ def main(
     rounds: int,
     data: Path,
     no_http: bool,
+    impressions: str,
     live_dbs: tuple[str, ...],
 ) -> None:
     """Measure serving latency in process and throughput over HTTP, side by side."""
@@ -344,13 +356,24 @@ def main(
     click.echo("| call | median / p99 |\n|---|---:|")
     for name, median, p99 in live_part(stores[sizes[0]], calls, list(live_dbs)):
         click.echo(f"| {name} | {median:.3f} / {p99:.3f} ms |")
-    if not no_http:
-        lines, memory = over_http(stores[sizes[0]], seconds, rounds)
+    if no_http:
+        return
+    ratios = {}
+    for setting in impressions.split(","):
+        rate = {"on": "1", "off": "0"}[setting.strip()]
+        lines, memory, ratios[setting] = over_http(
+            stores[sizes[0]], seconds, rounds, {"RECSVC_IMPRESSION_SAMPLE_RATE": rate}
+        )
         workers = os.environ.get("RECSVC_WORKER_CLASS", "gevent")
-        click.echo(f"\nHTTP, {sizes[0]:,} items, gunicorn with 2 {workers} workers:\n")
+        click.echo(f"\nHTTP, {sizes[0]:,} items, gunicorn with 2 {workers} workers,"
+                   f" impressions {setting}:\n")  # fmt: skip
         click.echo("\n".join(lines))
         click.echo("\nMemory after the runs:\n")
         click.echo("\n".join(memory))
+    if {"on", "off"} <= ratios.keys():
+        change = ratios["on"] / ratios["off"] - 1
+        click.echo(f"\nRecording impressions changes the ratio by {100 * change:+.1f}%"
+                   f" ({ratios['off']:.2f} off, {ratios['on']:.2f} on)")  # fmt: skip
 
 
 if __name__ == "__main__":

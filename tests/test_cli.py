@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from recsvc.artifact import ModelStore
 from recsvc.cli import EXIT_GATE_FAILED, main
 
 FAST = ["--model", "als", "--factors", "8", "--iterations", "5", "--neighbours", "20"]
@@ -215,3 +216,37 @@ def test_stats_prints_what_recommendations_earned(tmp_path: Path) -> None:
     code, out = run("stats", "--database", url, "--start", "tomorrow")
     assert code == 2
     assert "neither ISO 8601 nor epoch seconds" in out
+
+
+def test_experiments_from_the_command_line(tmp_path: Path, trained_store: ModelStore) -> None:
+    import shutil
+
+    store = ModelStore(shutil.copytree(trained_store.root, tmp_path / "models"))
+    store.publish(store.load(), promote=False)
+    old, new = store.versions()[:2]
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    where = ("--database", url)
+    assert run("db", "upgrade", *where)[0] == 0
+    code, out = run("experiments", "start", "ab", "--variant", f"a={old}:50",
+                    "--variant", f"b={new}:50", "--models", str(store.root), *where)  # fmt: skip
+    assert code == 0, out
+    assert f"started ab on home: a={old} (50), b={new} (50)" in out
+    code, out = run("experiments", "start", "bad", "--variant", "a", "--variant", "b=x",
+                    "--models", str(store.root), *where)  # fmt: skip
+    assert code == 2
+    assert "expected NAME=VERSION[:WEIGHT]" in out
+    code, out = run("experiments", "show", "ab", *where)
+    assert code == 0
+    assert "verdict on purchases: no difference yet" in out
+    code, out = run("experiments", "list", *where)
+    assert out.startswith("ab  home  started")
+    assert "running" in out
+    code, out = run("experiments", "promote", "ab", "--models", str(store.root), *where)
+    assert code == 1
+    assert "has no winner yet" in out
+    code, out = run("experiments", "promote", "ab", "--variant", "b", "--models",
+                    str(store.root), *where)  # fmt: skip
+    assert code == 0
+    assert f"{new} is current" in out
+    assert store.current() == new
+    assert "stopped" in run("experiments", "list", *where)[1]

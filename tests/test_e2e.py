@@ -149,7 +149,8 @@ def test_every_placement_over_http(server: Server) -> None:
     home = server.get(f"/v1/users/{user}/recommendations", params={"n": 5})
     body = home.json()
     assert set(body) == {"recommendation_id", "model_version", "placement", "strategy", "items",
-                         "ignored_items"}  # fmt: skip
+                         "experiment", "variant", "ignored_items"}  # fmt: skip
+    assert (body["experiment"], body["variant"]) == (None, None)  # no experiment runs
     assert (body["placement"], body["strategy"], body["model_version"]) == (
         "home", "personalized", version)  # fmt: skip
     assert len(body["items"]) == 5

@@ -122,3 +122,16 @@ def test_retraining_on_a_schedule_reports_a_failure_and_goes_on() -> None:
     assert slept == [7200, 7200]  # between runs, not after the last
     with pytest.raises(ZeroDivisionError):  # a bug is not a failed retrain: it stops
         retrain_every(2, lambda: 1 / 0, say=said.append, sleep=slept.append, rounds=3)
+
+
+def test_a_candidate_is_published_beside_the_current_version(
+    tmp_path: Path, small_shop: tuple[Path, Path], fast_config: TrainingConfig
+) -> None:
+    store = ModelStore(tmp_path / "models")
+    first = train(Files(*small_shop), config=fast_config, store=store)
+    candidate = train(Files(*small_shop), config=fast_config.replace(model="popular"),
+                      store=store, promote=False)  # fmt: skip
+    assert candidate.promoted is False
+    assert candidate.gate is None  # not gated: it replaces nothing
+    assert store.current() == first.version != candidate.version
+    assert candidate.version in store.versions()

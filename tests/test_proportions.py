@@ -42,3 +42,26 @@ def test_sample_size_for_a_lift() -> None:
     assert sample_size(0.10, 0.10) > 3.5 * sample_size(0.10, 0.20)
     with pytest.raises(ValueError, match="rate must be within"):
         sample_size(0.0, 0.1)
+
+
+def test_clustered_rates_match_the_binomial_with_one_impression_per_shopper() -> None:
+    from recsvc.proportions import Clustered, compare_clustered
+
+    # 1000 shoppers, one impression each, 200 successes: the binomial variance
+    one = Clustered(clusters=1000, n=1000, s=200, nn=1000, ss=200, ns=200)
+    assert one.rate == 0.2
+    assert one.variance == pytest.approx(0.2 * 0.8 / 1000)
+    other = Clustered(clusters=1000, n=1000, s=250, nn=1000, ss=250, ns=250)
+    result = compare_clustered(one, other)
+    assert result.difference == pytest.approx(0.05)
+    assert result.low == pytest.approx(0.05 - 1.959964 * 0.018641, abs=1e-5)
+
+
+def test_clustered_rates_widen_when_shoppers_differ() -> None:
+    from recsvc.proportions import Clustered
+
+    # 100 shoppers with 10 impressions each: half always succeed, half never; the same
+    # 0.5 rate as 1000 independent impressions, but only 100 independent shoppers
+    clustered = Clustered(clusters=100, n=1000, s=500, nn=100 * 100, ss=50 * 100, ns=50 * 100)
+    assert clustered.rate == 0.5
+    assert clustered.variance == pytest.approx(0.25 / 100)  # 10 x the binomial 0.25 / 1000

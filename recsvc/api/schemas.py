@@ -14,6 +14,7 @@ from ..data.events import parse_timestamps
 from ..data.files import MAX_ID_LENGTH
 from ..errors import DataError
 from ..serving.recommender import Recommendations
+from ..store.comparison import METRICS
 from .extension import resources
 
 MAX_CONTEXT_ITEMS = 100
@@ -445,3 +446,47 @@ class StatsSchema(ma.Schema):
         metadata={"description": "Events in the range credited to a recommendation_id no"
                   " recorded list has (unknown ids, lists not sampled)."},
     )  # fmt: skip
+
+
+class VariantSchema(ma.Schema):
+    """An experiment's variant: a published model version and its share of the traffic."""
+
+    name = Id(required=True)
+    version = Id(required=True)
+    weight = ma.fields.Integer(load_default=1, strict=True,
+                               validate=validate.Range(min=1, max=1_000_000))  # fmt: skip
+
+
+class ExperimentStartSchema(ma.Schema):
+    """``POST /v1/experiments``."""
+
+    name = Id(required=True)
+    placement = Placement(load_default="home")
+    variants = ma.fields.List(ma.fields.Nested(VariantSchema), required=True,
+                              validate=validate.Length(min=2, max=20))  # fmt: skip
+
+
+class ExperimentSchema(ma.Schema):
+    """An experiment as stored."""
+
+    name = ma.fields.String(required=True)
+    placement = ma.fields.String(required=True)
+    started = ma.fields.Integer(required=True, metadata={"description": "Epoch seconds."})
+    stopped = ma.fields.Integer(allow_none=True)
+    running = ma.fields.Boolean(required=True)
+    promoted = ma.fields.String(allow_none=True)
+    variants = ma.fields.List(ma.fields.Nested(VariantSchema), required=True)
+
+
+class ExperimentQuerySchema(ma.Schema):
+    """``GET /v1/experiments/{name}``."""
+
+    metric = ma.fields.String(load_default="purchases", validate=validate.OneOf(METRICS))
+    lift = ma.fields.Float(load_default=0.1, validate=validate.Range(min=0.001, max=10))
+
+
+class PromoteSchema(ma.Schema):
+    """``POST /v1/experiments/{name}/promote``."""
+
+    variant = Id(metadata={"description": "Promote this variant (default: the winner)."})
+    metric = ma.fields.String(load_default="purchases", validate=validate.OneOf(METRICS))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from . import models, shop, stats, training
+from . import experiments, models, shop, stats, training
 from .options import EXIT_GATE_FAILED
 
 __all__ = ["EXIT_GATE_FAILED", "main"]
@@ -29,5 +29,6 @@ for command in (
     shop.import_events,
     shop.import_items,
     stats.stats_command,
+    experiments.experiments_group,
 ):
     main.add_command(command)

@@ -44,6 +44,13 @@ from .options import (
 )
 @click.option("--force", is_flag=True, help="Publish even when the quality gate refuses.")
 @click.option(
+    "--promote/--no-promote",
+    default=True,
+    show_default=True,
+    help="Make the new version current; --no-promote publishes it beside the current one"
+    " (no quality gate), e.g. as an experiment's variant (recsvc experiments start).",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Progress bars. [default: when the terminal is interactive]",
@@ -73,6 +80,7 @@ def train_command(
     items: Path | None,
     models: str | None,
     force: bool,
+    promote: bool,
     progress: bool | None,
     from_db: bool,
     window_days: float | None,
@@ -98,8 +106,8 @@ def train_command(
         raise click.UsageError("give either --events FILE or --from-db")
 
     def run() -> None:
-        report = train(source, config=config, store=store, force=force, show_progress=show,
-                       say=lambda text: click.echo(text, err=True))  # fmt: skip
+        report = train(source, config=config, store=store, force=force, promote=promote,
+                       show_progress=show, say=lambda text: click.echo(text, err=True))  # fmt: skip
         _print_report(report, store)
 
     if every is None:
@@ -109,7 +117,8 @@ def train_command(
 
 
 def _print_report(report: TrainReport, store: VersionStore) -> None:
-    click.echo(f"published {report.version} to {store.location} (current)")
+    state = "current" if report.promoted else "not current: --no-promote"
+    click.echo(f"published {report.version} to {store.location} ({state})")
     click.echo("counts: " + ", ".join(f"{k} {v:,}" for k, v in report.counts.items()))
     click.echo("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.steps.items()))
     holdout = report.metrics["holdout"]

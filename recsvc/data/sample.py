@@ -99,9 +99,8 @@ def event_chunks(shape: ShopShape, *, chunk_sessions: int = 500_000) -> Iterator
     starts = np.searchsorted(category, np.arange(len(CATEGORIES)))
     sizes = np.diff(np.append(starts, items))
     season = _Season(shape, category, starts, sizes)
-    activity = rng.lognormal(0.0, 1.0, size=users)
-    activity /= activity.sum()
-    taste = np.cumsum(rng.dirichlet(np.full(len(CATEGORIES), 0.25), size=users), axis=1)
+    activity, taste = _shoppers(shape, rng)
+    taste = np.cumsum(taste, axis=1)
     end = np.datetime64(shape.end, "s").astype(np.int64)
     events_per_session = VIEWS_PER_SESSION * (1 + CART_RATE * (1 + PURCHASE_RATE))
     sessions = max(1, round(shape.events / events_per_session))
@@ -133,6 +132,22 @@ def event_chunks(shape: ShopShape, *, chunk_sessions: int = 500_000) -> Iterator
         ]  # fmt: skip
         yield _events_table(parts, user, first_session)
         first_session += count
+
+
+def _shoppers(shape: ShopShape, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Each shopper's share of the sessions, and their taste: the probability that a
+    session of theirs browses each category (a few categories each)."""
+    activity = rng.lognormal(0.0, 1.0, size=shape.user_count)
+    activity /= activity.sum()
+    taste = rng.dirichlet(np.full(len(CATEGORIES), 0.25), size=shape.user_count)
+    return activity, taste
+
+
+def shoppers_of(shape: ShopShape) -> tuple[np.ndarray, np.ndarray]:
+    """The shop's shoppers as :func:`event_chunks` draws them (shopper ``u{n}`` is row
+    n): their activity shares and their category tastes (rows sum to 1), the truth a
+    simulation of their behaviour can use (scripts/simulate_experiment.py)."""
+    return _shoppers(shape, np.random.default_rng([shape.seed, 2]))
 
 
 class _Season:

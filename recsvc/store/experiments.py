@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,25 @@ class Experiment:
                              for v in self.variants]}  # fmt: skip
 
 
+#: version names a variant may give instead of a version: the current one, the newest
+CURRENT, LATEST = "current", "latest"
+
+
+def resolve(variant: Variant, versions: Collection[str], current: str | None) -> Variant:
+    """The variant with ``current`` or ``latest`` replaced by that version's name (as
+    stored: the experiment keeps what it started with); :class:`InvalidRequest` for a
+    version the store does not hold."""
+    version = variant.version
+    if version == CURRENT and current is not None:
+        version = current
+    elif version == LATEST and versions:
+        version = max(versions)  # version names sort by creation
+    if version not in versions:
+        raise InvalidRequest(f"variant {variant.name!r}: no published version {version!r}",
+                             field="variants")  # fmt: skip
+    return Variant(variant.name, version, variant.weight)
+
+
 def check_variants(variants: list[Variant]) -> None:
     """Two or more variants, distinct names, positive weights; :class:`InvalidRequest`."""
     if len(variants) < 2:
@@ -73,10 +93,19 @@ class ExperimentStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def start(self, name: str, placement: str, variants: list[Variant]) -> Experiment:
-        """Start an experiment (a fresh salt); :class:`InvalidRequest` if the name is
-        taken or the placement runs another experiment."""
+    def start(
+        self, name: str, placement: str, variants: list[Variant], *,
+        versions: Collection[str], placements: Collection[str], current: str | None = None,
+    ) -> Experiment:  # fmt: skip
+        """Start an experiment (a fresh salt) on one of ``placements`` between published
+        ``versions`` (``current`` and ``latest`` name the current and the newest);
+        :class:`InvalidRequest` naming what is wrong otherwise (the name is taken, the
+        placement runs another experiment, a version is unknown...)."""
         check_variants(variants)
+        if placement not in placements:
+            raise InvalidRequest(f"unknown placement {placement!r} (known: "
+                                 f"{', '.join(placements)})", field="placement")  # fmt: skip
+        variants = [resolve(v, versions, current) for v in variants]
         row = {"name": name, "placement": placement, "salt": os.urandom(8).hex(),
                "variants": json.dumps([v.__dict__ for v in variants]),
                "started": int(time.time())}  # fmt: skip
