@@ -713,3 +713,34 @@ def test_an_oversized_chunked_body_is_413_and_workers_are_listed_from_the_start(
         assert b"RECSVC_MAX_BODY_BYTES" in received[0]
     finally:
         server.stop()
+
+
+def test_one_worker_serves_both_variants_of_an_experiment(store_copy: Path) -> None:
+    """Through gunicorn: an experiment started over HTTP reaches the worker, which serves
+    each shopper from their variant's version, the same one every time."""
+    store = ModelStore(store_copy)
+    store.publish(store.load(), promote=False)
+    old, new = store.versions()[:2]
+    server = Server(store_copy, WEB_CONCURRENCY="1")
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    try:
+        started = server.post("/v1/experiments", headers=admin, json={
+            "name": "e2e-ab", "variants": [{"name": "a", "version": "current"},
+                                           {"name": "b", "version": "latest"}]})  # fmt: skip
+        assert started.status_code == 201, started.text
+        deadline, seen = time.monotonic() + 60, {}
+        while time.monotonic() < deadline and len(set(seen.values())) < 2:
+            seen = {}
+            for n in range(30):
+                body = server.get(f"/v1/users/u{n}/recommendations", params={"n": 3}).json()
+                seen[n] = (body["variant"], body["model_version"])
+            time.sleep(0.1)
+        assert set(seen.values()) == {("a", old), ("b", new)}, seen
+        pids = {w["worker_pid"] for w in server.get("/v1/model").json()["workers"]}
+        assert len(pids) == 1  # one worker held both versions
+        again = {n: (server.get(f"/v1/users/u{n}/recommendations").json()["variant"])
+                 for n in range(30)}  # fmt: skip
+        assert again == {n: v for n, (v, _) in seen.items()}  # sticky
+        assert server.post("/v1/experiments/e2e-ab/stop", headers=admin).status_code == 200
+    finally:
+        server.stop()
