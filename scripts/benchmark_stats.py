@@ -6,9 +6,11 @@
 Creates a database of its own on the PostgreSQL server (dropped at the end), with the
 schema `recsvc db upgrade` makes; loads a month of impressions (COPY) over 4
 placements, 2 model versions and an experiment's 2 variants, and the events credited to
-them (7% of lists opened, 2% carted, 1% bought); runs ANALYZE; then times, 3 times each,
-the queries of `GET /v1/stats/recommendations` for the whole month, by day, for one
-experiment, and for one day. Prints the median and the slowest of each.
+them (7% of lists opened, 2% carted, 1% bought); builds the counters the service keeps
+as it writes (`recsvc db recount`, timed); runs ANALYZE; then times, 3 times each, the
+queries of `GET /v1/stats/recommendations` for the whole month, by day, for one
+experiment, and for one day, and the per-shopper sums of `recsvc experiments show`.
+Prints the median and the slowest of each.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import click
 import numpy as np
 import sqlalchemy as sa
 
+from recsvc.store.comparison import shopper_sums
+from recsvc.store.credit import recount
 from recsvc.store.database import connect, upgrade
 from recsvc.store.stats import recommendation_stats
 
@@ -106,6 +110,13 @@ def main(impressions: int, server: str, seed: int) -> None:
         events = load(engine, impressions, start, seed)
         click.echo(f"loaded {impressions:,} impressions and {events:,} events in"
                    f" {time.perf_counter() - began:.0f} s")  # fmt: skip
+        began = time.perf_counter()
+        with engine.begin() as conn:
+            rows = recount(conn)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("ANALYZE"))
+        click.echo(f"counted them ({rows:,} hour-and-group rows) in"
+                   f" {time.perf_counter() - began:.0f} s")  # fmt: skip
         month = {"start": start, "end": start + 30 * DAY}
         cases = {
             "a month, by placement, version, variant": dict(month),
@@ -121,8 +132,16 @@ def main(impressions: int, server: str, seed: int) -> None:
                 found = recommendation_stats(engine, **args)  # type: ignore[arg-type]
                 times.append(time.perf_counter() - began)
                 groups = len(found.groups)
-            click.echo(f"| {label} | {statistics.median(times):.2f} s | {max(times):.2f} s"
-                       f" | {groups} |")  # fmt: skip
+            click.echo(f"| {label} | {statistics.median(times) * 1e3:.1f} ms |"
+                       f" {max(times) * 1e3:.1f} ms | {groups} |")  # fmt: skip
+        times = []
+        for _ in range(3):
+            began = time.perf_counter()
+            sums = shopper_sums(engine, "home-test", **month)
+            times.append(time.perf_counter() - began)
+        click.echo(f"| experiments show: per-shopper sums of one experiment (delta method) |"
+                   f" {statistics.median(times) * 1e3:.1f} ms | {max(times) * 1e3:.1f} ms |"
+                   f" {len(sums)} |")  # fmt: skip
     finally:
         engine.dispose()
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

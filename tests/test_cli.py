@@ -250,3 +250,19 @@ def test_experiments_from_the_command_line(tmp_path: Path, trained_store: ModelS
     assert f"{new} is current" in out
     assert store.current() == new
     assert "stopped" in run("experiments", "list", *where)[1]
+
+
+def test_db_recount_rebuilds_the_counters(tmp_path: Path) -> None:
+    from recsvc.store.database import connect, upgrade
+    from recsvc.store.impressions import ImpressionStore
+
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    engine = connect(url)
+    upgrade(engine)
+    ImpressionStore(engine).add([{"recommendation_id": "r1", "created": 1_800_000_000,
+                                  "placement": "home", "strategy": "personalized",
+                                  "model_version": "v1", "items": "[]"}])  # fmt: skip
+    engine.dispose()
+    code, out = run("db", "recount", "--database", url)
+    assert code == 0, out
+    assert "counted 1 hour-and-group rows" in out

@@ -9,6 +9,7 @@ import click
 from ..config import TrainingConfig
 from ..data.catalog import read_catalog
 from ..data.events import read_events
+from ..store.credit import recount
 from ..store.database import upgrade
 from ..store.shop import EVENT_FIELDS
 from .options import database_option, domain_errors, open_shop
@@ -29,6 +30,17 @@ def db_upgrade(database: str | None) -> None:
     for message in applied:
         click.echo(f"applied: {message}")
     click.echo("schema up to date")
+
+
+@db_group.command("recount")
+@database_option
+@domain_errors
+def db_recount(database: str | None) -> None:
+    """Rebuild what recommendations earn (the counters the stats read) from the stored
+    impressions and events: after loading them in bulk, or to check the counters."""
+    with open_shop(database).engine.begin() as conn:
+        made = recount(conn)
+    click.echo(f"counted {made:,} hour-and-group rows")
 
 
 @click.command("import-events")

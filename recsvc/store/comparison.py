@@ -22,7 +22,8 @@ from sqlalchemy.engine import Engine
 from ..artifact import VersionStore
 from ..errors import InvalidRequest
 from ..proportions import Clustered, compare_clustered, sample_size, wilson
-from .database import events, impressions
+from .credit import OUTCOMES as COUNTED
+from .database import impression_outcomes, impressions
 from .experiments import Experiment, ExperimentStore
 from .stats import OUTCOMES, recommendation_stats
 
@@ -92,17 +93,17 @@ def shopper_sums(
 ) -> dict[tuple[str, str], Clustered]:
     """Per variant and outcome, the sums over shoppers (user id, else session id) of
     their impressions and of those that led to the outcome, as the delta method needs."""
-    i, e = impressions, events
-    kind = e.c.event_type
+    i, o = impressions, impression_outcomes
+    kind = o.c.event_type
     shopper = sa.func.coalesce(i.c.user_id, i.c.session_id, i.c.recommendation_id)
     per_shopper = (
         sa.select(
             i.c.variant.label("variant"),
             sa.func.count(sa.distinct(i.c.id)).label("n"),
-            *(sa.func.count(sa.distinct(sa.case((kind == event_type, i.c.id)))).label(name)
-              for name, event_type in OUTCOMES.items()),
+            *(sa.func.sum(sa.case((kind == event_type, 1), else_=0)).label(name)
+              for event_type, name in COUNTED.items()),
         )
-        .select_from(i.outerjoin(e, e.c.attributed_id == i.c.recommendation_id))
+        .select_from(i.outerjoin(o, o.c.recommendation_id == i.c.recommendation_id))
         .where(i.c.experiment == experiment, i.c.created >= start, i.c.created < end)
         .group_by(i.c.variant, shopper)
         .subquery()

@@ -48,9 +48,15 @@ events = sa.Table(
     # add-to-cart or purchase without one, that of the shopper's recommended view of the
     # same item shortly before (recsvc.store.shop, RECSVC_ATTRIBUTION_HOURS)
     sa.Column("attributed_id", sa.String(128)),
+    # counted in recommendation_counts (its list was recorded); credited but not counted
+    # is what the stats call unattributed
+    sa.Column("counted", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Index("events_user_time", "user_id", "timestamp"),
     sa.Index("events_time", "timestamp"),
     sa.Index("events_attributed", "attributed_id"),
+    sa.Index("events_uncounted", "timestamp",
+             sqlite_where=sa.text("attributed_id IS NOT NULL AND NOT counted"),
+             postgresql_where=sa.text("attributed_id IS NOT NULL AND NOT counted")),
 )  # fmt: skip
 
 #: every served list that was recorded (RECSVC_IMPRESSION_SAMPLE_RATE): who saw which
@@ -71,7 +77,35 @@ impressions = sa.Table(
     sa.Column("variant", sa.String(64)),
     sa.Column("items", sa.Text(), nullable=False),  # JSON list of item ids, by position
     sa.Index("impressions_created", "created"),
+    sa.Index("impressions_experiment", "experiment", "created"),
 )  # fmt: skip
+
+#: what recommendations earn, counted as it happens (recsvc.store.credit): per hour of
+#: the lists' recording and their group, the lists and those that led to a view, an
+#: add-to-cart, a purchase (each list once), and the credited purchases' revenue; the
+#: stats read this, not the raw tables ("" for no experiment or variant)
+recommendation_counts = sa.Table(
+    "recommendation_counts",
+    metadata,
+    sa.Column("hour", sa.BigInteger(), primary_key=True),  # epoch seconds, a whole hour
+    sa.Column("placement", sa.String(64), primary_key=True),
+    sa.Column("model_version", sa.String(64), primary_key=True),
+    sa.Column("experiment", sa.String(128), primary_key=True),
+    sa.Column("variant", sa.String(64), primary_key=True),
+    sa.Column("impressions", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("views", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("add_to_carts", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("purchases", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("revenue", sa.Float(), nullable=False, server_default="0"),
+)  # fmt: skip
+
+#: which outcomes each list has led to already: a list counts once per outcome
+impression_outcomes = sa.Table(
+    "impression_outcomes",
+    metadata,
+    sa.Column("recommendation_id", sa.String(64), primary_key=True),
+    sa.Column("event_type", sa.String(64), primary_key=True),
+)
 
 #: experiments between model versions: each splits a placement's traffic between its
 #: variants by weight (recsvc.store.experiments); at most one running per placement

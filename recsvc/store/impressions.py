@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from .credit import count_impressions
 from .database import impressions
 
 #: the columns of an impression row
@@ -22,8 +23,9 @@ class ImpressionStore:
         self.engine = engine
 
     def add(self, rows: Sequence[Mapping[str, Any]]) -> int:
-        """Store a batch in one transaction; a recommendation_id already stored (a batch
-        retried after a lost answer) is skipped. How many were added."""
+        """Store a batch in one transaction, counted (recsvc.store.credit); a
+        recommendation_id already stored (a batch retried after a lost answer) is
+        skipped. How many were added."""
         if not rows:
             return 0
         values = [{f: row.get(f) for f in IMPRESSION_FIELDS} for row in rows]
@@ -32,4 +34,7 @@ class ImpressionStore:
             insert = dialect.insert(impressions).on_conflict_do_nothing(
                 index_elements=["recommendation_id"]
             )
-            return len(conn.execute(insert.returning(impressions.c.id), values).all())
+            added = set(conn.execute(insert.returning(impressions.c.recommendation_id),
+                                     values).scalars())  # fmt: skip
+            count_impressions(conn, [v for v in values if v["recommendation_id"] in added])
+            return len(added)

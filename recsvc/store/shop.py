@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 from ..data.catalog import Catalog
 from ..data.events import ADD_TO_CART, PURCHASE, VIEW, Events, events_from_table
 from ..errors import DataError, UnknownItem
+from .credit import count_events
 from .database import events, item_changes, items
 
 EVENT_FIELDS = ("event_id", "user_id", "item_id", "event_type", "timestamp", "quantity",
@@ -58,9 +59,14 @@ class ShopStore:
         stored = 0
         with self.engine.begin() as conn:
             self._attribute(conn, rows)
-            insert = _insert_ignoring_duplicates(conn).returning(events.c.id)
+            insert = _insert_ignoring_duplicates(conn).returning(
+                events.c.id, events.c.attributed_id, events.c.event_type, events.c.item_id,
+                events.c.quantity,
+            )  # fmt: skip
             for part in _chunks(rows, _CHUNK):
-                stored += len(conn.execute(insert, part).all())
+                added = [dict(row._mapping) for row in conn.execute(insert, part)]
+                stored += len(added)
+                count_events(conn, added)
         return Stored(stored=stored, duplicates=len(rows) - stored)
 
     def _attribute(self, conn: Connection, rows: list[dict[str, Any]]) -> None:

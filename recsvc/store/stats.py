@@ -1,14 +1,16 @@
-"""What recommendations earn, counted by the database: impressions, and the views,
+"""What recommendations earn, as the database counted it: impressions, and the views,
 add-to-carts, purchases and revenue credited to them, per placement, model version and
 experiment variant (and day).
 
-Each count is of impressions that led to at least one such event, so each is a
-proportion of the impressions with a Wilson interval (recsvc.proportions): the share
-of lists from which a shopper opened an item (views), carted one, bought one. Revenue
-is the credited purchases' quantity times the item's catalog price. An event is credited
-to a list by its ``attributed_id`` (recsvc.store.shop); events credited to an id no
-recorded impression has (unknown ids, lists not sampled) are counted as unattributed.
-Two GROUP BY queries over indexed columns do the work (docs/experiments.md: timing).
+Each count is of lists that led to at least one such event, so each is a proportion
+of the impressions with a Wilson interval (recsvc.proportions): the share of lists from
+which a shopper opened an item (views), carted one, bought one. Revenue is the credited
+purchases' quantity times the item's catalog price when they were counted. The figures
+come from ``recommendation_counts``, kept as impressions and events are written
+(recsvc.store.credit), so a month is a GROUP BY over a few thousand rows whatever the
+traffic (docs/experiments.md: timing); ranges are whole hours (UTC: the start rounded
+down, the end up). Events credited to an id no recorded impression has (unknown ids,
+lists not sampled, or lists still in a worker's buffer) are counted as unattributed.
 """
 
 from __future__ import annotations
@@ -20,21 +22,21 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ..data.events import ADD_TO_CART, PURCHASE, VIEW
 from ..proportions import wilson
-from .database import events, impressions, items
+from .credit import HOUR
+from .database import events, recommendation_counts
 
 #: what impressions are grouped by, always
 GROUPS = ("placement", "model_version", "experiment", "variant")
-#: the outcomes counted per impression, by the event type that shows them
-OUTCOMES = {"views": VIEW, "add_to_carts": ADD_TO_CART, "purchases": PURCHASE}
+#: the outcomes counted per impression
+OUTCOMES = ("views", "add_to_carts", "purchases")
 DAY = 86_400
 
 
 @dataclass(frozen=True)
 class RecommendationStats:
-    """The groups' figures over ``[start, end)``, and the events credited to no known
-    impression in that time."""
+    """The groups' figures over ``[start, end)`` (whole hours), and the events credited
+    to no recorded impression in that time."""
 
     start: int
     end: int
@@ -42,60 +44,52 @@ class RecommendationStats:
     unattributed: int = 0
 
 
+def hours(start: int, end: int) -> tuple[int, int]:
+    """The range in whole hours: the start rounded down, the end up."""
+    return start - start % HOUR, end + (-end) % HOUR
+
+
 def recommendation_stats(
     engine: Engine, *, start: int, end: int, by_day: bool = False,
     experiment: str | None = None,
 ) -> RecommendationStats:  # fmt: skip
-    """The figures of impressions made in ``[start, end)`` (epoch seconds), grouped by
-    placement, model version, experiment and variant, and by day (UTC) when asked;
-    ``experiment`` keeps only that experiment's impressions."""
-    i, e = impressions, events
-    keys: list[Any] = [i.c[name] for name in GROUPS]
+    """The figures of impressions recorded in ``[start, end)`` (epoch seconds, whole
+    hours), grouped by placement, model version, experiment and variant, and by day
+    (UTC) when asked; ``experiment`` keeps only that experiment's impressions."""
+    start, end = hours(start, end)
+    c = recommendation_counts.c
+    keys: list[Any] = [c[name] for name in GROUPS]
     if by_day:
-        keys.append((i.c.created - i.c.created % DAY).label("day"))
-    where = [i.c.created >= start, i.c.created < end]
+        keys.append((c.hour - c.hour % DAY).label("day"))
+    where = [c.hour >= start, c.hour < end]
     if experiment is not None:
-        where.append(i.c.experiment == experiment)
-    shown = sa.select(*keys, sa.func.count().label("impressions")).where(*where).group_by(*keys)
-    kind, price = e.c.event_type, sa.func.coalesce(items.c.price, 0.0)
-    earned = (
-        sa.select(
-            *keys,
-            *(sa.func.count(sa.distinct(sa.case((kind == event_type, i.c.id)))).label(name)
-              for name, event_type in OUTCOMES.items()),
-            sa.func.sum(sa.case((kind == PURCHASE, e.c.quantity * price), else_=0.0)
-                        ).label("revenue"),
-        )
-        .select_from(i.join(e, e.c.attributed_id == i.c.recommendation_id)
-                     .outerjoin(items, items.c.item_id == e.c.item_id))
-        .where(*where).group_by(*keys)
-    )  # fmt: skip
-    unknown = (
-        sa.select(sa.func.count())
-        .select_from(e.outerjoin(i, i.c.recommendation_id == e.c.attributed_id))
-        .where(e.c.attributed_id.is_not(None), i.c.id.is_(None),
-               e.c.timestamp >= start, e.c.timestamp < end)
+        where.append(c.experiment == experiment)
+    sums = [sa.func.sum(c[name]) for name in ("impressions", *OUTCOMES, "revenue")]
+    query = sa.select(*keys, *sums).where(*where).group_by(*keys)
+    unknown = sa.select(sa.func.count()).where(
+        events.c.attributed_id.is_not(None), events.c.counted.is_(False),
+        events.c.timestamp >= start, events.c.timestamp < end,
     )  # fmt: skip
     names = [*GROUPS, "day"] if by_day else list(GROUPS)
     with engine.connect() as conn:
-        counted = {tuple(row[: len(names)]): row[len(names)] for row in conn.execute(shown)}
-        outcomes = {tuple(row[: len(names)]): row[len(names) :] for row in conn.execute(earned)}
+        rows = conn.execute(query).all()
         unattributed = int(conn.execute(unknown).scalar() or 0)
-    groups = [_group(names, key, int(n), outcomes.get(key)) for key, n in counted.items()]
+    groups = [_group(names, tuple(row[: len(names)]), row[len(names) :]) for row in rows]
+    groups = [g for g in groups if g["impressions"]]
     groups.sort(key=lambda g: tuple("" if g[k] is None else str(g[k]) for k in names))
     return RecommendationStats(start=start, end=end, groups=groups, unattributed=unattributed)
 
 
-def _group(names: Sequence[str], key: tuple[Any, ...], shown: int,
-           outcome: Sequence[Any] | None) -> dict[str, Any]:  # fmt: skip
+def _group(names: Sequence[str], key: tuple[Any, ...], sums: Sequence[Any]) -> dict[str, Any]:
     group: dict[str, Any] = dict(zip(names, key, strict=True))
+    for name in ("experiment", "variant"):  # counted as "" for none
+        group[name] = group[name] or None
     if "day" in group:
         group["day"] = int(group["day"])
-    group["impressions"] = shown
-    counts = list(outcome or (0,) * (len(OUTCOMES) + 1))
-    for name, count in zip(OUTCOMES, counts, strict=False):
+    shown = group["impressions"] = int(sums[0] or 0)
+    for name, count in zip(OUTCOMES, sums[1:], strict=False):
         group[name] = int(count or 0)
-    group["revenue"] = round(float(counts[-1] or 0.0), 2)
+    group["revenue"] = round(float(sums[-1] or 0.0), 2)
     for name in OUTCOMES:
         low, high = wilson(group[name], shown)
         group[f"{name}_per_impression"] = {"rate": group[name] / shown if shown else 0.0,

@@ -109,3 +109,44 @@ def test_by_day_and_by_experiment(shop: ShopStore) -> None:
         ("a", 1, 0),
         ("b", 1, 1),
     ]
+
+
+def _figures(shop: ShopStore) -> tuple[list[dict[str, object]], int]:
+    found = recommendation_stats(shop.engine, start=T0 - 60 * 86_400, end=T0 + 86_400 * 3)
+    return found.groups, found.unattributed
+
+
+def test_a_click_before_its_list_is_written_is_counted_once_when_it_is(shop: ShopStore) -> None:
+    # the storefront's view arrives while the list is still in a worker's buffer
+    shop.add_events([event(1, "view", "i1", T0 + 5, "late"),
+                     event(2, "purchase", "i1", T0 + 6, "late", quantity=3)])  # fmt: skip
+    groups, unattributed = _figures(shop)
+    assert unattributed == 2  # credited to a list not recorded (yet)
+    impressions = ImpressionStore(shop.engine)
+    assert impressions.add([impression("late", placement="cart")]) == 1
+    assert impressions.add([impression("late", placement="cart")]) == 0  # retried: once
+    shop.add_events([event(3, "view", "i2", T0 + 7, "late")])  # a second item opened
+    groups, unattributed = _figures(shop)
+    cart = next(g for g in groups if g["placement"] == "cart")
+    assert (cart["impressions"], cart["views"], cart["purchases"]) == (2, 1, 1)  # r3 and late
+    assert cart["revenue"] == pytest.approx(3 * 10.0)
+    assert unattributed == 0
+
+
+def test_recount_rebuilds_the_same_counters(shop: ShopStore) -> None:
+    from recsvc.store.credit import recount
+
+    shop.add_events([event(1, "view", "i1", T0 + 10, "r1"),
+                     event(2, "purchase", "i1", T0 + 2 * H, quantity=2),
+                     event(3, "view", "i3", T0 + 50, "unknown-id", user="u9"),
+                     event(4, "add_to_cart", "i2", T0 + 60, "r4", user="u3")])  # fmt: skip
+    counted = _figures(shop)
+    with shop.engine.begin() as conn:
+        assert recount(conn) == 4  # home/v1, cart/v1, home/v2, and r5's month
+    assert _figures(shop) == counted
+
+
+def test_ranges_are_whole_hours(shop: ShopStore) -> None:
+    inside = recommendation_stats(shop.engine, start=T0 + 1, end=T0 + 2)  # T0's hour
+    assert sum(g["impressions"] for g in inside.groups) == 4
+    assert (inside.start, inside.end) == (T0 - T0 % H, T0 - T0 % H + H)

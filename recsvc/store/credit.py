@@ -1,0 +1,196 @@
+"""Counting what recommendations earn as it happens, so the stats read a small table.
+
+``recommendation_counts`` holds, per hour and group (placement, model version,
+experiment, variant), the lists recorded and those that led to a view, an add-to-cart
+and a purchase, and the credited purchases' revenue (quantity x the catalog price when
+it is counted). Two writes feed it, each in its own transaction:
+
+- impressions written (:func:`count_impressions`): their lists, and the events stored
+  before them that are credited to them (a click that arrived while the list was still
+  in a worker's buffer);
+- events stored (:func:`count_events`): those credited to a list already recorded.
+
+``impression_outcomes`` remembers which outcomes a list has had, so each list counts
+once per outcome. The two writes take a lock (PostgreSQL: a transaction-level advisory
+lock; SQLite serializes writers already, and both count after their first write), so
+each event is counted by exactly one of them. ``events.counted`` marks the events
+counted: those credited and not counted are the stats' "unattributed".
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from ..data.events import ADD_TO_CART, PURCHASE, VIEW
+from .database import events, impression_outcomes, impressions, items, recommendation_counts
+
+HOUR = 3_600
+#: the counted outcomes, by the event type that shows them
+OUTCOMES = {VIEW: "views", ADD_TO_CART: "add_to_carts", PURCHASE: "purchases"}
+_LOCK = 0x7265_6373_7663  # "recsvc": the advisory lock's key
+_IN = 500  # ids per IN (...) list
+Group = tuple[int, str, str, str, str]
+
+
+def group_of(row: Mapping[str, Any]) -> Group:
+    """The counters' key of an impression: its hour and group ("" for none)."""
+    created = int(row["created"])
+    return (created - created % HOUR, row["placement"], row["model_version"],
+            row["experiment"] or "", row["variant"] or "")  # fmt: skip
+
+
+def count_impressions(conn: Connection, written: Sequence[Mapping[str, Any]]) -> None:
+    """Count newly written impressions, and the events stored before them that are
+    credited to them."""
+    if not written:
+        return
+    _serialize(conn)
+    shown = Counter(group_of(row) for row in written)
+    _add(conn, {key: {"impressions": n} for key, n in shown.items()})
+    ids = [row["recommendation_id"] for row in written]
+    waiting: list[Mapping[str, Any]] = []
+    for part in _chunks(ids, _IN):
+        query = sa.select(events.c.id, events.c.attributed_id, events.c.event_type,
+                          events.c.item_id, events.c.quantity).where(
+            events.c.attributed_id.in_(part), events.c.counted.is_(False))  # fmt: skip
+        waiting += [dict(row._mapping) for row in conn.execute(query)]
+    groups = {row["recommendation_id"]: group_of(row) for row in written}
+    _credit(conn, waiting, groups)
+
+
+def count_events(conn: Connection, stored: Sequence[Mapping[str, Any]]) -> None:
+    """Count newly stored events credited to a list already recorded (rows with ``id``,
+    ``attributed_id``, ``event_type``, ``item_id``, ``quantity``)."""
+    credited = [row for row in stored if row["attributed_id"] is not None]
+    if not credited:
+        return
+    _serialize(conn)
+    groups: dict[str, Group] = {}
+    for part in _chunks(sorted({row["attributed_id"] for row in credited}), _IN):
+        query = sa.select(impressions.c.recommendation_id, impressions.c.created,
+                          impressions.c.placement, impressions.c.model_version,
+                          impressions.c.experiment, impressions.c.variant).where(
+            impressions.c.recommendation_id.in_(part))  # fmt: skip
+        found = [dict(row._mapping) for row in conn.execute(query)]
+        groups.update({row["recommendation_id"]: group_of(row) for row in found})
+    _credit(conn, credited, groups)
+
+
+def _credit(conn: Connection, rows: Iterable[Mapping[str, Any]], groups: Mapping[str, Group]
+            ) -> None:  # fmt: skip
+    """Count ``rows`` (events) whose list is in ``groups``: each list once per outcome,
+    revenue per purchase; mark them counted."""
+    rows = [row for row in rows if row["attributed_id"] in groups]
+    if not rows:
+        return
+    firsts = {(row["attributed_id"], row["event_type"]) for row in rows
+              if row["event_type"] in OUTCOMES}  # fmt: skip
+    new: list[tuple[str, str]] = []
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(impression_outcomes).on_conflict_do_nothing().returning(
+        impression_outcomes.c.recommendation_id, impression_outcomes.c.event_type)  # fmt: skip
+    for part in _chunks(sorted(firsts), _IN):
+        values = [{"recommendation_id": rid, "event_type": kind} for rid, kind in part]
+        new += [(r[0], r[1]) for r in conn.execute(insert, values)]
+    changes: dict[Group, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for rid, kind in new:
+        changes[groups[rid]][OUTCOMES[kind]] += 1
+    bought = [row for row in rows if row["event_type"] == PURCHASE]
+    if bought:
+        prices = _prices(conn, {row["item_id"] for row in bought})
+        for row in bought:
+            changes[groups[row["attributed_id"]]]["revenue"] += (
+                int(row["quantity"] or 1) * prices.get(row["item_id"], 0.0))  # fmt: skip
+    _add(conn, changes)
+    for part in _chunks([row["id"] for row in rows], _IN):
+        conn.execute(events.update().where(events.c.id.in_(part)).values(counted=True))
+
+
+def _add(conn: Connection, changes: Mapping[Group, Mapping[str, float]]) -> None:
+    """Add to the counters (rows made as needed)."""
+    if not changes:
+        return
+    keys = ("hour", "placement", "model_version", "experiment", "variant")
+    fields = ("impressions", "views", "add_to_carts", "purchases", "revenue")
+    values = [{**dict(zip(keys, key, strict=True)), **{f: change.get(f, 0) for f in fields}}
+              for key, change in changes.items()]  # fmt: skip
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(recommendation_counts)
+    upsert = insert.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={f: recommendation_counts.c[f] + insert.excluded[f] for f in fields},
+    )
+    for part in _chunks(sorted(values, key=lambda v: tuple(v[k] for k in keys)), _IN):
+        conn.execute(upsert, part)
+
+
+def _prices(conn: Connection, ids: set[str]) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for part in _chunks(sorted(ids), _IN):
+        query = sa.select(items.c.item_id, items.c.price).where(items.c.item_id.in_(part))
+        found.update({r.item_id: float(r.price) for r in conn.execute(query) if r.price})
+    return found
+
+
+def _serialize(conn: Connection) -> None:
+    """Count one writer at a time (held until the transaction ends)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+
+
+def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def recount(conn: Connection) -> int:
+    """Rebuild the counters from the impressions and events stored (after a bulk load
+    that bypassed them, or to check them); how many counter rows were made."""
+    _serialize(conn)
+    i, e, o, c = impressions, events, impression_outcomes, recommendation_counts
+    conn.execute(c.delete())
+    conn.execute(o.delete())
+    conn.execute(e.update().where(e.c.counted.is_(True)).values(counted=False))
+    recorded = sa.select(i.c.recommendation_id)
+    credited = e.c.attributed_id.in_(recorded)
+    conn.execute(o.insert().from_select(
+        ["recommendation_id", "event_type"],
+        sa.select(e.c.attributed_id, e.c.event_type).distinct()
+        .where(credited, e.c.event_type.in_(list(OUTCOMES))),
+    ))  # fmt: skip
+    price = sa.func.coalesce(items.c.price, 0.0)
+    per_list = (
+        sa.select(
+            e.c.attributed_id.label("rid"),
+            *(sa.func.max(sa.case((e.c.event_type == kind, 1), else_=0)).label(name)
+              for kind, name in OUTCOMES.items()),
+            sa.func.sum(sa.case((e.c.event_type == PURCHASE, e.c.quantity * price), else_=0.0)
+                        ).label("revenue"),
+        )
+        .select_from(e.outerjoin(items, items.c.item_id == e.c.item_id))
+        .where(credited).group_by(e.c.attributed_id).subquery()
+    )  # fmt: skip
+    hour = i.c.created - i.c.created % HOUR
+    keys = [hour, i.c.placement, i.c.model_version, sa.func.coalesce(i.c.experiment, ""),
+            sa.func.coalesce(i.c.variant, "")]  # fmt: skip
+    totals = (
+        sa.select(
+            *keys,
+            sa.func.count(),
+            *(sa.func.coalesce(sa.func.sum(per_list.c[name]), 0) for name in OUTCOMES.values()),
+            sa.func.coalesce(sa.func.sum(per_list.c.revenue), 0.0),
+        )
+        .select_from(i.outerjoin(per_list, per_list.c.rid == i.c.recommendation_id))
+        .group_by(*keys)
+    )
+    conn.execute(c.insert().from_select(
+        ["hour", "placement", "model_version", "experiment", "variant", "impressions",
+         *OUTCOMES.values(), "revenue"], totals))  # fmt: skip
+    conn.execute(e.update().where(credited).values(counted=True))
+    return int(conn.execute(sa.select(sa.func.count()).select_from(c)).scalar() or 0)
