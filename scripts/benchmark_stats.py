@@ -137,7 +137,7 @@ def main(impressions: int, server: str, seed: int) -> None:
         times = []
         for _ in range(3):
             began = time.perf_counter()
-            sums = shopper_sums(engine, "home-test", **month)
+            sums = shopper_sums(engine, "home-test")
             times.append(time.perf_counter() - began)
         click.echo(f"| experiments show: per-shopper sums of one experiment (delta method) |"
                    f" {statistics.median(times) * 1e3:.1f} ms | {max(times) * 1e3:.1f} ms |"

@@ -22,8 +22,7 @@ from sqlalchemy.engine import Engine
 from ..artifact import VersionStore
 from ..errors import InvalidRequest
 from ..proportions import Clustered, compare_clustered, sample_size, wilson
-from .credit import OUTCOMES as COUNTED
-from .database import impression_outcomes, impressions
+from .database import experiment_shoppers
 from .experiments import Experiment, ExperimentStore
 from .stats import OUTCOMES, recommendation_stats
 
@@ -61,7 +60,7 @@ def experiment_report(
             row[f"{name}_per_impression"] = {"rate": rate, "low": low, "high": high}
     variants = list(totals.values())
     control = variants[0]
-    sums = shopper_sums(engine, experiment.name, start=experiment.started, end=end)
+    sums = shopper_sums(engine, experiment.name)
     empty = Clustered(0, 0, 0, 0, 0, 0)
     comparisons = []
     for other in variants[1:]:
@@ -88,35 +87,20 @@ def experiment_report(
     }  # fmt: skip
 
 
-def shopper_sums(
-    engine: Engine, experiment: str, *, start: int, end: int
-) -> dict[tuple[str, str], Clustered]:
-    """Per variant and outcome, the sums over shoppers (user id, else session id) of
-    their impressions and of those that led to the outcome, as the delta method needs."""
-    i, o = impressions, impression_outcomes
-    kind = o.c.event_type
-    shopper = sa.func.coalesce(i.c.user_id, i.c.session_id, i.c.recommendation_id)
-    per_shopper = (
-        sa.select(
-            i.c.variant.label("variant"),
-            sa.func.count(sa.distinct(i.c.id)).label("n"),
-            *(sa.func.sum(sa.case((kind == event_type, 1), else_=0)).label(name)
-              for event_type, name in COUNTED.items()),
-        )
-        .select_from(i.outerjoin(o, o.c.recommendation_id == i.c.recommendation_id))
-        .where(i.c.experiment == experiment, i.c.created >= start, i.c.created < end)
-        .group_by(i.c.variant, shopper)
-        .subquery()
-    )  # fmt: skip
-    n = sa.cast(per_shopper.c.n, sa.Float)
+def shopper_sums(engine: Engine, experiment: str) -> dict[tuple[str, str], Clustered]:
+    """Per variant and outcome, the sums over the experiment's shoppers of their
+    impressions and of those that led to the outcome, as the delta method needs
+    (from the per-shopper counters kept as impressions and events are written)."""
+    c = experiment_shoppers.c
+    n = sa.cast(c.impressions, sa.Float)
     query = sa.select(
-        per_shopper.c.variant, sa.func.count(), sa.func.sum(n), sa.func.sum(n * n),
+        c.variant, sa.func.count(), sa.func.sum(n), sa.func.sum(n * n),
         *(column for name in OUTCOMES for column in (
-            sa.func.sum(sa.cast(per_shopper.c[name], sa.Float)),
-            sa.func.sum(sa.cast(per_shopper.c[name], sa.Float) ** 2),
-            sa.func.sum(n * per_shopper.c[name]),
+            sa.func.sum(sa.cast(c[name], sa.Float)),
+            sa.func.sum(sa.cast(c[name], sa.Float) * sa.cast(c[name], sa.Float)),
+            sa.func.sum(n * c[name]),
         )),
-    ).group_by(per_shopper.c.variant)  # fmt: skip
+    ).where(c.experiment == experiment).group_by(c.variant)  # fmt: skip
     found = {}
     with engine.connect() as conn:
         for row in conn.execute(query):

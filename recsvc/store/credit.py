@@ -28,7 +28,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ..data.events import ADD_TO_CART, PURCHASE, VIEW
-from .database import events, impression_outcomes, impressions, items, recommendation_counts
+from .database import (
+    events,
+    experiment_shoppers,
+    impression_outcomes,
+    impressions,
+    items,
+    recommendation_counts,
+)
 
 HOUR = 3_600
 #: the counted outcomes, by the event type that shows them
@@ -36,6 +43,9 @@ OUTCOMES = {VIEW: "views", ADD_TO_CART: "add_to_carts", PURCHASE: "purchases"}
 _LOCK = 0x7265_6373_7663  # "recsvc": the advisory lock's key
 _IN = 500  # ids per IN (...) list
 Group = tuple[int, str, str, str, str]
+#: an experiment's arm and shopper: (experiment, variant, shopper)
+Arm = tuple[str, str, str]
+_OUTCOME_FIELDS = tuple(OUTCOMES.values())
 
 
 def group_of(row: Mapping[str, Any]) -> Group:
@@ -43,6 +53,15 @@ def group_of(row: Mapping[str, Any]) -> Group:
     created = int(row["created"])
     return (created - created % HOUR, row["placement"], row["model_version"],
             row["experiment"] or "", row["variant"] or "")  # fmt: skip
+
+
+def arm_of(row: Mapping[str, Any]) -> Arm | None:
+    """An impression's experiment, variant and shopper (user id, else session id, else
+    the list itself); None outside experiments."""
+    if not row.get("experiment"):
+        return None
+    shopper = row.get("user_id") or row.get("session_id") or row["recommendation_id"]
+    return row["experiment"], row["variant"] or "", shopper
 
 
 def count_impressions(conn: Connection, written: Sequence[Mapping[str, Any]]) -> None:
@@ -53,15 +72,17 @@ def count_impressions(conn: Connection, written: Sequence[Mapping[str, Any]]) ->
     _serialize(conn)
     shown = Counter(group_of(row) for row in written)
     _add(conn, {key: {"impressions": n} for key, n in shown.items()})
+    arms = Counter(arm for arm in map(arm_of, written) if arm is not None)
+    _add_shoppers(conn, {arm: {"impressions": n} for arm, n in arms.items()})
     ids = [row["recommendation_id"] for row in written]
     waiting: list[Mapping[str, Any]] = []
     for part in _chunks(ids, _IN):
         query = sa.select(events.c.id, events.c.attributed_id, events.c.event_type,
                           events.c.item_id, events.c.quantity).where(
-            events.c.attributed_id.in_(part), events.c.counted.is_(False))  # fmt: skip
+            events.c.attributed_id.in_(part), sa.not_(events.c.counted))  # fmt: skip
         waiting += [dict(row._mapping) for row in conn.execute(query)]
     groups = {row["recommendation_id"]: group_of(row) for row in written}
-    _credit(conn, waiting, groups)
+    _credit(conn, waiting, groups, {row["recommendation_id"]: arm_of(row) for row in written})
 
 
 def count_events(conn: Connection, stored: Sequence[Mapping[str, Any]]) -> None:
@@ -72,18 +93,20 @@ def count_events(conn: Connection, stored: Sequence[Mapping[str, Any]]) -> None:
         return
     _serialize(conn)
     groups: dict[str, Group] = {}
+    arms: dict[str, Arm | None] = {}
+    i = impressions.c
     for part in _chunks(sorted({row["attributed_id"] for row in credited}), _IN):
-        query = sa.select(impressions.c.recommendation_id, impressions.c.created,
-                          impressions.c.placement, impressions.c.model_version,
-                          impressions.c.experiment, impressions.c.variant).where(
-            impressions.c.recommendation_id.in_(part))  # fmt: skip
+        query = sa.select(i.recommendation_id, i.created, i.placement, i.model_version,
+                          i.experiment, i.variant, i.user_id, i.session_id).where(
+            i.recommendation_id.in_(part))  # fmt: skip
         found = [dict(row._mapping) for row in conn.execute(query)]
         groups.update({row["recommendation_id"]: group_of(row) for row in found})
-    _credit(conn, credited, groups)
+        arms.update({row["recommendation_id"]: arm_of(row) for row in found})
+    _credit(conn, credited, groups, arms)
 
 
-def _credit(conn: Connection, rows: Iterable[Mapping[str, Any]], groups: Mapping[str, Group]
-            ) -> None:  # fmt: skip
+def _credit(conn: Connection, rows: Iterable[Mapping[str, Any]], groups: Mapping[str, Group],
+            arms: Mapping[str, Arm | None]) -> None:  # fmt: skip
     """Count ``rows`` (events) whose list is in ``groups``: each list once per outcome,
     revenue per purchase; mark them counted."""
     rows = [row for row in rows if row["attributed_id"] in groups]
@@ -99,8 +122,12 @@ def _credit(conn: Connection, rows: Iterable[Mapping[str, Any]], groups: Mapping
         values = [{"recommendation_id": rid, "event_type": kind} for rid, kind in part]
         new += [(r[0], r[1]) for r in conn.execute(insert, values)]
     changes: dict[Group, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    shoppers: dict[Arm, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for rid, kind in new:
         changes[groups[rid]][OUTCOMES[kind]] += 1
+        arm = arms.get(rid)
+        if arm is not None:
+            shoppers[arm][OUTCOMES[kind]] += 1
     bought = [row for row in rows if row["event_type"] == PURCHASE]
     if bought:
         prices = _prices(conn, {row["item_id"] for row in bought})
@@ -108,6 +135,7 @@ def _credit(conn: Connection, rows: Iterable[Mapping[str, Any]], groups: Mapping
             changes[groups[row["attributed_id"]]]["revenue"] += (
                 int(row["quantity"] or 1) * prices.get(row["item_id"], 0.0))  # fmt: skip
     _add(conn, changes)
+    _add_shoppers(conn, shoppers)
     for part in _chunks([row["id"] for row in rows], _IN):
         conn.execute(events.update().where(events.c.id.in_(part)).values(counted=True))
 
@@ -127,6 +155,24 @@ def _add(conn: Connection, changes: Mapping[Group, Mapping[str, float]]) -> None
         set_={f: recommendation_counts.c[f] + insert.excluded[f] for f in fields},
     )
     for part in _chunks(sorted(values, key=lambda v: tuple(v[k] for k in keys)), _IN):
+        conn.execute(upsert, part)
+
+
+def _add_shoppers(conn: Connection, changes: Mapping[Arm, Mapping[str, float]]) -> None:
+    """Add to the experiments' per-shopper counters (rows made as needed)."""
+    if not changes:
+        return
+    keys = ("experiment", "variant", "shopper")
+    fields = ("impressions", *_OUTCOME_FIELDS)
+    values = [{**dict(zip(keys, arm, strict=True)), **{f: int(change.get(f, 0)) for f in fields}}
+              for arm, change in sorted(changes.items())]  # fmt: skip
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(experiment_shoppers)
+    upsert = insert.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={f: experiment_shoppers.c[f] + insert.excluded[f] for f in fields},
+    )
+    for part in _chunks(values, _IN):
         conn.execute(upsert, part)
 
 
@@ -156,6 +202,7 @@ def recount(conn: Connection) -> int:
     i, e, o, c = impressions, events, impression_outcomes, recommendation_counts
     conn.execute(c.delete())
     conn.execute(o.delete())
+    conn.execute(experiment_shoppers.delete())
     conn.execute(e.update().where(e.c.counted.is_(True)).values(counted=False))
     recorded = sa.select(i.c.recommendation_id)
     credited = e.c.attributed_id.in_(recorded)
@@ -192,5 +239,14 @@ def recount(conn: Connection) -> int:
     conn.execute(c.insert().from_select(
         ["hour", "placement", "model_version", "experiment", "variant", "impressions",
          *OUTCOMES.values(), "revenue"], totals))  # fmt: skip
+    shopper = sa.func.coalesce(i.c.user_id, i.c.session_id, i.c.recommendation_id)
+    arms = [i.c.experiment, sa.func.coalesce(i.c.variant, ""), shopper]
+    per_shopper = sa.select(
+        *arms, sa.func.count(),
+        *(sa.func.coalesce(sa.func.sum(per_list.c[name]), 0) for name in OUTCOMES.values()),
+    ).select_from(i.outerjoin(per_list, per_list.c.rid == i.c.recommendation_id)).where(
+        i.c.experiment.is_not(None)).group_by(*arms)  # fmt: skip
+    columns = ["experiment", "variant", "shopper", "impressions", *OUTCOMES.values()]
+    conn.execute(experiment_shoppers.insert().from_select(columns, per_shopper))
     conn.execute(e.update().where(credited).values(counted=True))
     return int(conn.execute(sa.select(sa.func.count()).select_from(c)).scalar() or 0)

@@ -124,6 +124,21 @@ experiments = sa.Table(
              postgresql_where=sa.text("stopped IS NULL")),
 )  # fmt: skip
 
+#: per experiment, variant and shopper (user id, else session id): their lists and
+#: those that led to each outcome, counted as they happen (recsvc.store.credit): what
+#: the experiments' test needs (the delta method over shoppers)
+experiment_shoppers = sa.Table(
+    "experiment_shoppers",
+    metadata,
+    sa.Column("experiment", sa.String(128), primary_key=True),
+    sa.Column("variant", sa.String(64), primary_key=True),
+    sa.Column("shopper", sa.String(128), primary_key=True),
+    sa.Column("impressions", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("views", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("add_to_carts", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("purchases", sa.BigInteger(), nullable=False, server_default="0"),
+)
+
 #: the catalog as it is now
 items = sa.Table(
     "items",

@@ -67,7 +67,7 @@ def recommendation_stats(
     sums = [sa.func.sum(c[name]) for name in ("impressions", *OUTCOMES, "revenue")]
     query = sa.select(*keys, *sums).where(*where).group_by(*keys)
     unknown = sa.select(sa.func.count()).where(
-        events.c.attributed_id.is_not(None), events.c.counted.is_(False),
+        events.c.attributed_id.is_not(None), sa.not_(events.c.counted),
         events.c.timestamp >= start, events.c.timestamp < end,
     )  # fmt: skip
     names = [*GROUPS, "day"] if by_day else list(GROUPS)

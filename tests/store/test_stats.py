@@ -134,16 +134,25 @@ def test_a_click_before_its_list_is_written_is_counted_once_when_it_is(shop: Sho
 
 
 def test_recount_rebuilds_the_same_counters(shop: ShopStore) -> None:
+    from recsvc.store.comparison import shopper_sums
     from recsvc.store.credit import recount
 
+    ImpressionStore(shop.engine).add([impression("x1", variant="a"), impression("x2", variant="b"),
+                                      impression("x3", variant="a", user="u7")])  # fmt: skip
+    shop.add_events([event(9, "view", "i1", T0 + 3, "x1"), event(8, "view", "i1", T0 + 4, "x1"),
+                     event(7, "purchase", "i2", T0 + 5, "x3", user="u7")])  # fmt: skip
+    arms = shopper_sums(shop.engine, "exp")
+    assert arms[("a", "views")].s == 1
+    assert arms[("a", "views")].clusters == 2
     shop.add_events([event(1, "view", "i1", T0 + 10, "r1"),
                      event(2, "purchase", "i1", T0 + 2 * H, quantity=2),
                      event(3, "view", "i3", T0 + 50, "unknown-id", user="u9"),
                      event(4, "add_to_cart", "i2", T0 + 60, "r4", user="u3")])  # fmt: skip
     counted = _figures(shop)
     with shop.engine.begin() as conn:
-        assert recount(conn) == 4  # home/v1, cart/v1, home/v2, and r5's month
+        assert recount(conn) == 6  # home/v1, cart/v1, home/v2, r5's month, exp's a and b
     assert _figures(shop) == counted
+    assert shopper_sums(shop.engine, "exp") == arms
 
 
 def test_ranges_are_whole_hours(shop: ShopStore) -> None:

@@ -24,6 +24,16 @@ def upgrade() -> None:
         sa.Column("stopped", sa.BigInteger()),
         sa.Column("promoted", sa.String(64)),
     )
+    op.create_table(
+        "experiment_shoppers",
+        sa.Column("experiment", sa.String(128), primary_key=True),
+        sa.Column("variant", sa.String(64), primary_key=True),
+        sa.Column("shopper", sa.String(128), primary_key=True),
+        sa.Column("impressions", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.Column("views", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.Column("add_to_carts", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.Column("purchases", sa.BigInteger(), nullable=False, server_default="0"),
+    )
     # at most one running experiment per placement, enforced by the database
     op.create_index("experiments_running", "experiments", ["placement"], unique=True,
                     sqlite_where=sa.text("stopped IS NULL"),
@@ -31,5 +41,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("experiment_shoppers")
     op.drop_index("experiments_running", "experiments")
     op.drop_table("experiments")
