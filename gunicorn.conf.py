@@ -27,6 +27,16 @@ worker_connections = 1000
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 
+# Prometheus' multiprocess mode: every worker writes its samples to files in one folder
+# per server, which GET /metrics adds up. Set before the app (and prometheus_client) loads.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    import tempfile
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="recsvc-metrics-")
+    _made_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+else:
+    _made_metrics_dir = None
+
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Load the app, and so the model, once in the master: the workers share its
@@ -41,10 +51,21 @@ loglevel = "info"
 
 
 def child_exit(server, worker):
-    """Forget what an exited worker served: /v1/model lists only live workers."""
+    """Forget what an exited worker served: /v1/model lists only live workers, and
+    /metrics only live workers' gauges (its counters stay in the totals)."""
+    from recsvc.metrics import worker_exited
     from recsvc.serving.workers import forget_worker  # after the thread settings above
 
     forget_worker(os.getpid(), worker.pid)
+    worker_exited(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics folder this server made."""
+    if _made_metrics_dir:
+        import shutil
+
+        shutil.rmtree(_made_metrics_dir, ignore_errors=True)
 
 
 def worker_exit(server, worker):

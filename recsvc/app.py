@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask
 
-from .api import experiments, model, recommendations, shop, stats
+from .api import experiments, model, observability, recommendations, shop, stats
 from .api.errors import Api, register_error_handlers
 from .api.extension import Recsvc, init_app
 from .config import ServingConfig, TrainingConfig
@@ -84,9 +84,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api = Api(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}})  # fmt: skip
     with app.app_context():  # the document lists this app's placements
-        for module in (recommendations, model, shop, stats, experiments):
+        for module in (recommendations, model, shop, stats, experiments, observability):
             api.register_blueprint(module.blp)
     register_error_handlers(app)
+    observability.init_app(app)
     return app
 
 

@@ -166,6 +166,9 @@ class ServingConfig(_FromEnvironment):
     #: hours within which an add-to-cart or purchase without a recommendation_id is
     #: credited to the shopper's recommended view of the same item
     attribution_hours: float = 24.0
+    #: "json": one JSON line per request on stdout (with its request id); off by default
+    #: (Heroku's router logs every request)
+    access_log: str = "off"
 
     def __post_init__(self) -> None:
         if self.reload_interval < 0 or self.max_body_bytes < 1:
@@ -176,6 +179,8 @@ class ServingConfig(_FromEnvironment):
             )
         if self.impression_buffer < 1 or not self.impression_flush_interval > 0:
             raise ConfigError("impression_buffer must be >= 1 and impression_flush_interval > 0")
+        if self.access_log not in ("off", "json"):
+            raise ConfigError(f"access_log must be off or json, got {self.access_log!r}")
         if self.attribution_hours < 0:
             raise ConfigError(f"attribution_hours must be >= 0, got {self.attribution_hours}")
         if not self.database_timeout > 0:

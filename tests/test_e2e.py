@@ -744,3 +744,103 @@ def test_one_worker_serves_both_variants_of_an_experiment(store_copy: Path) -> N
         assert server.post("/v1/experiments/e2e-ab/stop", headers=admin).status_code == 200
     finally:
         server.stop()
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    """The sum of a metric's samples whose labels include ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        head, _, value = line.rpartition(" ")
+        if all(f'{k}="{v}"' in head for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
+def test_metrics_add_up_both_workers_and_forget_an_exited_one(
+    store_copy: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    server = Server(store_copy, PROMETHEUS_MULTIPROC_DIR=str(folder), RECSVC_ACCESS_LOG="json",
+                    RECSVC_WRITE_KEY=WRITE_KEY)  # fmt: skip
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    try:
+        user = known_user(server)
+        answered_by: dict[str, int] = {}
+        deadline, sent = time.monotonic() + 60, 0
+        while time.monotonic() < deadline and (sent < 20 or len(set(answered_by.values())) < 2):
+            rid = f"e2e-{sent}"
+            answer = server.get(f"/v1/users/{user}/recommendations", headers={"X-Request-ID": rid})
+            assert answer.headers["X-Request-ID"] == rid  # honoured
+            sent += 1
+            for line in server.log.read_text().splitlines():
+                if line.startswith("{") and '"request_id": "e2e-' in line:
+                    entry = json.loads(line)
+                    answered_by[entry["request_id"]] = entry["worker_pid"]
+        pids = set(answered_by.values())
+        assert len(pids) == 2, answered_by  # both workers answered, and logged in JSON
+        error = server.get("/v1/users/x/recommendations", params={"n": 0})
+        assert error.status_code == 422
+        assert len(error.headers["X-Request-ID"]) == 32
+        assert server.get("/metrics").status_code == 401
+        events = {"events": [{"event_id": f"m{n}", "user_id": user, "item_id": "p1",
+                              "event_type": "view", "timestamp": int(time.time())}
+                             for n in range(2)]}  # fmt: skip
+        key = {"X-API-Key": WRITE_KEY}
+        assert server.post("/v1/events", json=events, headers=key).status_code == 202
+        bad = {"events": [{"user_id": "u"}] * 3}
+        assert server.post("/v1/events", json=bad, headers=key).status_code == 422
+        text, deadline = "", time.monotonic() + 60
+        while time.monotonic() < deadline:  # impressions are written within a second or so
+            text = server.get("/metrics", headers=admin).text
+            if _metric(text, "recsvc_impressions_total", outcome="written") >= sent:
+                break
+            time.sleep(0.2)
+        home = {"endpoint": "/v1/users/<user_id>/recommendations", "placement": "home"}
+        assert _metric(text, "recsvc_http_requests_total", status="200", **home) == sent
+        # refused before it reached a placement
+        refused = {"endpoint": home["endpoint"], "placement": "", "status": "422"}
+        assert _metric(text, "recsvc_http_requests_total", **refused) == 1
+        assert _metric(text, "recsvc_http_request_duration_seconds_count", **home) == sent
+        version = server.store.current()
+        assert version is not None
+        for pid in pids:
+            assert _metric(text, "recsvc_model_info", version=version, pid=str(pid)) == 1
+        loaded = _metric(text, "recsvc_model_reloads_total", outcome="loaded")
+        assert loaded >= 1  # the master's preload (the workers kept it)
+        assert _metric(text, "recsvc_impressions_total", outcome="written") == sent
+        assert _metric(text, "recsvc_impressions_total", outcome="recorded") == sent
+        assert _metric(text, "recsvc_impressions_buffered") == 0
+        assert _metric(text, "recsvc_events_total", outcome="stored") == 2
+        assert _metric(text, "recsvc_events_total", outcome="rejected") == 3
+        for pid in pids:
+            read = _metric(text, "recsvc_store_read_timestamp_seconds", pid=str(pid))
+            assert time.time() - 60 < read <= time.time() + 1  # read the store just now
+        # a worker exits: its live gauges go, the totals stay
+        gone = min(pids)
+        assert list(folder.glob(f"gauge_live*_{gone}.db"))  # its live gauges, until it exits
+        os.kill(gone, signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and any(folder.glob(f"gauge_live*_{gone}.db")):
+            time.sleep(0.1)
+        assert [p.name for p in folder.glob(f"gauge_live*_{gone}.db")] == []
+        after = server.get("/metrics", headers=admin).text
+        assert f'pid="{gone}"' not in after
+        assert _metric(after, "recsvc_http_requests_total", status="200", **home) == sent
+        # a new version: every live worker swaps it in, and says so
+        server.store.publish(server.store.load())
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            after = server.get("/metrics", headers=admin).text
+            if _metric(after, "recsvc_model_reloads_total", outcome="loaded") >= loaded + 2:
+                break
+            time.sleep(0.2)
+        new = server.store.current()
+        assert new is not None
+        assert new != version
+        assert _metric(after, "recsvc_model_info", version=new) == 2
+        assert _metric(after, "recsvc_model_info", version=version) == 0
+    finally:
+        server.stop()

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import marshmallow as ma
-from flask import Response
+from flask import Response, g
 
 from ..errors import InvalidRequest
 from ..serving.filters import Filters
@@ -51,6 +51,7 @@ def recommend(
     (live events, from this process's memory), recorded as an impression (in memory;
     written in the background)."""
     process = serving()
+    g.placement = placement  # for the request's metrics and access log
     routed = process.route(placement, user_id, session_id)
     recommender = routed.recommender
     live = process.live.of(user_id, after=recommender.trained_until)

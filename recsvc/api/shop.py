@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy.exc
 
+from .. import metrics
 from ..store.shop import Stored
 from .auth import require_key
 from .blueprint import Blueprint, json_body
@@ -53,6 +54,8 @@ def post_events(body: dict[str, Any]) -> dict[str, int]:
         return stored
 
     stored = within_timeout(store_them)
+    metrics.EVENTS.labels("stored").inc(stored.stored)
+    metrics.EVENTS.labels("duplicate").inc(stored.duplicates)
     return {"stored": stored.stored, "duplicates": stored.duplicates}
 
 

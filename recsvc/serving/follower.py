@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
+from .. import metrics
 from ..store.shop import ShopStore
 from .background import repeat
 from .experiments import ExperimentRouter
@@ -89,6 +91,7 @@ class StoreFollower:
                         break
             if self.experiments is not None:  # after the catalog: new versions get it all
                 self.experiments.refresh()
+            metrics.STORE_READ.set(time.time())
             return taken
 
     def catch_up(self) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy.exc
 
+from .. import metrics
 from ..artifact import VersionStore
 from ..errors import CorruptVersion, ModelStoreError, NoModelLoaded
 from .placements import Placement
@@ -110,6 +111,7 @@ class ModelHolder:
             self.prepare(recommender)
             self._served = Served(recommender, _now())
             self.failed = self.failure_detail = None
+        metrics.RELOADS.labels("loaded").inc()
         log.info("serving model version %s (pid %d)", version, os.getpid())
         self.on_swap(recommender)
         return True
@@ -151,6 +153,7 @@ class ModelHolder:
     def _remember_failure(self, version: str, error: Exception) -> None:
         reason = public_reason(version, error)
         if self.failed != (version, reason):
+            metrics.RELOADS.labels("failed").inc()
             log.error(
                 "cannot load model version %s, keeping %s: %s",
                 version,

@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .. import metrics
 from ..store.impressions import ImpressionStore
 from .background import repeat
 from .recommender import Recommendations
@@ -73,6 +74,7 @@ class ImpressionRecorder:
         """Buffer the impression of a served list (cheap: no I/O)."""
         if not self.sampled(result.recommendation_id):
             self.unsampled += 1
+            metrics.IMPRESSIONS.labels("unsampled").inc()
             return
         row = {
             "recommendation_id": result.recommendation_id,
@@ -96,6 +98,7 @@ class ImpressionRecorder:
                 full = 0
                 if len(self._buffer) * 2 >= self.capacity:
                     self._wake.set()
+        metrics.IMPRESSIONS.labels("dropped" if full else "recorded").inc()
         if full and (full == 1 or full % 1000 == 0):
             log.warning("impression buffer full (%d impressions): %d dropped so far",
                         self.capacity, full)  # fmt: skip
@@ -113,6 +116,7 @@ class ImpressionRecorder:
             with self._lock:
                 batch = [self._buffer.popleft() for _ in range(min(WRITE_BATCH, len(self._buffer)))]
             if not batch:
+                metrics.BUFFERED.set(len(self._buffer))
                 return written
             try:
                 self.store.add(batch)
@@ -122,6 +126,8 @@ class ImpressionRecorder:
                 raise
             written += len(batch)
             self.written += len(batch)
+            metrics.IMPRESSIONS.labels("written").inc(len(batch))
+            metrics.BUFFERED.set(len(self._buffer))
 
     def close(self) -> None:
         """Write what is buffered, once, before the process exits (logged if it cannot)."""
@@ -137,7 +143,9 @@ class ImpressionRecorder:
         room = self.capacity - len(self._buffer)
         kept = list(batch[: max(room, 0)])
         self.dropped += len(batch) - len(kept)
+        metrics.IMPRESSIONS.labels("dropped").inc(len(batch) - len(kept))
         self._buffer.extendleft(reversed(kept))
+        metrics.BUFFERED.set(len(self._buffer))
 
     def start(self) -> None:
         """Write in the background, in this process (once per process)."""

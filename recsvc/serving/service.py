@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy.exc
 
+from .. import metrics
 from ..artifact import VersionStore
 from ..errors import ModelStoreError
 from ..store.experiments import ExperimentStore
@@ -63,6 +64,7 @@ class Serving:
         #: seconds a starting process waits for the latest live events
         self.catch_up_wait = 1.0
         self._started_in: int | None = None
+        self._announced_version: str | None = None
 
     def start(self, *, wait: float = 10.0) -> None:
         """Start this process, once: load the store's current version (a worker that
@@ -116,4 +118,10 @@ class Serving:
     def _announce(self, _: Recommender | None) -> None:
         if self._started_in != os.getpid():
             return  # not serving requests (gunicorn's master): nothing to announce
-        self.registry.announce(self.holder.status())
+        status = self.holder.status()
+        self.registry.announce(status)
+        if self._announced_version is not None:
+            metrics.MODEL.labels(self._announced_version).set(0)
+        if status["version"] is not None:
+            metrics.MODEL.labels(status["version"]).set(1)
+        self._announced_version = status["version"]

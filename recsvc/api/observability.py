@@ -1,0 +1,92 @@
+"""What operations see of each request: its id, its metrics, and its access log line.
+
+- ``X-Request-ID``: honoured when the client (or Heroku's router) sends a sane one,
+  made otherwise, and returned on every response, errors included.
+- Metrics (recsvc.metrics): each request counted by endpoint, placement and status,
+  and timed; ``GET /metrics`` (admin key) serves every worker's in Prometheus' format.
+- ``RECSVC_ACCESS_LOG=json``: one JSON line per request on the ``recsvc.access`` logger
+  (off by default: Heroku's router logs every request already).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import time
+import uuid
+
+from flask import Flask, Response, current_app, g, request
+
+from .. import metrics
+from .auth import require_key
+from .blueprint import Blueprint
+from .extension import settings
+
+blp = Blueprint("observability", __name__, description="For operations: Prometheus metrics.")
+access_log = logging.getLogger("recsvc.access")
+#: a request id sent by a client is kept when it looks like one
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+#: POST /v1/events' view, whose refused batches count as rejected events
+_EVENTS_ENDPOINT = "shop.post_events"
+#: whether this app writes access log lines (RECSVC_ACCESS_LOG=json)
+_LOG_KEY = "RECSVC_ACCESS_LOG_JSON"
+
+
+@blp.route("/metrics")
+@require_key("admin")
+@blp.doc(security=[{"bearer": []}], responses={"200": {
+    "description": "Prometheus' text exposition format.",
+    "content": {"text/plain": {"schema": {"type": "string"}}},
+}})  # fmt: skip
+def metrics_view() -> Response:
+    """Every worker's metrics in Prometheus' text format (admin key): requests by
+    endpoint, placement and status, latency, the version each worker serves, when each
+    last read the event store, impressions and events by outcome, model reloads."""
+    body, content_type = metrics.exposition()
+    return Response(body, content_type=content_type)
+
+
+def init_app(app: Flask) -> None:
+    """Give every request an id, and count, time and log it."""
+    app.before_request(_start)
+    app.after_request(_finish)
+    with app.app_context():
+        app.config[_LOG_KEY] = settings().access_log == "json"
+    if app.config[_LOG_KEY] and not access_log.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access_log.addHandler(handler)
+        access_log.setLevel(logging.INFO)
+        access_log.propagate = False
+
+
+def _start() -> None:
+    g.started = time.perf_counter()
+    sent = request.headers.get("X-Request-ID", "")
+    g.request_id = sent if _SANE_ID.match(sent) else uuid.uuid4().hex
+
+
+def _finish(response: Response) -> Response:
+    request_id = g.get("request_id") or uuid.uuid4().hex
+    response.headers["X-Request-ID"] = request_id
+    seconds = time.perf_counter() - g.get("started", time.perf_counter())
+    endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    placement = g.get("placement", "")
+    metrics.REQUESTS.labels(endpoint, placement, str(response.status_code)).inc()
+    metrics.LATENCY.labels(endpoint, placement).observe(seconds)
+    if request.endpoint == _EVENTS_ENDPOINT and response.status_code >= 400:
+        body = request.get_json(silent=True)
+        batch = body.get("events") if isinstance(body, dict) else None
+        metrics.EVENTS.labels("rejected").inc(len(batch) if isinstance(batch, list) else 1)
+    if current_app.config.get(_LOG_KEY):
+        access_log.info(json.dumps({
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "request_id": request_id, "method": request.method, "path": request.path,
+            "endpoint": endpoint, "placement": placement or None,
+            "status": response.status_code, "ms": round(seconds * 1e3, 2),
+            "worker_pid": os.getpid(),
+        }))  # fmt: skip
+    return response
