@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask
 
-from .api import experiments, model, observability, recommendations, shop, stats
+from .api import assets, experiments, model, observability, recommendations, shop, stats
 from .api.errors import Api, register_error_handlers
 from .api.extension import Recsvc, init_app
 from .config import ServingConfig, TrainingConfig
@@ -21,8 +21,6 @@ from .store.experiments import ExperimentStore
 from .store.impressions import ImpressionStore
 from .store.models import DATABASE, open_model_store
 from .store.shop import ShopStore
-
-SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -49,7 +47,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL=SWAGGER_UI_URL,
+        OPENAPI_SWAGGER_UI_URL=assets.SWAGGER_UI_URL,  # shipped: /docs works offline
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]  # fields in the schemas' order
@@ -88,6 +86,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             api.register_blueprint(module.blp)
     register_error_handlers(app)
     observability.init_app(app)
+    assets.init_app(app)
     return app
 
 

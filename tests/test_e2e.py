@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -265,7 +266,14 @@ def test_health_model_and_openapi(server: Server) -> None:
     spec = server.get("/openapi.json").json()
     assert "/v1/users/{user_id}/recommendations" in spec["paths"]
     assert "RecommendationRequest" in spec["components"]["schemas"]
-    assert server.get("/docs").status_code == 200
+    docs = server.get("/docs")
+    assert docs.status_code == 200
+    # everything /docs loads is the service's own (it renders without internet)
+    loaded = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert loaded and all(url.startswith("/") for url in loaded), loaded
+    for url in loaded:
+        asset = server.get(url)
+        assert asset.status_code == 200 and len(asset.content) > 1000, url
 
 
 def test_no_model_means_503_and_not_ready(tmp_path: Path) -> None:
