@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SAMPLE := var/sample
 export RECSVC_MODELS ?= models
 
-.PHONY: run test lint sample clean
+.PHONY: run test lint browser sample clean
 
 $(BIN)/recsvc: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,9 +37,17 @@ lint: $(BIN)/recsvc
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-## test: lint, then the whole test suite
-test: lint
+## test: lint, then the whole test suite (the browser tests need Debian's chromium:
+## skipped without it, except under CI=true, where it is installed when missing)
+test: lint browser
 	$(BIN)/pytest
+
+browser:
+	@if [ "$$CI" = "true" ] && [ ! -x "$${RECSVC_CHROMIUM:-/usr/bin/chromium}" ]; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		(apt-get install -y -q chromium >/dev/null 2>&1 || \
+		 (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)); \
+	fi
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

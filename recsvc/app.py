@@ -9,7 +9,16 @@ from typing import Any
 
 from flask import Flask
 
-from .api import assets, experiments, model, observability, recommendations, shop, stats
+from .api import (
+    assets,
+    dashboard,
+    experiments,
+    model,
+    observability,
+    recommendations,
+    shop,
+    stats,
+)
 from .api.errors import Api, register_error_handlers
 from .api.extension import Recsvc, init_app
 from .config import ServingConfig, TrainingConfig
@@ -87,6 +96,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     observability.init_app(app)
     assets.init_app(app)
+    app.register_blueprint(dashboard.blp)  # a page: not in the OpenAPI document
     return app
 
 

@@ -270,10 +270,12 @@ def test_health_model_and_openapi(server: Server) -> None:
     assert docs.status_code == 200
     # everything /docs loads is the service's own (it renders without internet)
     loaded = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
-    assert loaded and all(url.startswith("/") for url in loaded), loaded
+    assert loaded
+    assert all(url.startswith("/") for url in loaded), loaded
     for url in loaded:
         asset = server.get(url)
-        assert asset.status_code == 200 and len(asset.content) > 1000, url
+        assert asset.status_code == 200, url
+        assert len(asset.content) > 1000, url
 
 
 def test_no_model_means_503_and_not_ready(tmp_path: Path) -> None:
@@ -850,5 +852,104 @@ def test_metrics_add_up_both_workers_and_forget_an_exited_one(
         assert new != version
         assert _metric(after, "recsvc_model_info", version=new) == 2
         assert _metric(after, "recsvc_model_info", version=version) == 0
+    finally:
+        server.stop()
+
+
+CHROMIUM = Path(os.environ.get("RECSVC_CHROMIUM", "/usr/bin/chromium"))
+#: Chromium's own connections (updates, sync...) would fail on a closed network
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]  # fmt: skip
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (its own browser download cannot run here)."""
+    reason = None
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        reason = "playwright is not installed (pip install -e '.[dev]')"
+    if reason is None and not CHROMIUM.is_file():
+        reason = f"no Chromium at {CHROMIUM} (Debian's chromium package; RECSVC_CHROMIUM)"
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true: {reason}")
+        pytest.skip(reason)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def test_the_dashboard_and_docs_in_a_real_browser(
+    store_copy: Path, browser: Any, tmp_path: Path
+) -> None:
+    """Log in, read the charts' data against the stats API, preview a shopper, open
+    /docs: all from the service itself, nothing from outside."""
+    server = Server(store_copy, RECSVC_WRITE_KEY=WRITE_KEY)
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    try:
+        user = known_user(server)
+        lists = [server.get(f"/v1/users/{user}/recommendations", params={"n": 5}).json()
+                 for _ in range(5)]  # fmt: skip
+        lists.append(server.get("/v1/popular", params={"n": 3}).json())
+        item = lists[0]["items"][0]["item_id"]
+        now = int(time.time())
+        events = [{"event_id": "dash-v", "user_id": user, "item_id": item, "event_type": "view",
+                   "timestamp": now, "recommendation_id": lists[0]["recommendation_id"]},
+                  {"event_id": "dash-p", "user_id": user, "item_id": item,
+                   "event_type": "purchase", "timestamp": now + 1}]  # fmt: skip
+        key = {"X-API-Key": WRITE_KEY}
+        assert server.post("/v1/events", json={"events": events}, headers=key).status_code == 202
+        stats: dict[str, Any] = {}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            stats = server.get("/v1/stats/recommendations", params={"by_day": "true"},
+                               headers=admin).json()  # fmt: skip
+            if sum(g["impressions"] for g in stats["groups"]) == len(lists):
+                break
+            time.sleep(0.2)
+
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        outside: list[str] = []
+        page.on(
+            "request", lambda r: None if r.url.startswith(server.url) else outside.append(r.url)
+        )
+        page.goto(f"{server.url}/dashboard")
+        page.fill("#key", "wrong")
+        page.click("#login")
+        assert page.text_content("#message") == "Wrong key."
+        page.fill("#key", ADMIN_KEY)
+        page.click("#login")
+        page.wait_for_selector("#chart-data", state="attached")
+        charts = json.loads(page.text_content("#chart-data") or "{}")
+        for placement in ("home", "popular"):
+            expected = [g for g in stats["groups"] if g["placement"] == placement]
+            for name in ("impressions", "views", "purchases"):
+                assert sum(charts[placement][name]) == sum(g[name] for g in expected), name
+            chart = page.locator(f'.chart-card[data-placement="{placement}"] svg polyline')
+            assert chart.count() == 3  # views, add-to-carts, purchases per impression
+        assert sum(charts["home"]["views"]) == 1
+        assert sum(charts["home"]["purchases"]) == 1
+        page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+
+        page.fill("#preview-user", user)
+        page.click("#preview-go")
+        page.wait_for_selector('.answer[data-placement="home"] li')
+        home = page.text_content('.answer[data-placement="home"]') or ""
+        assert "(personalized)" in home or "(session)" in home
+        assert page.locator('.answer[data-placement="popular"] li').count() == 5
+        page.screenshot(path=str(tmp_path / "preview.png"), full_page=True)
+
+        page.goto(f"{server.url}/docs")
+        page.wait_for_selector(".swagger-ui .opblock", timeout=60_000)
+        assert page.locator(".swagger-ui .opblock").count() >= 10
+        assert outside == [], outside
+        shots = os.environ.get("RECSVC_SCREENSHOTS")
+        if shots:  # docs/: RECSVC_SCREENSHOTS=docs pytest -k real_browser
+            for name in ("dashboard.png", "preview.png"):
+                shutil.copy(tmp_path / name, Path(shots) / name)
     finally:
         server.stop()
