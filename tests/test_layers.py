@@ -23,6 +23,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
                       "recsvc.store", "recsvc.evaluation", "recsvc.api", "implicit", "flask"),
     "recsvc.scoring": ("recsvc.", "implicit"),
     "recsvc.proportions": ("recsvc.", "implicit", "numpy", "flask", "sqlalchemy"),
+    "recsvc.metrics": ("recsvc.", "implicit", "flask", "sqlalchemy"),
     "recsvc.processes": ("recsvc.",),
     "recsvc.data": ("recsvc.training", "recsvc.artifact", "recsvc.serving", "recsvc.store",
                     "recsvc.evaluation", "recsvc.api", "recsvc.pipeline", "implicit", "flask",
