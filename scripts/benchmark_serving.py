@@ -220,7 +220,11 @@ def _hey(url: str, rate: float, seconds: int) -> tuple[float, float, int]:
 
 
 def over_http(
-    store: Path, seconds: int, rounds: int, environ: dict[str, str] | None = None
+    store: Path,
+    seconds: int,
+    rounds: int,
+    environ: dict[str, str] | None = None,
+    database: str | None = None,
 ) -> tuple[list[str], list[str], float]:
     """wrk and hey against gunicorn from the Procfile's command, serving bench_app (with
     ``environ`` added to its environment): the table, the memory, the median ratio."""
@@ -234,7 +238,7 @@ def over_http(
     port = _free_port()
     # an event store with its schema, as in production: each request of a known shopper
     # reads their live events (none here) before ranking
-    database = f"sqlite:///{store.parent / 'events.db'}"
+    database = database or f"sqlite:///{store.parent / 'events.db'}"
     recsvc = str(Path(sys.executable).with_name("recsvc"))
     subprocess.run([recsvc, "db", "upgrade", "--database", database], check=True,
                    stdout=subprocess.DEVNULL)  # fmt: skip
@@ -317,6 +321,12 @@ def over_http(
 )
 @click.option("--no-http", is_flag=True, help="In-process figures only.")
 @click.option(
+    "--database",
+    default=None,
+    help="The event store of the HTTP runs (its schema is made; PostgreSQL for production's"
+    " figures). [default: a SQLite file beside the shop]",
+)
+@click.option(
     "--impressions",
     default="on",
     show_default=True,
@@ -338,6 +348,7 @@ def main(
     data: Path,
     no_http: bool,
     impressions: str,
+    database: str | None,
     live_dbs: tuple[str, ...],
 ) -> None:
     """Measure serving latency in process and throughput over HTTP, side by side."""
@@ -362,7 +373,11 @@ def main(
     for setting in impressions.split(","):
         rate = {"on": "1", "off": "0"}[setting.strip()]
         lines, memory, ratios[setting] = over_http(
-            stores[sizes[0]], seconds, rounds, {"RECSVC_IMPRESSION_SAMPLE_RATE": rate}
+            stores[sizes[0]],
+            seconds,
+            rounds,
+            {"RECSVC_IMPRESSION_SAMPLE_RATE": rate},
+            database,
         )
         workers = os.environ.get("RECSVC_WORKER_CLASS", "gevent")
         click.echo(f"\nHTTP, {sizes[0]:,} items, gunicorn with 2 {workers} workers,"

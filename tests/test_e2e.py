@@ -725,13 +725,14 @@ def test_an_oversized_chunked_body_is_413_and_workers_are_listed_from_the_start(
         server.stop()
 
 
-def test_one_worker_serves_both_variants_of_an_experiment(store_copy: Path) -> None:
-    """Through gunicorn: an experiment started over HTTP reaches the worker, which serves
-    each shopper from their variant's version, the same one every time."""
+def test_one_worker_serves_both_variants_of_an_experiment(store_copy: Path, db_url: str) -> None:
+    """Through gunicorn, on SQLite and PostgreSQL: an experiment started over HTTP
+    reaches the worker, which serves each shopper from their variant's version, the
+    same one every time."""
     store = ModelStore(store_copy)
     store.publish(store.load(), promote=False)
     old, new = store.versions()[:2]
-    server = Server(store_copy, WEB_CONCURRENCY="1")
+    server = Server(store_copy, WEB_CONCURRENCY="1", DATABASE_URL=db_url)
     admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
     try:
         started = server.post("/v1/experiments", headers=admin, json={

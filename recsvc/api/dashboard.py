@@ -175,6 +175,9 @@ def _svg(series: dict[str, Any], width: int = 420, height: int = 140) -> str:
         lines.append(f'<polyline fill="none" stroke="{COLOURS[name]}" stroke-width="2"'
                      f' points="{points}"><title>{name} per impression</title>'
                      "</polyline>")  # fmt: skip
+        lines += [f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.5" fill="{COLOURS[name]}">'
+                  f"<title>{series['days'][i]}: {100 * v:.2f}% {name} per impression</title>"
+                  "</circle>" for i, v in enumerate(series[f"{name}_per_impression"])]  # fmt: skip
     axis = (f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}"'
             f' stroke="#999"/><text x="2" y="{pad}" font-size="10">{100 * top:.1f}%</text>'
             f'<text x="2" y="{height - pad}" font-size="10">0</text>')  # fmt: skip

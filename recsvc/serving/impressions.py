@@ -55,6 +55,7 @@ class ImpressionRecorder:
         #: counters: recorded into the buffer, written to the database, dropped (buffer
         #: full), not sampled, and failed writes (each logged)
         self.recorded = self.written = self.dropped = self.unsampled = self.failures = 0
+        self._reported: dict[str, int] = {}
 
     def sampled(self, recommendation_id: str) -> bool:
         """Whether this list is recorded: a fixed share of ids (the id is random hex)."""
@@ -71,10 +72,10 @@ class ImpressionRecorder:
         experiment: str | None = None,
         variant: str | None = None,
     ) -> None:
-        """Buffer the impression of a served list (cheap: no I/O)."""
-        if not self.sampled(result.recommendation_id):
+        """Buffer the impression of a served list (a few microseconds: no I/O; encoding
+        and the metrics wait for the background writer)."""
+        if self.sample_rate < 1 and not self.sampled(result.recommendation_id):
             self.unsampled += 1
-            metrics.IMPRESSIONS.labels("unsampled").inc()
             return
         row = {
             "recommendation_id": result.recommendation_id,
@@ -86,7 +87,7 @@ class ImpressionRecorder:
             "model_version": result.model_version,
             "experiment": experiment,
             "variant": variant,
-            "items": json.dumps([item["item_id"] for item in result.items]),
+            "items": [item["item_id"] for item in result.items],  # JSON when written
         }
         with self._lock:
             if len(self._buffer) >= self.capacity:
@@ -98,7 +99,6 @@ class ImpressionRecorder:
                 full = 0
                 if len(self._buffer) * 2 >= self.capacity:
                     self._wake.set()
-        metrics.IMPRESSIONS.labels("dropped" if full else "recorded").inc()
         if full and (full == 1 or full % 1000 == 0):
             log.warning("impression buffer full (%d impressions): %d dropped so far",
                         self.capacity, full)  # fmt: skip
@@ -112,6 +112,7 @@ class ImpressionRecorder:
         """Write what is buffered, in batches; what fails stays buffered. How many were
         written (raises the database's error after putting the batch back)."""
         written = 0
+        self._report()
         while True:
             with self._lock:
                 batch = [self._buffer.popleft() for _ in range(min(WRITE_BATCH, len(self._buffer)))]
@@ -119,7 +120,7 @@ class ImpressionRecorder:
                 metrics.BUFFERED.set(len(self._buffer))
                 return written
             try:
-                self.store.add(batch)
+                self.store.add([{**row, "items": _json(row["items"])} for row in batch])
             except Exception:
                 with self._lock:
                     self._requeue(batch)
@@ -128,6 +129,17 @@ class ImpressionRecorder:
             self.written += len(batch)
             metrics.IMPRESSIONS.labels("written").inc(len(batch))
             metrics.BUFFERED.set(len(self._buffer))
+
+    def _report(self) -> None:
+        """Bring the Prometheus counters up to this recorder's own (counted per request
+        in plain integers, reported here: a metric's increment costs a lock and a
+        write to a shared file)."""
+        for outcome in ("recorded", "dropped", "unsampled"):
+            now = getattr(self, outcome)
+            done = self._reported.get(outcome, 0)
+            if now > done:
+                metrics.IMPRESSIONS.labels(outcome).inc(now - done)
+                self._reported[outcome] = now
 
     def close(self) -> None:
         """Write what is buffered, once, before the process exits (logged if it cannot)."""
@@ -143,7 +155,6 @@ class ImpressionRecorder:
         room = self.capacity - len(self._buffer)
         kept = list(batch[: max(room, 0)])
         self.dropped += len(batch) - len(kept)
-        metrics.IMPRESSIONS.labels("dropped").inc(len(batch) - len(kept))
         self._buffer.extendleft(reversed(kept))
         metrics.BUFFERED.set(len(self._buffer))
 
@@ -167,3 +178,7 @@ class ImpressionRecorder:
 
         repeat(self.flush, interval=self.interval, log=log, failed=failed,
                recovered="impressions are written again", wake=self._wake)  # fmt: skip
+
+
+def _json(items: list[str] | str) -> str:
+    return items if isinstance(items, str) else json.dumps(items)
