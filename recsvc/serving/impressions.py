@@ -119,8 +119,10 @@ class ImpressionRecorder:
             if not batch:
                 metrics.BUFFERED.set(len(self._buffer))
                 return written
+            retry = any("retry" in row for row in batch)
             try:
-                self.store.add([{**row, "items": _json(row["items"])} for row in batch])
+                self.store.add([{**row, "items": _json(row["items"])} for row in batch],
+                               retry=retry)  # fmt: skip
             except Exception:
                 with self._lock:
                     self._requeue(batch)
@@ -153,7 +155,7 @@ class ImpressionRecorder:
 
     def _requeue(self, batch: Sequence[dict[str, Any]]) -> None:
         room = self.capacity - len(self._buffer)
-        kept = list(batch[: max(room, 0)])
+        kept = [{**row, "retry": True} for row in batch[: max(room, 0)]]
         self.dropped += len(batch) - len(kept)
         self._buffer.extendleft(reversed(kept))
         metrics.BUFFERED.set(len(self._buffer))

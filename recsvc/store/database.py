@@ -76,8 +76,8 @@ impressions = sa.Table(
     sa.Column("experiment", sa.String(128)),
     sa.Column("variant", sa.String(64)),
     sa.Column("items", sa.Text(), nullable=False),  # JSON list of item ids, by position
-    sa.Index("impressions_created", "created"),
-    sa.Index("impressions_experiment", "experiment", "created"),
+    # no index but the id's: every list served is inserted, and the stats read the
+    # counters (recommendation_counts, experiment_shoppers), not this table
 )  # fmt: skip
 
 #: what recommendations earn, counted as it happens (recsvc.store.credit): per hour of

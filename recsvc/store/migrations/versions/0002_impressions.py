@@ -33,8 +33,6 @@ def upgrade() -> None:
         sa.Column("variant", sa.String(64)),
         sa.Column("items", sa.Text(), nullable=False),
     )
-    op.create_index("impressions_created", "impressions", ["created"])
-    op.create_index("impressions_experiment", "impressions", ["experiment", "created"])
     op.create_table(
         "recommendation_counts",
         sa.Column("hour", sa.BigInteger(), primary_key=True),
@@ -76,6 +74,4 @@ def downgrade() -> None:
         batch.drop_column("attributed_id")
     op.drop_table("impression_outcomes")
     op.drop_table("recommendation_counts")
-    op.drop_index("impressions_experiment", "impressions")
-    op.drop_index("impressions_created", "impressions")
     op.drop_table("impressions")
