@@ -28,7 +28,8 @@ DEFAULT_DAYS = 30
 def recommendations(args: dict[str, Any]) -> dict[str, Any]:
     """Impressions, views, add-to-carts, purchases and revenue per placement, model
     version and experiment variant (and day, with `by_day`), with each rate per
-    impression and its 95% Wilson interval.
+    impression and its 95% Wilson interval. The range is whole hours (UTC): `start`
+    rounded down, `end` up, as the answer's `start` and `end` say.
 
     An event counts for a list when it carries the list's `recommendation_id`, or, for
     an add-to-cart or purchase without one, when the same shopper opened the same item
@@ -43,7 +44,7 @@ def recommendations(args: dict[str, Any]) -> dict[str, Any]:
         )
     )
     groups = [{**g, "day": iso(g["day"])[:10]} if "day" in g else g for g in found.groups]
-    return {"start": iso(start), "end": iso(end), "groups": groups,
+    return {"start": iso(found.start), "end": iso(found.end), "groups": groups,
             "unattributed": found.unattributed}  # fmt: skip
 
 

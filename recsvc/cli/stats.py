@@ -63,10 +63,11 @@ def stats_command(start: str | None, end: str | None, days: int, by_day: bool,
     found = recommendation_stats(open_shop(database).engine, start=since, end=until,
                                  by_day=by_day, experiment=experiment)  # fmt: skip
     if as_json:
-        click.echo(json.dumps({"start": since, "end": until, "groups": found.groups,
+        click.echo(json.dumps({"start": found.start, "end": found.end, "groups": found.groups,
                                "unattributed": found.unattributed}, indent=2))  # fmt: skip
         return
-    click.echo(f"{_iso(since)} to {_iso(until)} UTC: {len(found.groups)} groups,"
+    click.echo(f"{_iso(found.start)} to {_iso(found.end)} UTC (whole hours):"
+               f" {len(found.groups)} groups,"
                f" {found.unattributed:,} events credited to unknown lists")  # fmt: skip
     click.echo(_table(found.groups, by_day=by_day))
 
