@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import metrics
-from ..store.impressions import ImpressionStore
+from ..store.impressions import IMPRESSION_FIELDS, ImpressionStore
 from .background import repeat
 from .recommender import Recommendations
 
@@ -48,7 +48,7 @@ class ImpressionRecorder:
         self.capacity = capacity
         self.interval = interval
         self.clock = clock
-        self._buffer: deque[dict[str, Any]] = deque()
+        self._buffer: deque[tuple[Any, ...]] = deque()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._started_in: int | None = None
@@ -56,6 +56,8 @@ class ImpressionRecorder:
         #: full), not sampled, and failed writes (each logged)
         self.recorded = self.written = self.dropped = self.unsampled = self.failures = 0
         self._reported: dict[str, int] = {}
+        #: ids of buffered impressions whose write failed once (perhaps after storing them)
+        self._retried: set[str] = set()
 
     def sampled(self, recommendation_id: str) -> bool:
         """Whether this list is recorded: a fixed share of ids (the id is random hex)."""
@@ -77,18 +79,12 @@ class ImpressionRecorder:
         if self.sample_rate < 1 and not self.sampled(result.recommendation_id):
             self.unsampled += 1
             return
-        row = {
-            "recommendation_id": result.recommendation_id,
-            "created": int(self.clock()),
-            "user_id": user_id,
-            "session_id": session_id,
-            "placement": result.placement,
-            "strategy": result.strategy,
-            "model_version": result.model_version,
-            "experiment": experiment,
-            "variant": variant,
-            "items": [item["item_id"] for item in result.items],  # JSON when written
-        }
+        # a tuple of strings and numbers (IMPRESSION_FIELDS' order, the items' ids as a
+        # tuple, JSON when written): the garbage collector stops tracking such tuples at
+        # once, so a buffer of thousands of them costs its collections nothing
+        row = (result.recommendation_id, int(self.clock()), user_id, session_id,
+               result.placement, result.strategy, result.model_version, experiment, variant,
+               tuple(item["item_id"] for item in result.items))  # fmt: skip
         with self._lock:
             if len(self._buffer) >= self.capacity:
                 self.dropped += 1
@@ -119,14 +115,17 @@ class ImpressionRecorder:
             if not batch:
                 metrics.BUFFERED.set(len(self._buffer))
                 return written
-            retry = any("retry" in row for row in batch)
+            retry = bool(self._retried) and any(row[0] in self._retried for row in batch)
+            rows = [dict(zip(IMPRESSION_FIELDS, (*row[:-1], json.dumps(row[-1])), strict=True))
+                    for row in batch]  # fmt: skip
             try:
-                self.store.add([{**row, "items": _json(row["items"])} for row in batch],
-                               retry=retry)  # fmt: skip
+                self.store.add(rows, retry=retry)
             except Exception:
                 with self._lock:
                     self._requeue(batch)
                 raise
+            if retry:
+                self._retried.difference_update(row[0] for row in batch)
             written += len(batch)
             self.written += len(batch)
             metrics.IMPRESSIONS.labels("written").inc(len(batch))
@@ -153,9 +152,10 @@ class ImpressionRecorder:
             if written:
                 log.info("%d impressions written at exit", written)
 
-    def _requeue(self, batch: Sequence[dict[str, Any]]) -> None:
+    def _requeue(self, batch: Sequence[tuple[Any, ...]]) -> None:
         room = self.capacity - len(self._buffer)
-        kept = [{**row, "retry": True} for row in batch[: max(room, 0)]]
+        kept = list(batch[: max(room, 0)])
+        self._retried.update(row[0] for row in kept)
         self.dropped += len(batch) - len(kept)
         self._buffer.extendleft(reversed(kept))
         metrics.BUFFERED.set(len(self._buffer))
@@ -180,7 +180,3 @@ class ImpressionRecorder:
 
         repeat(self.flush, interval=self.interval, log=log, failed=failed,
                recovered="impressions are written again", wake=self._wake)  # fmt: skip
-
-
-def _json(items: list[str] | str) -> str:
-    return items if isinstance(items, str) else json.dumps(items)
