@@ -192,19 +192,25 @@ def test_import_items_if_empty_keeps_a_catalog_already_there(
     shop.engine.dispose()
 
 
-def test_stats_prints_what_recommendations_earned(tmp_path: Path) -> None:
-    import json as json_
-
+def shop_with_one_list(folder: Path) -> str:
+    """A SQLite event store holding one recorded home list (2027-01-15); its URL."""
     from recsvc.store.database import connect, upgrade
     from recsvc.store.impressions import ImpressionStore
 
-    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    url = f"sqlite:///{folder / 'shop.db'}"
     engine = connect(url)
     upgrade(engine)
     ImpressionStore(engine).add([{"recommendation_id": "r1", "created": 1_800_000_000,
                                   "placement": "home", "strategy": "personalized",
                                   "model_version": "v1", "items": "[]"}])  # fmt: skip
     engine.dispose()
+    return url
+
+
+def test_stats_prints_what_recommendations_earned(tmp_path: Path) -> None:
+    import json as json_
+
+    url = shop_with_one_list(tmp_path)
     code, out = run("stats", "--database", url, "--start", "2027-01-01", "--end", "2027-02-01")
     assert code == 0, out
     assert "home" in out
@@ -253,16 +259,7 @@ def test_experiments_from_the_command_line(tmp_path: Path, trained_store: ModelS
 
 
 def test_db_recount_rebuilds_the_counters(tmp_path: Path) -> None:
-    from recsvc.store.database import connect, upgrade
-    from recsvc.store.impressions import ImpressionStore
-
-    url = f"sqlite:///{tmp_path / 'shop.db'}"
-    engine = connect(url)
-    upgrade(engine)
-    ImpressionStore(engine).add([{"recommendation_id": "r1", "created": 1_800_000_000,
-                                  "placement": "home", "strategy": "personalized",
-                                  "model_version": "v1", "items": "[]"}])  # fmt: skip
-    engine.dispose()
+    url = shop_with_one_list(tmp_path)
     code, out = run("db", "recount", "--database", url)
     assert code == 0, out
     assert "counted 1 hour-and-group rows" in out

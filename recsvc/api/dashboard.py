@@ -94,7 +94,8 @@ def _page() -> dict[str, Any]:
     holder = serving().holder
     current = holder.store.current()
     versions: list[dict[str, Any]] = []
-    for version, manifest in list(iter_manifests(holder.store))[-10:][::-1]:
+    latest = holder.store.versions()[-10:][::-1]  # the ten newest, read alone
+    for version, manifest in iter_manifests(holder.store, latest):
         if isinstance(manifest, Exception):
             versions.append({"version": version, "error": str(manifest)})
             continue

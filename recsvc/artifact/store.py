@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -226,9 +226,12 @@ def new_version_name(existing: list[str]) -> str:
     return name
 
 
-def iter_manifests(store: VersionStore) -> Iterator[tuple[str, dict[str, Any] | Exception]]:
-    """Each version with its manifest, or the error reading it (for listings)."""
-    for version in store.versions():
+def iter_manifests(
+    store: VersionStore, versions: Sequence[str] | None = None
+) -> Iterator[tuple[str, dict[str, Any] | Exception]]:
+    """Each version (of ``versions``, default all) with its manifest, or the error
+    reading it (for listings)."""
+    for version in store.versions() if versions is None else versions:
         try:
             yield version, store.manifest(version)
         except CorruptVersion as exc:

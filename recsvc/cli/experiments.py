@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any
 
@@ -12,7 +11,7 @@ from ..config import ServingConfig
 from ..serving.placements import parse_placements
 from ..store.comparison import METRICS, experiment_report, promote_winner
 from ..store.experiments import ExperimentStore, Variant
-from .options import database_option, domain_errors, open_shop, open_store, store_option
+from .options import database_option, domain_errors, open_shop, open_store, store_option, utc_minute
 
 
 def parse_variant(text: str) -> Variant:
@@ -90,10 +89,10 @@ def list_(database: str | None) -> None:
     if not found:
         click.echo("no experiments")
     for e in found:
-        state = "running" if e.running else f"stopped {_day(e.stopped)}"
+        state = "running" if e.running else f"stopped {utc_minute(e.stopped)}"
         promoted = f", promoted {e.promoted}" if e.promoted else ""
         variants = ", ".join(f"{v.name}={v.version}:{v.weight}" for v in e.variants)
-        click.echo(f"{e.name}  {e.placement}  started {_day(e.started)}  {state}{promoted}"
+        click.echo(f"{e.name}  {e.placement}  started {utc_minute(e.started)}  {state}{promoted}"
                    f"  {variants}")  # fmt: skip
 
 
@@ -144,16 +143,10 @@ def promote(name: str, variant: str | None, metric: str, database: str | None,
     click.echo(f"promoted {experiment.promoted} of {experiment.name}: {version} is current")
 
 
-def _day(epoch: int | None) -> str:
-    if epoch is None:
-        return "-"
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M")
-
-
 def _text(report: dict[str, Any]) -> str:
     e = report["experiment"]
     lines = [f"{e['name']} on {e['placement']}, {'running' if e['running'] else 'stopped'}"
-             f" since {_day(e['started'])}"]  # fmt: skip
+             f" since {utc_minute(e['started'])}"]  # fmt: skip
     for v in report["variants"]:
         rates = "  ".join(
             f"{m} {v[m]:,} ({100 * v[m + '_per_impression']['rate']:.2f}%"

@@ -4,6 +4,7 @@ recsvc's errors turned into one line and an exit status."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -151,3 +152,10 @@ def metrics_table(rows: Mapping[str, Mapping[str, float]]) -> str:
         lines.append(f"{name:<{width}}  " + "  ".join(f"{metrics[m]:>12.4f}" for m in METRICS)
                      + interval)  # fmt: skip
     return "\n".join(lines)
+
+
+def utc_minute(epoch: int | None) -> str:
+    """A time for a person to read: ``YYYY-MM-DD HH:MM`` (UTC); "-" for none."""
+    if epoch is None:
+        return "-"
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M")

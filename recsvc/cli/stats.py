@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ..store.stats import recommendation_stats
-from .options import database_option, domain_errors, open_shop
+from .options import database_option, domain_errors, open_shop, utc_minute
 
 
 def _moment(text: str | None) -> int | None:
@@ -28,10 +28,6 @@ def _moment(text: str | None) -> int | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return int(moment.timestamp())
-
-
-def _iso(epoch: int) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
 @click.command("stats")
@@ -66,7 +62,7 @@ def stats_command(start: str | None, end: str | None, days: int, by_day: bool,
         click.echo(json.dumps({"start": found.start, "end": found.end, "groups": found.groups,
                                "unattributed": found.unattributed}, indent=2))  # fmt: skip
         return
-    click.echo(f"{_iso(found.start)} to {_iso(found.end)} UTC (whole hours):"
+    click.echo(f"{utc_minute(found.start)} to {utc_minute(found.end)} UTC (whole hours):"
                f" {len(found.groups)} groups,"
                f" {found.unattributed:,} events credited to unknown lists")  # fmt: skip
     click.echo(_table(found.groups, by_day=by_day))
@@ -81,7 +77,7 @@ def _table(groups: list[dict[str, Any]], *, by_day: bool) -> str:
                  f" [{100 * g[name + '_per_impression']['low']:.1f}-"
                  f"{100 * g[name + '_per_impression']['high']:.1f}])"
                  for name in ("views", "add_to_carts", "purchases")]  # fmt: skip
-        day = [_iso(g["day"])[:10]] if by_day else []
+        day = [utc_minute(g["day"])[:10]] if by_day else []
         variant = f"{g['experiment']}/{g['variant']}" if g["variant"] else "-"
         rows.append([g["placement"], g["model_version"], variant, *day,
                      f"{g['impressions']:,}", *rates, f"{g['revenue']:,.2f}"])  # fmt: skip

@@ -20,19 +20,20 @@ counted: those credited and not counted are the stats' "unattributed".
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ..data.events import ADD_TO_CART, PURCHASE, VIEW
 from .database import (
+    chunks,
     events,
     experiment_shoppers,
     impression_outcomes,
     impressions,
+    insert,
     items,
     recommendation_counts,
 )
@@ -45,7 +46,6 @@ _IN = 500  # ids per IN (...) list
 Group = tuple[int, str, str, str, str]
 #: an experiment's arm and shopper: (experiment, variant, shopper)
 Arm = tuple[str, str, str]
-_OUTCOME_FIELDS = tuple(OUTCOMES.values())
 
 
 def group_of(row: Mapping[str, Any]) -> Group:
@@ -98,7 +98,7 @@ def count_events(conn: Connection, stored: Sequence[Mapping[str, Any]]) -> None:
     groups: dict[str, Group] = {}
     arms: dict[str, Arm | None] = {}
     i = impressions.c
-    for part in _chunks(sorted({row["attributed_id"] for row in credited}), _IN):
+    for part in chunks(sorted({row["attributed_id"] for row in credited}), _IN):
         query = sa.select(i.recommendation_id, i.created, i.placement, i.model_version,
                           i.experiment, i.variant, i.user_id, i.session_id).where(
             i.recommendation_id.in_(part))  # fmt: skip
@@ -118,12 +118,11 @@ def _credit(conn: Connection, rows: Iterable[Mapping[str, Any]], groups: Mapping
     firsts = {(row["attributed_id"], row["event_type"]) for row in rows
               if row["event_type"] in OUTCOMES}  # fmt: skip
     new: list[tuple[str, str]] = []
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    insert = dialect.insert(impression_outcomes).on_conflict_do_nothing().returning(
+    first = insert(conn, impression_outcomes).on_conflict_do_nothing().returning(
         impression_outcomes.c.recommendation_id, impression_outcomes.c.event_type)  # fmt: skip
-    for part in _chunks(sorted(firsts), _IN):
+    for part in chunks(sorted(firsts), _IN):
         values = [{"recommendation_id": rid, "event_type": kind} for rid, kind in part]
-        new += [(r[0], r[1]) for r in conn.execute(insert, values)]
+        new += [(r[0], r[1]) for r in conn.execute(first, values)]
     changes: dict[Group, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     shoppers: dict[Arm, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for rid, kind in new:
@@ -139,49 +138,41 @@ def _credit(conn: Connection, rows: Iterable[Mapping[str, Any]], groups: Mapping
                 int(row["quantity"] or 1) * prices.get(row["item_id"], 0.0))  # fmt: skip
     _add(conn, changes)
     _add_shoppers(conn, shoppers)
-    for part in _chunks([row["id"] for row in rows], _IN):
+    for part in chunks([row["id"] for row in rows], _IN):
         conn.execute(events.update().where(events.c.id.in_(part)).values(counted=True))
 
 
 def _add(conn: Connection, changes: Mapping[Group, Mapping[str, float]]) -> None:
-    """Add to the counters (rows made as needed)."""
-    if not changes:
-        return
-    keys = ("hour", "placement", "model_version", "experiment", "variant")
-    fields = ("impressions", "views", "add_to_carts", "purchases", "revenue")
-    values = [{**dict(zip(keys, key, strict=True)), **{f: change.get(f, 0) for f in fields}}
-              for key, change in changes.items()]  # fmt: skip
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    insert = dialect.insert(recommendation_counts)
-    upsert = insert.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={f: recommendation_counts.c[f] + insert.excluded[f] for f in fields},
-    )
-    for part in _chunks(sorted(values, key=lambda v: tuple(v[k] for k in keys)), _IN):
-        conn.execute(upsert, part)
+    """Add to the counters per hour and group (rows made as needed)."""
+    _increment(conn, recommendation_counts, changes)
 
 
 def _add_shoppers(conn: Connection, changes: Mapping[Arm, Mapping[str, float]]) -> None:
     """Add to the experiments' per-shopper counters (rows made as needed)."""
+    _increment(conn, experiment_shoppers, changes)
+
+
+def _increment(conn: Connection, table: sa.Table,
+               changes: Mapping[tuple[Any, ...], Mapping[str, float]]) -> None:  # fmt: skip
+    """Add ``changes`` (by primary key, by column) to ``table``'s other columns, in key
+    order (one writer at a time holds the lock; the order keeps it so without one)."""
     if not changes:
         return
-    keys = ("experiment", "variant", "shopper")
-    fields = ("impressions", *_OUTCOME_FIELDS)
-    values = [{**dict(zip(keys, arm, strict=True)), **{f: int(change.get(f, 0)) for f in fields}}
-              for arm, change in sorted(changes.items())]  # fmt: skip
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    insert = dialect.insert(experiment_shoppers)
-    upsert = insert.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={f: experiment_shoppers.c[f] + insert.excluded[f] for f in fields},
+    keys = [c.name for c in table.primary_key.columns]
+    fields = [c.name for c in table.columns if c.name not in keys]
+    values = [{**dict(zip(keys, key, strict=True)), **{f: change.get(f, 0) for f in fields}}
+              for key, change in sorted(changes.items())]  # fmt: skip
+    into = insert(conn, table)
+    upsert = into.on_conflict_do_update(
+        index_elements=keys, set_={f: table.c[f] + into.excluded[f] for f in fields}
     )
-    for part in _chunks(values, _IN):
+    for part in chunks(values, _IN):
         conn.execute(upsert, part)
 
 
 def _prices(conn: Connection, ids: set[str]) -> dict[str, float]:
     found: dict[str, float] = {}
-    for part in _chunks(sorted(ids), _IN):
+    for part in chunks(sorted(ids), _IN):
         query = sa.select(items.c.item_id, items.c.price).where(items.c.item_id.in_(part))
         found.update({r.item_id: float(r.price) for r in conn.execute(query) if r.price})
     return found
@@ -191,11 +182,6 @@ def _serialize(conn: Connection) -> None:
     """Count one writer at a time (held until the transaction ends)."""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
-
-
-def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 def recount(conn: Connection) -> int:

@@ -14,7 +14,7 @@ import functools
 import math
 import os
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 #: the SQLite file used when DATABASE_URL is not set
@@ -184,6 +185,20 @@ model_pointer = sa.Table(
     sa.Column("id", sa.Integer(), primary_key=True),
     sa.Column("history", sa.Text(), nullable=False),
 )
+
+
+def insert(conn: Connection, table: sa.Table) -> Any:
+    """The dialect's INSERT for ``table``, with its ON CONFLICT clauses (SQLite and
+    PostgreSQL spell them alike)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    """``values`` in slices of at most ``size`` (statements' bound values are limited:
+    SQLite allows 32,766)."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def database_url(environ: Mapping[str, str] | None = None) -> str:

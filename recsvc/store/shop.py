@@ -10,14 +10,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from ..data.catalog import Catalog
 from ..data.events import ADD_TO_CART, PURCHASE, VIEW, Events, events_from_table
 from ..errors import DataError, UnknownItem
 from .credit import count_events
-from .database import events, item_changes, items
+from .database import chunks, events, insert, item_changes, items
 
 EVENT_FIELDS = ("event_id", "user_id", "item_id", "event_type", "timestamp", "quantity",
                 "session_id", "recommendation_id")  # fmt: skip
@@ -63,7 +62,7 @@ class ShopStore:
                 events.c.id, events.c.attributed_id, events.c.event_type, events.c.item_id,
                 events.c.quantity,
             )  # fmt: skip
-            for part in _chunks(rows, _CHUNK):
+            for part in chunks(rows, _CHUNK):
                 added = [dict(row._mapping) for row in conn.execute(insert, part)]
                 stored += len(added)
                 count_events(conn, added)
@@ -88,7 +87,7 @@ class ShopStore:
                 views.setdefault((row["user_id"], row["item_id"]), []).append(
                     (row["timestamp"], row["recommendation_id"]))  # fmt: skip
         # at most 2 x 500 bound values per query (SQLite allows 32,766)
-        for part in _chunks(pending, 500):
+        for part in chunks(pending, 500):
             times = [row["timestamp"] for row in part]
             query = sa.select(events.c.user_id, events.c.item_id, events.c.timestamp,
                               events.c.attributed_id).where(
@@ -116,12 +115,11 @@ class ShopStore:
             if value["available"] is None:
                 value["available"] = True
         with self.engine.begin() as conn:
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            insert = dialect.insert(items)
-            upsert = insert.on_conflict_do_update(
-                index_elements=["item_id"], set_={f: insert.excluded[f] for f in ITEM_FIELDS}
+            into = insert(conn, items)
+            upsert = into.on_conflict_do_update(
+                index_elements=["item_id"], set_={f: into.excluded[f] for f in ITEM_FIELDS}
             )
-            for part in _chunks(values, _CHUNK):
+            for part in chunks(values, _CHUNK):
                 conn.execute(upsert, part)
                 conn.execute(item_changes.insert(), [{"item_id": v["item_id"]} for v in part])
         return len(values)
@@ -226,10 +224,4 @@ class ShopStore:
 
 def _insert_ignoring_duplicates(conn: Connection) -> Any:
     """INSERT that skips rows whose event_id a concurrent writer stored meanwhile."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(events).on_conflict_do_nothing(index_elements=["event_id"])
-
-
-def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
+    return insert(conn, events).on_conflict_do_nothing(index_elements=["event_id"])

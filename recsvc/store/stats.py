@@ -24,12 +24,13 @@ from sqlalchemy.engine import Engine
 
 from ..proportions import wilson
 from .credit import HOUR
+from .credit import OUTCOMES as COUNTED
 from .database import events, recommendation_counts
 
 #: what impressions are grouped by, always
 GROUPS = ("placement", "model_version", "experiment", "variant")
 #: the outcomes counted per impression
-OUTCOMES = ("views", "add_to_carts", "purchases")
+OUTCOMES = tuple(COUNTED.values())
 DAY = 86_400
 
 
