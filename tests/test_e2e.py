@@ -742,14 +742,17 @@ def test_one_worker_serves_both_variants_of_an_experiment(store_copy: Path, db_u
             "name": "e2e-ab", "variants": [{"name": "a", "version": "current"},
                                            {"name": "b", "version": "latest"}]})  # fmt: skip
         assert started.status_code == 201, started.text
+        # the worker follows the experiment, then loads b's version in the background;
+        # until then b's shoppers are served outside it (variant None): wait for both
+        expected = {("a", old), ("b", new)}
         deadline, seen = time.monotonic() + 60, {}
-        while time.monotonic() < deadline and len(set(seen.values())) < 2:
+        while time.monotonic() < deadline and set(seen.values()) != expected:
             seen = {}
             for n in range(30):
                 body = server.get(f"/v1/users/u{n}/recommendations", params={"n": 3}).json()
                 seen[n] = (body["variant"], body["model_version"])
             time.sleep(0.1)
-        assert set(seen.values()) == {("a", old), ("b", new)}, seen
+        assert set(seen.values()) == expected, seen
         pids = {w["worker_pid"] for w in server.get("/v1/model").json()["workers"]}
         assert len(pids) == 1  # one worker held both versions
         again = {n: (server.get(f"/v1/users/u{n}/recommendations").json()["variant"])
