@@ -258,6 +258,33 @@ def test_experiments_from_the_command_line(tmp_path: Path, trained_store: ModelS
     assert "stopped" in run("experiments", "list", *where)[1]
 
 
+def test_an_experiment_between_placement_rules(tmp_path: Path, trained_store: ModelStore) -> None:
+    import shutil
+
+    store = ModelStore(shutil.copytree(trained_store.root, tmp_path / "models"))
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    where = ("--database", url, "--models", str(store.root))
+    assert run("db", "upgrade", "--database", url)[0] == 0
+    start = ("experiments", "start", "taste", "--placement", "product", "--variant", "a=current",
+             "--variant", "b=current")  # fmt: skip
+    code, out = run(*start, "--rules", 'b={"taste_weight": 0}', *where)
+    assert code == 0, out
+    assert f'b={store.current()} {{"taste_weight": 0}} (1)' in out
+    for rules, words in [('c={"taste_weight": 0}', "NAME one of the variants (a, b)"),
+                         ("b=[1]", "expected a JSON object"), ("b={", "not JSON")]:  # fmt: skip
+        code, out = run(*start[:2], "other", *start[3:], "--rules", rules, *where)
+        assert code == 2
+        assert words in out
+    code, out = run(*start[:2], "other", "--variant", "a=current", "--variant", "b=current",
+                    "--rules", 'b={"taste_weight": "none"}', *where)  # fmt: skip
+    assert code == 1
+    assert "variant 'b': taste_weight must be a float, not 'none'" in out
+    assert '{"taste_weight": 0}' in run("experiments", "show", "taste", "--database", url)[1]
+    code, out = run("experiments", "promote", "taste", "--variant", "b", *where)
+    assert code == 0, out
+    assert 'set RECSVC_PLACEMENTS to include {"product": {"taste_weight": 0}}' in out
+
+
 def test_db_recount_rebuilds_the_counters(tmp_path: Path) -> None:
     url = shop_with_one_list(tmp_path)
     code, out = run("db", "recount", "--database", url)

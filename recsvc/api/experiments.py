@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..serving.experiments import start
 from ..store.comparison import experiment_report, promote_winner
 from ..store.experiments import Experiment, ExperimentStore, Variant
 from .auth import require_key
@@ -43,22 +44,20 @@ def list_experiments() -> list[dict[str, Any]]:
 @blp.response(201, ExperimentSchema())
 @blp.doc(security=[{"bearer": []}])
 def start_experiment(body: dict[str, Any]) -> dict[str, Any]:
-    """Start an experiment: the placement's shoppers are split between the variants'
-    versions (a version's name, `current`, or `latest`: the newest published) by
+    """Start an experiment: the placement's shoppers are split between the variants by
     weight, each shopper always in the same variant (a hash of their user id, or
-    session id). At most one experiment per placement runs at a time; every worker
-    follows within RECSVC_CATALOG_INTERVAL seconds."""
+    session id). A variant is a model version (a version's name, `current`, or
+    `latest`: the newest published) and, optionally, changes to the placement's rules
+    (a placement configuration, e.g. `{"taste_weight": 0}`). At most one experiment
+    per placement runs at a time; every worker follows within RECSVC_CATALOG_INTERVAL
+    seconds."""
     variants = [Variant(**v) for v in body["variants"]]
-    models = holder().store
-    versions, current = models.versions(), models.current()
-    placements = list(resources().placements)
-    store = _store()
+    models, placements, store = holder().store, resources().placements, _store()
 
-    def start() -> Experiment:
-        return store.start(body["name"], body["placement"], variants, versions=versions,
-                           placements=placements, current=current)  # fmt: skip
+    def begin() -> Experiment:
+        return start(store, models, placements, body["name"], body["placement"], variants)
 
-    return within_timeout(start).as_dict()
+    return within_timeout(begin).as_dict()
 
 
 @blp.route("/<name>", methods=["GET"], parameters=[path_id_doc("name")])

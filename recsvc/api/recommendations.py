@@ -55,7 +55,8 @@ def recommend(
     routed = process.route(placement, user_id, session_id)
     recommender = routed.recommender
     live = process.live.of(user_id, after=recommender.trained_until)
-    result = recommender.recommend(placement=placement, user_id=user_id, live=live, **context)
+    result = recommender.recommend(placement=placement, user_id=user_id, live=live,
+                                   rules=routed.rules, **context)  # fmt: skip
     experiment, variant = routed.experiment, routed.variant
     if process.impressions is not None:
         process.impressions.record(result, user_id=user_id, session_id=session_id,

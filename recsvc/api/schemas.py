@@ -449,12 +449,19 @@ class StatsSchema(ma.Schema):
 
 
 class VariantSchema(ma.Schema):
-    """An experiment's variant: a published model version and its share of the traffic."""
+    """An experiment's variant: a published model version, the placement rules it
+    changes, and its share of the traffic."""
 
     name = Id(required=True)
     version = Id(required=True)
     weight = ma.fields.Integer(load_default=1, strict=True,
                                validate=validate.Range(min=1, max=1_000_000))  # fmt: skip
+    rules = ma.fields.Dict(
+        keys=ma.fields.String(), values=ma.fields.Raw(allow_none=False), load_default=dict,
+        metadata={"description": "Placement rules this variant changes (a placement"
+                  " configuration), e.g. {\"strategy\": \"popular\"} or {\"taste_weight\": 0};"
+                  " none: the placement's own rules."},
+    )  # fmt: skip
 
 
 class ExperimentStartSchema(ma.Schema):

@@ -1,4 +1,5 @@
-"""``recsvc experiments``: start, follow, stop and conclude experiments between versions."""
+"""``recsvc experiments``: start, follow, stop and conclude experiments between model
+versions and placement configurations."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 import click
 
 from ..config import ServingConfig
+from ..serving.experiments import start as start_experiment
 from ..serving.placements import parse_placements
 from ..store.comparison import METRICS, experiment_report, promote_winner
 from ..store.experiments import ExperimentStore, Variant
@@ -26,14 +28,39 @@ def parse_variant(text: str) -> Variant:
         raise click.BadParameter(f"{text!r}: the weight must be a whole number") from None
 
 
+def with_rules(variants: list[Variant], texts: tuple[str, ...]) -> list[Variant]:
+    """The variants with the placement rules of ``--rules NAME=JSON``."""
+    found = {v.name: v for v in variants}
+    for text in texts:
+        name, equals, rules = text.partition("=")
+        if not equals or name not in found:
+            raise click.BadParameter(f"{text!r}: expected NAME=JSON, NAME one of the variants"
+                                     f" ({', '.join(found)})", param_hint="--rules")  # fmt: skip
+        try:
+            parsed = json.loads(rules)
+        except ValueError as exc:
+            raise click.BadParameter(f"{text!r}: not JSON: {exc}", param_hint="--rules") from None
+        if not isinstance(parsed, dict):
+            raise click.BadParameter(f"{text!r}: expected a JSON object of placement rules",
+                                     param_hint="--rules")  # fmt: skip
+        variant = found[name]
+        found[name] = Variant(variant.name, variant.version, variant.weight, parsed)
+    return list(found.values())
+
+
+def _described(variant: Variant) -> str:
+    rules = f" {json.dumps(variant.rules, sort_keys=True)}" if variant.rules else ""
+    return f"{variant.name}={variant.version}{rules}"
+
+
 def _experiments(database: str | None) -> ExperimentStore:
     return ExperimentStore(open_shop(database).engine)
 
 
 @click.group("experiments")
 def experiments_group() -> None:
-    """Compare model versions on live traffic: start an experiment on a placement, follow
-    how its variants do, and promote the winner."""
+    """Compare model versions (or placement rules) on live traffic: start an experiment on
+    a placement, follow how its variants do, and promote the winner."""
 
 
 @experiments_group.command("start")
@@ -43,7 +70,15 @@ def experiments_group() -> None:
     "variants",
     multiple=True,
     required=True,
-    help="NAME=VERSION[:WEIGHT], twice or more (the first is the control).",
+    help="NAME=VERSION[:WEIGHT], twice or more (the first is the control); VERSION is a"
+    " version's name, current or latest.",
+)
+@click.option(
+    "--rules",
+    "rules",
+    multiple=True,
+    help="NAME=JSON: placement rules variant NAME changes (a placement configuration),"
+    " e.g. b='{\"taste_weight\": 0}'; see RECSVC_PLACEMENTS for the rules.",
 )
 @click.option(
     "--placement", default="home", show_default=True, help="The placement whose traffic is split."
@@ -51,23 +86,24 @@ def experiments_group() -> None:
 @database_option
 @store_option
 @domain_errors
-def start(name: str, variants: tuple[str, ...], placement: str, database: str | None,
-          models: str | None) -> None:  # fmt: skip
-    """Start experiment NAME: each shopper of the placement is served by one variant's
-    version, always the same (a hash of their id), in proportion to the weights.
+def start(name: str, variants: tuple[str, ...], rules: tuple[str, ...], placement: str,
+          database: str | None, models: str | None) -> None:  # fmt: skip
+    """Start experiment NAME: each shopper of the placement is served by one variant
+    (a model version, and perhaps placement rules of its own), always the same (a hash
+    of their id), in proportion to the weights.
 
     \b
     recsvc train --events ... --no-promote     # a candidate beside the current version
     recsvc experiments start candidate --variant a=current:50 --variant b=latest:50
+    recsvc experiments start no-taste --placement product \\
+        --variant a=current --variant b=current --rules 'b={"taste_weight": 0}'
     """
     placements = parse_placements(ServingConfig.from_env().placements)
-    store = open_store(models)
-    experiment = _experiments(database).start(
-        name, placement, [parse_variant(v) for v in variants],
-        versions=store.versions(), placements=list(placements), current=store.current(),
-    )  # fmt: skip
+    chosen = with_rules([parse_variant(v) for v in variants], rules)
+    experiment = start_experiment(_experiments(database), open_store(models), placements,
+                                  name, placement, chosen)  # fmt: skip
     click.echo(f"started {experiment.name} on {placement}: " + ", ".join(
-        f"{v.name}={v.version} ({v.weight})" for v in experiment.variants))  # fmt: skip
+        f"{_described(v)} ({v.weight})" for v in experiment.variants))  # fmt: skip
 
 
 @experiments_group.command("stop")
@@ -91,7 +127,7 @@ def list_(database: str | None) -> None:
     for e in found:
         state = "running" if e.running else f"stopped {utc_minute(e.stopped)}"
         promoted = f", promoted {e.promoted}" if e.promoted else ""
-        variants = ", ".join(f"{v.name}={v.version}:{v.weight}" for v in e.variants)
+        variants = ", ".join(f"{_described(v)}:{v.weight}" for v in e.variants)
         click.echo(f"{e.name}  {e.placement}  started {utc_minute(e.started)}  {state}{promoted}"
                    f"  {variants}")  # fmt: skip
 
@@ -141,6 +177,11 @@ def promote(name: str, variant: str | None, metric: str, database: str | None,
     experiment, version = promote_winner(_experiments(database), open_store(models), name,
                                          variant=variant, metric=metric)  # fmt: skip
     click.echo(f"promoted {experiment.promoted} of {experiment.name}: {version} is current")
+    rules = {v.name: v.rules for v in experiment.variants}.get(experiment.promoted or "")
+    if rules:
+        click.echo(f"its placement rules are yours to keep: set RECSVC_PLACEMENTS to include"
+                   f" {json.dumps({experiment.placement: rules})} (merged with what it"
+                   " holds) and restart the service")  # fmt: skip
 
 
 def _text(report: dict[str, Any]) -> str:
@@ -152,7 +193,9 @@ def _text(report: dict[str, Any]) -> str:
             f"{m} {v[m]:,} ({100 * v[m + '_per_impression']['rate']:.2f}%"
             f" [{100 * v[m + '_per_impression']['low']:.2f}, "
             f"{100 * v[m + '_per_impression']['high']:.2f}])" for m in METRICS)  # fmt: skip
-        lines.append(f"  {v['name']} ({v['version']}): {v['impressions']:,} impressions  {rates}"
+        rules = f" {json.dumps(v['rules'], sort_keys=True)}" if v["rules"] else ""
+        lines.append(f"  {v['name']} ({v['version']}{rules}): {v['impressions']:,} impressions"
+                     f"  {rates}"
                      f"  revenue {v['revenue']:,.2f}")  # fmt: skip
     for c in report["comparisons"]:
         lines.append(f"  {c['variant']} - {c['against']} on {c['metric']} per impression:"

@@ -1,4 +1,5 @@
-"""Experiments in a serving process: which version answers a shopper on a placement.
+"""Experiments in a serving process: which version, under which placement rules,
+answers a shopper on a placement.
 
 Assignment is sticky and stateless: a shopper's variant is a hash of the experiment's
 salt and their user id (or session id, for anonymous shoppers), so every worker, today
@@ -8,7 +9,10 @@ seconds) and loads the variants' versions in the background, memory-mapped (the
 processes share their pages); a variant whose version is the current one uses the
 current recommender. A request whose variant's version is not loaded (yet, or it
 failed to load: logged) is served by the current version outside the experiment
-(``variant`` null), and so is a request with neither a user nor a session id.
+(``variant`` null), and so is a request with neither a user nor a session id. A
+variant that changes the placement's rules (say ``{"taste_weight": 0}``) answers with
+the placement's rules so changed; rules that the process's placements no longer admit
+(RECSVC_PLACEMENTS changed since the start: logged) send its shoppers outside too.
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ from dataclasses import dataclass
 import sqlalchemy.exc
 
 from ..artifact import VersionStore
-from ..errors import ModelStoreError
+from ..errors import ConfigError, InvalidRequest, ModelStoreError
 from ..store.experiments import Experiment, ExperimentStore, Variant
-from .placements import Placement
+from .placements import Placement, changed
 from .recommender import Recommender
 
 log = logging.getLogger(__name__)
@@ -42,13 +46,42 @@ def assign(salt: str, key: str, variants: Sequence[Variant]) -> Variant:
     raise AssertionError("unreachable: point < total")
 
 
+def start(
+    store: ExperimentStore, models: VersionStore, placements: Mapping[str, Placement],
+    name: str, placement: str, variants: list[Variant],
+) -> Experiment:  # fmt: skip
+    """Start experiment ``name`` on ``placement`` between ``variants`` (the command line's
+    and the API's way in): each variant's rules must be ones the placement admits, its
+    version one the model store holds; :class:`InvalidRequest` naming what is wrong."""
+    base = placements.get(placement)
+    if base is not None:  # an unknown placement: the store says so
+        for variant in variants:
+            try:
+                changed(base, variant.rules, where=f"variant {variant.name!r}")
+            except ConfigError as exc:
+                raise InvalidRequest(str(exc), field="variants") from None
+    return store.start(name, placement, variants, versions=models.versions(),
+                       placements=list(placements), current=models.current())  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Routed:
-    """Who answers a request, and within which experiment and variant (None: outside)."""
+    """Who answers a request, and within which experiment and variant (None: outside),
+    under which placement rules (None: the placement's own)."""
 
     recommender: Recommender
     experiment: str | None = None
     variant: str | None = None
+    rules: Placement | None = None
+
+
+@dataclass(frozen=True)
+class _Running:
+    """A running experiment as this process follows it: the rules of each variant
+    (None: the placement's own; a variant missing: its shoppers are served outside)."""
+
+    experiment: Experiment
+    rules: Mapping[str, Placement | None]
 
 
 class ExperimentRouter:
@@ -68,25 +101,30 @@ class ExperimentRouter:
         self.placements = placements
         self.current = current
         self.prepare = prepare
-        self._by_placement: dict[str, Experiment] = {}
+        self._by_placement: dict[str, _Running] = {}
         self._loaded: dict[str, Recommender] = {}
         self._failed: set[str] = set()
+        self._refused: set[tuple[str, str]] = set()  # variants whose rules were logged
         self._lock = threading.Lock()
 
     def route(self, placement: str, user_id: str | None, session_id: str | None,
               current: Recommender) -> Routed:  # fmt: skip
         """The recommender for this request (``current`` unless an experiment says so)."""
-        experiment = self._by_placement.get(placement)
+        running = self._by_placement.get(placement)
         key = user_id or session_id
-        if experiment is None or key is None:
+        if running is None or key is None:
             return Routed(current)
+        experiment = running.experiment
         variant = assign(experiment.salt, key, experiment.variants)
+        if variant.name not in running.rules:
+            return Routed(current)
+        rules = running.rules[variant.name]
         if variant.version == current.version:
-            return Routed(current, experiment.name, variant.name)
+            return Routed(current, experiment.name, variant.name, rules)
         recommender = self._loaded.get(variant.version)
         if recommender is None:
             return Routed(current)
-        return Routed(recommender, experiment.name, variant.name)
+        return Routed(recommender, experiment.name, variant.name, rules)
 
     def refresh(self) -> None:
         """Read the running experiments; load the versions they need that this process
@@ -110,7 +148,27 @@ class ExperimentRouter:
                 log.info("loaded version %s for an experiment", version)
             self._failed &= needed
             self._loaded = loaded
-            self._by_placement = {e.placement: e for e in running}
+            self._by_placement = {e.placement: self._follow(e) for e in running}
+
+    def _follow(self, experiment: Experiment) -> _Running:
+        """The experiment with each variant's rules as this process's placements make them."""
+        rules: dict[str, Placement | None] = {}
+        base = self.placements.get(experiment.placement)
+        for variant in experiment.variants:
+            if not variant.rules:
+                rules[variant.name] = None
+                continue
+            try:
+                if base is None:
+                    raise ConfigError(f"unknown placement {experiment.placement!r}")
+                rules[variant.name] = changed(base, variant.rules,
+                                              where=f"variant {variant.name!r}")  # fmt: skip
+            except ConfigError as exc:
+                if (experiment.name, variant.name) not in self._refused:  # once, not each step
+                    self._refused.add((experiment.name, variant.name))
+                    log.error("experiment %s: %s (its shoppers are served outside the"
+                              " experiment)", experiment.name, exc)  # fmt: skip
+        return _Running(experiment, rules)
 
     def apply_catalog(self, entries: list[dict[str, object]]) -> None:
         """Stock and price changes reach the experiments' versions as the current one."""
@@ -120,7 +178,7 @@ class ExperimentRouter:
     def status(self) -> dict[str, object]:
         """The running experiments and the versions loaded for them."""
         return {
-            "experiments": sorted(e.name for e in self._by_placement.values()),
+            "experiments": sorted(r.experiment.name for r in self._by_placement.values()),
             "versions_loaded": sorted(self._loaded),
             "versions_failed": sorted(self._failed),
         }

@@ -67,16 +67,32 @@ def parse_placements(text: str | None) -> dict[str, Placement]:
         raise ConfigError(f"RECSVC_PLACEMENTS is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError("RECSVC_PLACEMENTS must be a JSON object of placement names")
-    names = {f.name for f in dataclasses.fields(Placement)}
     for name, rules in data.items():
-        if not isinstance(rules, dict):
-            raise ConfigError(f"RECSVC_PLACEMENTS[{name!r}] must be an object")
-        unknown = set(rules) - names
-        if unknown:
-            raise ConfigError(
-                f"RECSVC_PLACEMENTS[{name!r}]: unknown rules {sorted(unknown)};"
-                f" known: {sorted(names)}"
-            )
-        base: Any = placements.get(name, Placement())
-        placements[name] = dataclasses.replace(base, **rules)
+        placements[name] = changed(placements.get(name, Placement()), rules,
+                                   where=f"RECSVC_PLACEMENTS[{name!r}]")  # fmt: skip
     return placements
+
+
+#: each rule's type, from the defaults (a number may be given for a float)
+_TYPES: Mapping[str, type] = {f.name: type(f.default) for f in dataclasses.fields(Placement)}
+
+
+def changed(base: Placement, rules: Any, *, where: str) -> Placement:
+    """``base`` with some of its rules changed (a JSON object of rule names and values:
+    ``RECSVC_PLACEMENTS``' entries, an experiment variant's rules); :class:`ConfigError`
+    naming ``where`` for an unknown rule, a value of the wrong type or out of range."""
+    if not isinstance(rules, dict):
+        raise ConfigError(f"{where} must be an object of placement rules")
+    unknown = set(rules) - _TYPES.keys()
+    if unknown:
+        raise ConfigError(f"{where}: unknown rules {sorted(unknown)}; known: {sorted(_TYPES)}")
+    for rule, value in rules.items():
+        kind = _TYPES[rule]
+        fits = (isinstance(value, (int, float)) and not isinstance(value, bool)
+                if kind is float else type(value) is kind)  # fmt: skip
+        if not fits:
+            raise ConfigError(f"{where}: {rule} must be a {kind.__name__}, not {value!r}")
+    try:
+        return dataclasses.replace(base, **rules)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None

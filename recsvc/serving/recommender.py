@@ -97,9 +97,12 @@ class Recommender:
         n: int = 10,
         filters: Filters = NO_FILTERS,
         live: Live = Live(),
+        rules: Placement | None = None,
     ) -> Recommendations:
-        """Top-``n`` items for a placement, given what is known of the shopper's moment."""
-        rules = self._placement(placement)
+        """Top-``n`` items for a placement, given what is known of the shopper's moment;
+        ``rules`` replace the placement's own (an experiment's variant)."""
+        if rules is None:
+            rules = self._placement(placement)
         if rules.needs_category and filters.category is None:
             raise InvalidRequest(f"placement {placement!r} needs a category", field="category")
         catalog = self.parts.catalog

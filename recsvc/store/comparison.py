@@ -42,8 +42,7 @@ def experiment_report(
     found = recommendation_stats(engine, start=experiment.started, end=end,
                                  experiment=experiment.name)  # fmt: skip
     totals: dict[str, dict[str, Any]] = {
-        v.name: {"name": v.name, "version": v.version, "weight": v.weight, "impressions": 0,
-                 **dict.fromkeys(OUTCOMES, 0), "revenue": 0.0}
+        v.name: {**v.as_dict(), "impressions": 0, **dict.fromkeys(OUTCOMES, 0), "revenue": 0.0}
         for v in experiment.variants
     }  # fmt: skip
     for group in found.groups:
@@ -133,7 +132,9 @@ def promote_winner(
 ) -> tuple[Experiment, str]:  # fmt: skip
     """Make the experiment's winner (or ``variant``) the current version and stop the
     experiment; (the experiment, the version made current). :class:`InvalidRequest`
-    when there is no winner yet and no variant is named."""
+    when there is no winner yet and no variant is named. A variant's placement rules
+    are the operator's to keep (RECSVC_PLACEMENTS: the service's configuration, which
+    the database does not override); the command line says how."""
     experiment = store.get(name)
     if variant is None:
         report = experiment_report(store.engine, experiment, metric=metric)

@@ -1,7 +1,8 @@
 """Experiments in the database: started, read by every serving process, stopped.
 
-An experiment splits one placement's traffic between variants, each a model version
-with a weight; a shopper's variant is a hash of the experiment's salt and their id
+An experiment splits one placement's traffic between variants, each a model version,
+perhaps with changes to the placement's rules (a placement configuration), and a
+weight; a shopper's variant is a hash of the experiment's salt and their id
 (recsvc.serving.experiments), so no assignment is stored. The database holds at most
 one running experiment per placement (a unique index over running ones).
 """
@@ -12,7 +13,7 @@ import json
 import os
 import time
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,11 +25,18 @@ from .database import experiments
 
 @dataclass(frozen=True)
 class Variant:
-    """One arm of an experiment: a model version and its share of the traffic."""
+    """One arm of an experiment: a model version, the placement rules it changes (none:
+    the placement's own; see recsvc.serving.placements) and its share of the traffic."""
 
     name: str
     version: str
     weight: int
+    rules: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The variant for the API, the command line and the database."""
+        return {"name": self.name, "version": self.version, "weight": self.weight,
+                "rules": dict(self.rules)}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -52,8 +60,7 @@ class Experiment:
         """The experiment for the API and the command line."""
         return {"name": self.name, "placement": self.placement, "started": self.started,
                 "stopped": self.stopped, "running": self.running, "promoted": self.promoted,
-                "variants": [{"name": v.name, "version": v.version, "weight": v.weight}
-                             for v in self.variants]}  # fmt: skip
+                "variants": [v.as_dict() for v in self.variants]}  # fmt: skip
 
 
 #: version names a variant may give instead of a version: the current one, the newest
@@ -72,7 +79,7 @@ def resolve(variant: Variant, versions: Collection[str], current: str | None) ->
     if version not in versions:
         raise InvalidRequest(f"variant {variant.name!r}: no published version {version!r}",
                              field="variants")  # fmt: skip
-    return Variant(variant.name, version, variant.weight)
+    return Variant(variant.name, version, variant.weight, variant.rules)
 
 
 def check_variants(variants: list[Variant]) -> None:
@@ -107,7 +114,7 @@ class ExperimentStore:
                                  f"{', '.join(placements)})", field="placement")  # fmt: skip
         variants = [resolve(v, versions, current) for v in variants]
         row = {"name": name, "placement": placement, "salt": os.urandom(8).hex(),
-               "variants": json.dumps([v.__dict__ for v in variants]),
+               "variants": json.dumps([v.as_dict() for v in variants]),
                "started": int(time.time())}  # fmt: skip
         with self.engine.begin() as conn:
             if conn.execute(

@@ -74,3 +74,30 @@ def test_an_experiment_from_start_to_promotion(
                            json={"name": "x", "variants": variants})  # fmt: skip
     assert unknown.status_code == 422
     assert "no published version 'v9'" in unknown.get_json()["message"]
+
+
+def test_an_experiment_between_placement_rules(client2: FlaskClient) -> None:
+    variants = [
+        {"name": "a", "version": "current"},
+        {"name": "b", "version": "current", "rules": {"strategy": "popular"}},
+    ]
+    started = client2.post("/v1/experiments", headers=ADMIN,
+                           json={"name": "best-sellers", "variants": variants})  # fmt: skip
+    assert started.status_code == 201, started.get_json()
+    assert started.get_json()["variants"][1]["rules"] == {"strategy": "popular"}
+    client2.application.extensions["recsvc"].serving.follower.step()
+    answers = [client2.get(f"/v1/users/u{n}/recommendations").get_json() for n in range(40)]
+    strategies = {(a["variant"], a["strategy"].split(" ")[0]) for a in answers}
+    assert strategies == {("a", "personalized"), ("b", "popular")}
+    for rules, words in [({"strategy": "magic"}, "variant 'b': unknown strategy 'magic'"),
+                         ({"needs_category": "yes"}, "needs_category must be a bool")]:  # fmt: skip
+        body = {"name": "x", "placement": "cart",
+                "variants": [variants[0], {**variants[1], "rules": rules}]}  # fmt: skip
+        refused = client2.post("/v1/experiments", headers=ADMIN, json=body)
+        assert refused.status_code == 422
+        assert words in refused.get_json()["message"]
+        assert "variants" in refused.get_json()["errors"]
+    nulls = [variants[0], {**variants[1], "rules": {"strategy": None}}]
+    refused = client2.post("/v1/experiments", headers=ADMIN,
+                           json={"name": "x", "placement": "cart", "variants": nulls})  # fmt: skip
+    assert refused.status_code == 422

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from recsvc.artifact import ModelStore
-from recsvc.serving.experiments import assign
+from recsvc.errors import InvalidRequest
+from recsvc.serving.experiments import assign, start
 from recsvc.serving.placements import DEFAULT_PLACEMENTS
 from recsvc.serving.service import Serving
 from recsvc.store.database import connect, upgrade
@@ -37,17 +38,24 @@ def two_versions(tmp_path: Path, trained_store: ModelStore) -> ModelStore:
     return store
 
 
+def serving_with_experiments(tmp_path: Path, store: ModelStore) -> tuple[Serving, ExperimentStore]:
+    """A serving process over ``store``'s current version that follows experiments (in a
+    fresh SQLite shop), its background steps left to the test."""
+    engine = connect(f"sqlite:///{tmp_path / 'shop.db'}")
+    upgrade(engine)
+    experiments = ExperimentStore(engine)
+    serving = Serving(store, DEFAULT_PLACEMENTS, shop=ShopStore(engine),
+                      check_interval=0, catalog_interval=0, experiments=experiments)  # fmt: skip
+    serving.holder.refresh()
+    return serving, experiments
+
+
 def test_one_process_serves_both_versions_and_follows_the_experiment(
     tmp_path: Path, two_versions: ModelStore
 ) -> None:
     old, new = two_versions.versions()[:2]
     assert two_versions.current() == old
-    engine = connect(f"sqlite:///{tmp_path / 'shop.db'}")
-    upgrade(engine)
-    experiments = ExperimentStore(engine)
-    serving = Serving(two_versions, DEFAULT_PLACEMENTS, shop=ShopStore(engine),
-                      check_interval=0, catalog_interval=0, experiments=experiments)  # fmt: skip
-    serving.holder.refresh()
+    serving, experiments = serving_with_experiments(tmp_path, two_versions)
     assert serving.route("home", "u1", None).variant is None  # no experiment yet
     experiments.start("ab", "home", [Variant("a", old, 1), Variant("b", new, 1)],
                       versions=[old, new], placements=list(DEFAULT_PLACEMENTS))  # fmt: skip
@@ -73,4 +81,45 @@ def test_one_process_serves_both_versions_and_follows_the_experiment(
     serving.follower.step()
     assert serving.route("home", "u1", None).variant is None
     assert serving.experiments.status()["versions_loaded"] == []
-    engine.dispose()
+    experiments.engine.dispose()
+
+
+def test_a_variant_answers_under_its_own_placement_rules(
+    tmp_path: Path, trained_store: ModelStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    serving, experiments = serving_with_experiments(tmp_path, trained_store)
+    current = trained_store.current()
+    best_sellers = {"strategy": "popular", "exclude_seen": False}
+    start(experiments, trained_store, DEFAULT_PLACEMENTS, "rules", "home",
+          [Variant("a", "current", 1), Variant("b", "current", 1, best_sellers)])  # fmt: skip
+    serving.follower.step()
+    users = list(trained_store.load().users.ids[:60])
+    routed = {u: serving.route("home", u, None) for u in users}
+    assert {r.variant for r in routed.values()} == {"a", "b"}
+    assert all(r.recommender.version == current for r in routed.values())
+    for user, r in routed.items():
+        answer = r.recommender.recommend(placement="home", user_id=user, rules=r.rules)
+        assert answer.strategy.startswith("popular" if r.variant == "b" else "personalized")
+    # rules the placements do not admit are refused at the start, naming the variant
+    with pytest.raises(InvalidRequest, match="variant 'b': exclude_seen must be a bool"):
+        start(
+            experiments,
+            trained_store,
+            DEFAULT_PLACEMENTS,
+            "bad",
+            "cart",
+            [Variant("a", "current", 1), Variant("b", "current", 1, {"exclude_seen": 1})],
+        )
+    # ... and a process whose placements no longer admit them serves its shoppers outside
+    experiments.stop("rules")
+    experiments.start("later", "category", [Variant("a", current, 1),
+                                            Variant("b", current, 1, {"colour": "red"})],
+                      versions=[current], placements=list(DEFAULT_PLACEMENTS))  # fmt: skip
+    serving.follower.step()
+    serving.follower.step()
+    later = [serving.route("category", u, None) for u in users]
+    assert {r.variant for r in later} == {"a", None}
+    assert all(r.rules is None for r in later)
+    refused = [m for m in caplog.messages if "unknown rules ['colour']" in m]
+    assert len(refused) == 1  # logged once, not at every step
+    experiments.engine.dispose()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from recsvc.errors import ConfigError
@@ -31,3 +33,23 @@ def test_every_default_placement_names_a_known_strategy() -> None:
     assert {p.strategy for p in DEFAULT_PLACEMENTS.values()} == set(STRATEGIES)
     with pytest.raises(ConfigError, match="taste_weight must not be negative"):
         parse_placements('{"product": {"taste_weight": -1}}')
+
+
+def test_changed_rules_are_checked_by_type_and_range() -> None:
+    from recsvc.serving.placements import DEFAULT_PLACEMENTS, changed
+
+    product = DEFAULT_PLACEMENTS["product"]
+    assert changed(product, {"taste_weight": 0}, where="b").taste_weight == 0
+    assert changed(product, {}, where="b") == product
+    for rules, words in [
+        ({"taste_weight": "0"}, "b: taste_weight must be a float, not '0'"),
+        ({"taste_weight": True}, "must be a float"),
+        ({"exclude_seen": 1}, "b: exclude_seen must be a bool, not 1"),
+        ({"strategy": None}, "strategy must be a str"),
+        ({"strategy": "magic"}, "b: unknown strategy 'magic'"),
+        ({"taste_weight": -0.5}, "b: taste_weight must not be negative"),
+        ({"colour": "red"}, "b: unknown rules ['colour']"),
+        ([], "b must be an object of placement rules"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(words)):
+            changed(product, rules, where="b")
