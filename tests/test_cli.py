@@ -195,14 +195,13 @@ def test_import_items_if_empty_keeps_a_catalog_already_there(
 def shop_with_one_list(folder: Path) -> str:
     """A SQLite event store holding one recorded home list (2027-01-15); its URL."""
     from recsvc.store.database import connect, upgrade
-    from recsvc.store.impressions import ImpressionStore
+    from recsvc.store.impressions import Impression, ImpressionStore
 
     url = f"sqlite:///{folder / 'shop.db'}"
     engine = connect(url)
     upgrade(engine)
-    ImpressionStore(engine).add([{"recommendation_id": "r1", "created": 1_800_000_000,
-                                  "placement": "home", "strategy": "personalized",
-                                  "model_version": "v1", "items": "[]"}])  # fmt: skip
+    ImpressionStore(engine).add([Impression("r1", 1_800_000_000, "home", "personalized", "v1",
+                                            "[]")])  # fmt: skip
     engine.dispose()
     return url
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import metrics
-from ..store.impressions import IMPRESSION_FIELDS, ImpressionStore
+from ..store.impressions import Impression, ImpressionStore
 from .background import repeat
 from .recommender import Recommendations
 
@@ -79,12 +79,12 @@ class ImpressionRecorder:
         if self.sample_rate < 1 and not self.sampled(result.recommendation_id):
             self.unsampled += 1
             return
-        # a tuple of strings and numbers (IMPRESSION_FIELDS' order, the items' ids as a
-        # tuple, JSON when written): the garbage collector stops tracking such tuples at
-        # once, so a buffer of thousands of them costs its collections nothing
-        row = (result.recommendation_id, int(self.clock()), user_id, session_id,
-               result.placement, result.strategy, result.model_version, experiment, variant,
-               tuple(item["item_id"] for item in result.items))  # fmt: skip
+        # a tuple of strings and numbers (Impression's fields, the items' ids as a tuple,
+        # JSON when written): the garbage collector stops tracking such tuples at once,
+        # so a buffer of thousands of them costs its collections nothing
+        row = (result.recommendation_id, int(self.clock()), result.placement, result.strategy,
+               result.model_version, tuple(item["item_id"] for item in result.items),
+               user_id, session_id, experiment, variant)  # fmt: skip
         with self._lock:
             if len(self._buffer) >= self.capacity:
                 self.dropped += 1
@@ -116,8 +116,7 @@ class ImpressionRecorder:
                 metrics.BUFFERED.set(len(self._buffer))
                 return written
             retry = bool(self._retried) and any(row[0] in self._retried for row in batch)
-            rows = [dict(zip(IMPRESSION_FIELDS, (*row[:-1], json.dumps(row[-1])), strict=True))
-                    for row in batch]  # fmt: skip
+            rows = [Impression._make((*row[:5], json.dumps(row[5]), *row[6:])) for row in batch]
             try:
                 self.store.add(rows, retry=retry)
             except Exception:

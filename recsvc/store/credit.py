@@ -48,23 +48,23 @@ Group = tuple[int, str, str, str, str]
 Arm = tuple[str, str, str]
 
 
-def group_of(row: Mapping[str, Any]) -> Group:
-    """The counters' key of an impression: its hour and group ("" for none)."""
-    created = int(row["created"])
-    return (created - created % HOUR, row["placement"], row["model_version"],
-            row["experiment"] or "", row["variant"] or "")  # fmt: skip
+def group_of(row: Any) -> Group:
+    """The counters' key of an impression (an :class:`~.impressions.Impression`, or a
+    row read with its columns): its hour and group ("" for none)."""
+    created = int(row.created)
+    return (created - created % HOUR, row.placement, row.model_version, row.experiment or "",
+            row.variant or "")  # fmt: skip
 
 
-def arm_of(row: Mapping[str, Any]) -> Arm | None:
+def arm_of(row: Any) -> Arm | None:
     """An impression's experiment, variant and shopper (user id, else session id, else
     the list itself); None outside experiments."""
-    if not row.get("experiment"):
+    if not row.experiment:
         return None
-    shopper = row.get("user_id") or row.get("session_id") or row["recommendation_id"]
-    return row["experiment"], row["variant"] or "", shopper
+    return row.experiment, row.variant or "", row.user_id or row.session_id or row.recommendation_id
 
 
-def count_impressions(conn: Connection, written: Sequence[Mapping[str, Any]]) -> None:
+def count_impressions(conn: Connection, written: Sequence[Any]) -> None:
     """Count newly written impressions, and the events stored before them that are
     credited to them."""
     if not written:
@@ -77,15 +77,15 @@ def count_impressions(conn: Connection, written: Sequence[Mapping[str, Any]]) ->
     # events credited to these lists but not counted (they came while the lists were
     # buffered): few, found through the partial index of uncounted events, from an hour
     # before the oldest list (a shopper's clock may be somewhat behind)
-    ids = {row["recommendation_id"] for row in written}
-    since = min(int(row["created"]) for row in written) - HOUR
+    ids = {row.recommendation_id for row in written}
+    since = min(int(row.created) for row in written) - HOUR
     query = sa.select(events.c.id, events.c.attributed_id, events.c.event_type,
                       events.c.item_id, events.c.quantity).where(
         events.c.attributed_id.is_not(None), sa.not_(events.c.counted),
         events.c.timestamp >= since)  # fmt: skip
     waiting = [dict(row._mapping) for row in conn.execute(query) if row.attributed_id in ids]
-    groups = {row["recommendation_id"]: group_of(row) for row in written}
-    _credit(conn, waiting, groups, {row["recommendation_id"]: arm_of(row) for row in written})
+    groups = {row.recommendation_id: group_of(row) for row in written}
+    _credit(conn, waiting, groups, {row.recommendation_id: arm_of(row) for row in written})
 
 
 def count_events(conn: Connection, stored: Sequence[Mapping[str, Any]]) -> None:
@@ -102,9 +102,9 @@ def count_events(conn: Connection, stored: Sequence[Mapping[str, Any]]) -> None:
         query = sa.select(i.recommendation_id, i.created, i.placement, i.model_version,
                           i.experiment, i.variant, i.user_id, i.session_id).where(
             i.recommendation_id.in_(part))  # fmt: skip
-        found = [dict(row._mapping) for row in conn.execute(query)]
-        groups.update({row["recommendation_id"]: group_of(row) for row in found})
-        arms.update({row["recommendation_id"]: arm_of(row) for row in found})
+        found = conn.execute(query).all()
+        groups.update({row.recommendation_id: group_of(row) for row in found})
+        arms.update({row.recommendation_id: arm_of(row) for row in found})
     _credit(conn, credited, groups, arms)
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -11,9 +11,26 @@ from sqlalchemy.engine import Connection, Engine
 from .credit import count_impressions
 from .database import impressions
 
+
+class Impression(NamedTuple):
+    """A recorded list: an impression row, its fields in the order of the INSERT."""
+
+    recommendation_id: str
+    #: epoch seconds
+    created: int
+    placement: str
+    strategy: str
+    model_version: str
+    #: the item ids by position, a JSON array
+    items: str
+    user_id: str | None = None
+    session_id: str | None = None
+    experiment: str | None = None
+    variant: str | None = None
+
+
 #: the columns of an impression row
-IMPRESSION_FIELDS = ("recommendation_id", "created", "user_id", "session_id", "placement",
-                     "strategy", "model_version", "experiment", "variant", "items")  # fmt: skip
+IMPRESSION_FIELDS = Impression._fields
 
 
 class ImpressionStore:
@@ -22,7 +39,7 @@ class ImpressionStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def add(self, rows: Sequence[Mapping[str, Any]], *, retry: bool = False) -> int:
+    def add(self, rows: Sequence[Impression], *, retry: bool = False) -> int:
         """Store a batch in one transaction, counted (recsvc.store.credit); ids already
         stored (a batch retried after a lost answer) are skipped and not counted again.
         How many were added.
@@ -34,26 +51,24 @@ class ImpressionStore:
         does that at once)."""
         if not rows:
             return 0
-        values = [{f: row.get(f) for f in IMPRESSION_FIELDS} for row in rows]
         try:
-            return self._add(values, check=retry)
+            return self._add(rows, check=retry)
         except _SomeStored:
-            return self._add(values, check=True)
+            return self._add(rows, check=True)
 
-    def _add(self, values: list[dict[str, Any]], *, check: bool) -> int:
+    def _add(self, rows: Sequence[Impression], *, check: bool) -> int:
         with self.engine.begin() as conn:
-            new = values
+            new = rows
             if check:
-                ids = [v["recommendation_id"] for v in values]
+                ids = [row.recommendation_id for row in rows]
                 stored: set[str] = set()
                 for start in range(0, len(ids), 500):
                     query = sa.select(impressions.c.recommendation_id).where(
                         impressions.c.recommendation_id.in_(ids[start : start + 500]))  # fmt: skip
                     stored.update(conn.execute(query).scalars())
-                new = [v for v in values if v["recommendation_id"] not in stored]
+                new = [row for row in rows if row.recommendation_id not in stored]
             if new:
-                params = [tuple(v[f] for f in IMPRESSION_FIELDS) for v in new]
-                done = conn.exec_driver_sql(_insert_sql(conn), params).rowcount
+                done = conn.exec_driver_sql(_insert_sql(conn), list(new)).rowcount
                 if done != len(new) and not check:
                     raise _SomeStored  # rolls this transaction back
             count_impressions(conn, new)

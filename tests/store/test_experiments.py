@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import pytest
@@ -11,7 +10,7 @@ from recsvc.errors import InvalidRequest, NotFound
 from recsvc.store.comparison import experiment_report
 from recsvc.store.database import connect
 from recsvc.store.experiments import ExperimentStore, Variant
-from recsvc.store.impressions import ImpressionStore
+from recsvc.store.impressions import Impression, ImpressionStore
 from recsvc.store.shop import ShopStore
 
 VERSIONS = ("v1", "v2", "v3")
@@ -72,11 +71,9 @@ def _traffic(store: ExperimentStore, shown: dict[str, int], bought: dict[str, in
     for variant, count in shown.items():
         for n in range(count):
             rid = f"{variant}-{n}"
-            impressions.append({"recommendation_id": rid, "created": started,
-                                "placement": "home", "strategy": "personalized",
-                                "model_version": {"a": "v1", "b": "v2"}[variant],
-                                "experiment": "e1", "variant": variant,
-                                "items": json.dumps([])})  # fmt: skip
+            impressions.append(Impression(rid, started, "home", "personalized",
+                                          {"a": "v1", "b": "v2"}[variant], "[]",
+                                          experiment="e1", variant=variant))  # fmt: skip
             if n < bought[variant]:
                 events.append({"event_id": rid, "user_id": rid, "item_id": "i",
                                "event_type": "purchase", "timestamp": started + 2,
@@ -120,10 +117,19 @@ def test_a_keen_shopper_is_one_shopper_not_many_impressions(store: ExperimentSto
             for visit in range(100):
                 rid = f"{variant}-{shopper}-{visit}"
                 who, when = f"{variant}{shopper}", experiment.started
-                impressions.append({"recommendation_id": rid, "created": when, "user_id": who,
-                                    "placement": "home", "strategy": "personalized",
-                                    "model_version": "v", "experiment": "e1",
-                                    "variant": variant, "items": "[]"})  # fmt: skip
+                impressions.append(
+                    Impression(
+                        rid,
+                        when,
+                        "home",
+                        "personalized",
+                        "v",
+                        "[]",
+                        user_id=who,
+                        experiment="e1",
+                        variant=variant,
+                    )
+                )
                 if shopper < buyers:  # some shoppers always buy, the others never
                     events.append({"event_id": rid, "user_id": who, "item_id": "i",
                                    "event_type": "purchase", "timestamp": when,

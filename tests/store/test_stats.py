@@ -9,7 +9,7 @@ import pytest
 
 from recsvc.proportions import wilson
 from recsvc.store.database import connect
-from recsvc.store.impressions import ImpressionStore
+from recsvc.store.impressions import Impression, ImpressionStore
 from recsvc.store.shop import ShopStore
 from recsvc.store.stats import recommendation_stats
 
@@ -25,11 +25,18 @@ def impression(
     version: str = "v1",
     user: str | None = "u1",
     variant: str | None = None,
-) -> dict[str, object]:
-    return {"recommendation_id": rid, "created": at, "user_id": user, "session_id": None,
-            "placement": placement, "strategy": "personalized", "model_version": version,
-            "experiment": "exp" if variant else None, "variant": variant,
-            "items": json.dumps(["i1", "i2", "i3"])}  # fmt: skip
+) -> Impression:
+    return Impression(
+        rid,
+        at,
+        placement,
+        "personalized",
+        version,
+        json.dumps(["i1", "i2", "i3"]),
+        user_id=user,
+        experiment="exp" if variant else None,
+        variant=variant,
+    )
 
 
 def event(n: int, kind: str, item: str, at: int, rid: str | None = None, user: str = "u1",
