@@ -8,13 +8,18 @@ var/bench/serving-<items>/). Then, in one run:
 
 1. In process: median and p99 of each Recommender call over thousands of calls, beside
    implicit's own single-user ``recommend`` on the same factors (the reference).
-2. Over HTTP (the first size only): gunicorn started as the Procfile starts it
-   (WEB_CONCURRENCY=2), serving scripts/bench_app.py, which is the same app plus a
-   trivial endpoint returning a same-size JSON body. After a 2 s warm-up of both, wrk
-   measures the maximum rate of each (random known users) in alternating rounds
-   (--rounds); hey then measures p50/p99 latency at 50% of each median rate. The
-   figure is the median personalized req/s divided by the median trivial req/s.
-3. Memory: RSS and PSS of the gunicorn master and each worker.
+2. Over HTTP (the first size only), servers side by side, each a gunicorn started as
+   the Procfile starts it (WEB_CONCURRENCY=2): the service (scripts/bench_app.py: the
+   app plus a trivial endpoint returning a same-size JSON body through the same app)
+   once per --impressions setting, and a bare Flask app (scripts/bare_app.py: one
+   route returning the same body, no hooks: the framework's floor). After a 2 s
+   warm-up of every endpoint, wrk measures the maximum rate of each (random known
+   users) in interleaved rounds (--rounds), so the machine's drift falls on all alike;
+   hey then measures p50/p99 latency at 50% of each median rate. The figures are the
+   ratios of the rates measured one after the other, round by round, and their medians:
+   recommendations over the trivial endpoint, over bare Flask, and (with off,on) with
+   impressions recorded over without.
+3. Memory: RSS and PSS of each gunicorn's master and workers.
 
 Needs the Debian packages wrk and hey.
 """
@@ -32,6 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
@@ -219,83 +225,166 @@ def _hey(url: str, rate: float, seconds: int) -> tuple[float, float, int]:
     return p50, p99, errors
 
 
+@dataclass
+class Server:
+    """A gunicorn started by the Procfile's ``web:`` command, serving ``app``."""
+
+    name: str
+    app: str
+    environ: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    base: str = ""
+
+    def start(self, store: Path, database: str) -> None:
+        """Start it on a free port and wait until it answers."""
+        procfile = (ROOT / "Procfile").read_text()
+        command = shlex.split(re.search(r"^web:(.*)$", procfile, re.MULTILINE).group(1))  # type: ignore[union-attr]
+        command[-1] = self.app
+        port = _free_port()
+        env = dict(os.environ, PORT=str(port), WEB_CONCURRENCY="2", RECSVC_MODELS=str(store),
+                   DATABASE_URL=database, PYTHONPATH=str(ROOT / "scripts"),
+                   PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+                   **self.environ)  # fmt: skip
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)  # fmt: skip
+        self.base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    return
+            except OSError:
+                if self.process.poll() is not None:
+                    raise click.ClickException(f"{self.name}: gunicorn exited") from None
+                time.sleep(0.1)
+        raise click.ClickException(f"{self.name}: no answer within 120 s")
+
+    def memory(self) -> list[tuple[str, float, float]]:
+        """RSS and PSS (MiB) of the master and each worker."""
+        assert self.process is not None
+        children = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True,
+                                  text=True).stdout.split()  # fmt: skip
+        found = [(f"{self.name}: master", *_memory(self.process.pid))]
+        return found + [(f"{self.name}: worker {pid}", *_memory(int(pid))) for pid in children]
+
+    def stop(self) -> None:
+        """Stop it (gunicorn's graceful stop)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=60)
+
+
+@dataclass
+class Target:
+    """An endpoint measured: its runs' rates in the order measured."""
+
+    name: str
+    server: Server
+    path: str
+    suffix: str
+    runs: list[dict[str, float]] = field(default_factory=list)
+
+    def url(self, user: str) -> str:
+        """The URL for one user."""
+        return f"{self.server.base}{self.path}{user}{self.suffix}"
+
+
 def over_http(
-    store: Path,
-    seconds: int,
-    rounds: int,
-    environ: dict[str, str] | None = None,
-    database: str | None = None,
-) -> tuple[list[str], list[str], float]:
-    """wrk and hey against gunicorn from the Procfile's command, serving bench_app (with
-    ``environ`` added to its environment): the table, the memory, the median ratio."""
+    store: Path, seconds: int, rounds: int, settings: list[str], database: str | None = None
+) -> list[str]:
+    """Every target measured in interleaved rounds, with every server running side by
+    side (drift of the machine falls on all alike): the service with each impression
+    setting (its recommendations endpoint and bench_app's trivial one), and the bare
+    Flask app (scripts/bare_app.py). The report's lines."""
+    import sqlalchemy as sa
+
     from recsvc.artifact import ModelStore
+    from recsvc.store.database import connect, impressions
 
     model = ModelStore(store).load()
     users = [str(u) for u in model.users.ids[:: max(1, len(model.users) // 1000)][:1000]]
-    procfile = (ROOT / "Procfile").read_text()
-    command = shlex.split(re.search(r"^web:(.*)$", procfile, re.MULTILINE).group(1))  # type: ignore[union-attr]
-    command[-1] = "bench_app:app"
-    port = _free_port()
     # an event store with its schema, as in production: each request of a known shopper
     # reads their live events (none here) before ranking
     database = database or f"sqlite:///{store.parent / 'events.db'}"
     recsvc = str(Path(sys.executable).with_name("recsvc"))
     subprocess.run([recsvc, "db", "upgrade", "--database", database], check=True,
                    stdout=subprocess.DEVNULL)  # fmt: skip
-    env = dict(os.environ, PORT=str(port), WEB_CONCURRENCY="2", RECSVC_MODELS=str(store),
-               DATABASE_URL=database, PYTHONPATH=str(ROOT / "scripts"),
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               **(environ or {}))  # fmt: skip
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    engine = connect(database)
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(sa.func.count()).select_from(impressions)).scalar()
+    engine.dispose()
+    body = store.parent / "bench-body.json"
+    servers = [Server(f"impressions {s}", "bench_app:app",
+                      {"RECSVC_IMPRESSION_SAMPLE_RATE": {"on": "1", "off": "0"}[s]})
+               for s in settings]  # fmt: skip
+    bare = Server("bare Flask", "bare_app:app", {"BENCH_BODY": str(body)})
+    targets = []
+    for server in servers:
+        targets.append(Target(f"recommendations, {server.name}", server, "/v1/users/",
+                              "/recommendations?n=10"))  # fmt: skip
+        targets.append(Target(f"trivial, {server.name}", server, "/bench/users/", "/trivial"))
+    targets.append(Target("bare Flask, same body", bare, "/v1/users/", "/recommendations?n=10"))
+    memory: list[tuple[str, float, float]] = []
+    latency = {}
     try:
-        for _ in range(300):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        subprocess.run(["curl", "-sf", f"{base}/bench/users/{users[0]}/trivial"],
-                       check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-        real_runs: list[dict[str, float]] = []
-        floor_runs: list[dict[str, float]] = []
-        for round_ in range(rounds + 1):  # a short first round warms both up, not counted
-            length = seconds if round_ else 2
-            real = _wrk(base, "/v1/users/", "/recommendations?n=10", users, length)
-            floor = _wrk(base, "/bench/users/", "/trivial?n=10", users, length)
-            if round_:
-                real_runs.append(real)
-                floor_runs.append(floor)
-        real, floor = _median_run(real_runs), _median_run(floor_runs)
-        ratios = sorted(r["rate"] / f["rate"] for r, f in zip(real_runs, floor_runs, strict=True))
-        real_lat = _hey(f"{base}/v1/users/{users[1]}/recommendations?n=10", real["rate"] / 2,
-                        seconds)  # fmt: skip
-        floor_lat = _hey(f"{base}/bench/users/{users[1]}/trivial?n=10", floor["rate"] / 2,
-                         seconds)  # fmt: skip
-        children = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True,
-                                  text=True).stdout.split()  # fmt: skip
-        memory = [("master", *_memory(server.pid))]
-        memory += [(f"worker {pid}", *_memory(int(pid))) for pid in children]
+        for server in servers:
+            server.start(store, database)
+        answer = subprocess.run(["curl", "-sf", targets[0].url(users[0])], check=True,
+                                capture_output=True).stdout  # fmt: skip
+        body.write_bytes(answer)
+        bare.start(store, database)
+        for target in targets[1::2]:  # bench_app's trivial endpoint keeps the first body
+            subprocess.run(["curl", "-sf", target.url(users[0])], check=True,
+                           stdout=subprocess.DEVNULL)  # fmt: skip
+        for round_ in range(rounds + 1):  # a short first round warms all up, not counted
+            for target in targets:
+                run = _wrk(target.server.base, target.path, target.suffix, users,
+                           seconds if round_ else 2)  # fmt: skip
+                if round_:
+                    target.runs.append(run)
+        for target in targets:
+            rate = _median_run(target.runs)["rate"]
+            latency[target.name] = _hey(target.url(users[1]), rate / 2, seconds)
+        for server in (*servers, bare):
+            memory += server.memory()
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-    lines = [
-        "| endpoint | max req/s (wrk) | errors | body bytes | p50 at 50% rate | p99 at 50% rate"
-        " | errors (hey) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, run, lat in (("GET /v1/users/{id}/recommendations?n=10", real, real_lat),
-                           ("trivial, same-size JSON", floor, floor_lat)):  # fmt: skip
-        lines.append(f"| {name} | {run['rate']:,.0f} | {run['errors']:.0f} | {run['bytes']:,.0f}"
-                     f" | {lat[0]:.2f} ms | {lat[1]:.2f} ms | {lat[2]} |")  # fmt: skip
+        for server in (*servers, bare):
+            server.stop()
+    return [f"Impressions in the event store before the runs: {stored:,}.", "",
+            *_report(targets, latency, memory, rounds)]  # fmt: skip
+
+
+def _report(targets: list[Target], latency: dict[str, tuple[float, float, int]],
+            memory: list[tuple[str, float, float]], rounds: int) -> list[str]:  # fmt: skip
+    lines = ["| endpoint | max req/s (wrk), median | rounds | errors | body bytes"
+             " | p50 at 50% rate | p99 at 50% rate | errors (hey) |",
+             "|---|---:|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for target in targets:
+        run, lat = _median_run(target.runs), latency[target.name]
+        each = ", ".join(f"{r['rate']:,.0f}" for r in target.runs)
+        lines.append(
+            f"| {target.name} | {run['rate']:,.0f} | {each} | {run['errors']:.0f}"
+            f" | {run['bytes']:,.0f} | {lat[0]:.2f} ms | {lat[1]:.2f} ms | {lat[2]} |"
+        )
     lines.append("")
-    lines.append(f"Ratio recommendations/s ÷ trivial/s (medians of {rounds} alternating rounds):"
-                 f" **{real['rate'] / floor['rate']:.2f}** (rounds: "
-                 + ", ".join(f"{r:.2f}" for r in ratios) + ")")  # fmt: skip
-    mem = ["| process | RSS | PSS |", "|---|---:|---:|"]
-    mem += [f"| {name} | {rss:,.0f} MiB | {pss:,.0f} MiB |" for name, rss, pss in memory]
-    return lines, mem, real["rate"] / floor["rate"]
+    bare = targets[-1]
+
+    def paired(a: Target, b: Target) -> str:
+        """a's rate over b's, round by round (measured one after the other): the median
+        and every round's."""
+        each = sorted(x["rate"] / y["rate"] for x, y in zip(a.runs, b.runs, strict=True))
+        return f"**{each[len(each) // 2]:.2f}** (rounds: {', '.join(f'{r:.2f}' for r in each)})"
+
+    for real, trivial in zip(targets[:-1:2], targets[1:-1:2], strict=True):
+        lines.append(f"- {real.name} / its trivial endpoint: {paired(real, trivial)}")
+        lines.append(f"- {real.name} / bare Flask: {paired(real, bare)}")
+    if len(targets) == 5:  # two impression settings: what recording costs, round by round
+        first, second = targets[0], targets[2]
+        lines.append(f"- {second.name} / {first.name}: {paired(second, first)}")
+    lines += ["", f"Medians of {rounds} interleaved rounds.", "", "Memory after the runs:", "",
+              "| process | RSS | PSS |", "|---|---:|---:|"]  # fmt: skip
+    lines += [f"| {name} | {rss:,.0f} MiB | {pss:,.0f} MiB |" for name, rss, pss in memory]
+    return lines
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -330,8 +419,8 @@ def over_http(
     "--impressions",
     default="on",
     show_default=True,
-    help="Impression recording in the HTTP runs: on, off, or off,on (both, one after the"
-    " other, each with its own trivial floor: what recording costs).",
+    help="Impression recording in the HTTP runs: on, off, or off,on (a server for each,"
+    " side by side, rounds interleaved: what recording costs).",
 )
 @click.option(
     "--live-db",
@@ -369,26 +458,12 @@ def main(
         click.echo(f"| {name} | {median:.3f} / {p99:.3f} ms |")
     if no_http:
         return
-    ratios = {}
-    for setting in impressions.split(","):
-        rate = {"on": "1", "off": "0"}[setting.strip()]
-        lines, memory, ratios[setting] = over_http(
-            stores[sizes[0]],
-            seconds,
-            rounds,
-            {"RECSVC_IMPRESSION_SAMPLE_RATE": rate},
-            database,
-        )
-        workers = os.environ.get("RECSVC_WORKER_CLASS", "gevent")
-        click.echo(f"\nHTTP, {sizes[0]:,} items, gunicorn with 2 {workers} workers,"
-                   f" impressions {setting}:\n")  # fmt: skip
-        click.echo("\n".join(lines))
-        click.echo("\nMemory after the runs:\n")
-        click.echo("\n".join(memory))
-    if {"on", "off"} <= ratios.keys():
-        change = ratios["on"] / ratios["off"] - 1
-        click.echo(f"\nRecording impressions changes the ratio by {100 * change:+.1f}%"
-                   f" ({ratios['off']:.2f} off, {ratios['on']:.2f} on)")  # fmt: skip
+    settings = [s.strip() for s in impressions.split(",")]
+    if not settings or set(settings) - {"on", "off"} or len(set(settings)) != len(settings):
+        raise click.BadParameter("on, off, or both once", param_hint="--impressions")
+    workers = os.environ.get("RECSVC_WORKER_CLASS", "gevent")
+    click.echo(f"\nHTTP, {sizes[0]:,} items, each gunicorn with 2 {workers} workers:\n")
+    click.echo("\n".join(over_http(stores[sizes[0]], seconds, rounds, settings, database)))
 
 
 if __name__ == "__main__":

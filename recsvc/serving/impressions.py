@@ -60,10 +60,11 @@ class ImpressionRecorder:
         self._retried: set[str] = set()
 
     def sampled(self, recommendation_id: str) -> bool:
-        """Whether this list is recorded: a fixed share of ids (the id is random hex)."""
+        """Whether this list is recorded: a fixed share of ids, by their last 32 bits
+        (random in a UUIDv7: see recsvc.serving.recommender.recommendation_id)."""
         if self.sample_rate >= 1:
             return True
-        return int(recommendation_id[:8], 16) < self.sample_rate * 0x1_0000_0000
+        return int(recommendation_id[-8:], 16) < self.sample_rate * 0x1_0000_0000
 
     def record(
         self,

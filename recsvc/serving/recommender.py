@@ -12,6 +12,7 @@ twice, and fewer than ``n`` only when fewer pass the filters.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,19 @@ class Live:
     bought: Sequence[str] = ()
 
 
+def recommendation_id() -> str:
+    """A new list's id: a UUIDv7 (RFC 9562) as 32 hex digits, the time in milliseconds
+    first, then 74 random bits. Ids made one after the other sort together, so the
+    database's index over them grows at its end: with random ids, storing a batch of
+    impressions touched a page of the index per row, and took 4-5 times as long once
+    the table held 400,000 rows (docs/serving-speed.md)."""
+    milliseconds = time.time_ns() // 1_000_000
+    random = int.from_bytes(os.urandom(10), "big")  # 80 bits: 74 used
+    value = ((milliseconds & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | (random >> 68) << 64
+             | 0b10 << 62 | random & 0x3FFF_FFFF_FFFF_FFFF)  # fmt: skip
+    return f"{value:032x}"
+
+
 @dataclass(frozen=True)
 class Recommendations:
     """A response: the items, and where they came from."""
@@ -48,8 +62,8 @@ class Recommendations:
     strategy: str
     placement: str
     model_version: str
-    #: 128 random bits in hex (building a uuid.UUID for them cost 2 µs a request)
-    recommendation_id: str = field(default_factory=lambda: os.urandom(16).hex())
+    #: a UUIDv7 in hex: time-ordered (see :func:`recommendation_id`)
+    recommendation_id: str = field(default_factory=lambda: recommendation_id())
     #: ids in recent_items / cart_items that the model does not know
     ignored_items: list[str] = field(default_factory=list)
 

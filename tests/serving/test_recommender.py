@@ -234,3 +234,27 @@ def test_a_session_is_scored_by_what_follows_its_items_too(trained_store: ModelS
     )
     recommender.taste.next_weight = 0.0  # off: the fold-in alone
     assert ids(recommender.recommend(recent_items=session, n=3))[:2] != ids(result)[:2]
+
+
+def test_recommendation_ids_are_uuid7_in_the_order_they_were_made() -> None:
+    import time
+    import uuid
+
+    from recsvc.serving.recommender import recommendation_id
+
+    before = time.time_ns() // 1_000_000
+    made = []
+    for _ in range(3):
+        made.append(recommendation_id())
+        deadline = time.monotonic() + 5
+        while time.time_ns() // 1_000_000 <= int(made[-1][:12], 16):
+            assert time.monotonic() < deadline  # the next millisecond comes
+    after = time.time_ns() // 1_000_000
+    assert made == sorted(made)  # the index over them grows at its end
+    for rid in made:
+        parsed = uuid.UUID(rid)
+        assert (parsed.version, parsed.variant, len(rid)) == (7, uuid.RFC_4122, 32)
+        assert before <= int(rid[:12], 16) <= after
+    many = {recommendation_id() for _ in range(10_000)}
+    assert len(many) == 10_000
+    assert len({rid[-8:] for rid in many}) > 9_990  # the random part: what sampling reads
