@@ -318,11 +318,12 @@ def over_http(
                       {"RECSVC_IMPRESSION_SAMPLE_RATE": {"on": "1", "off": "0"}[s]})
                for s in settings]  # fmt: skip
     bare = Server("bare Flask", "bare_app:app", {"BENCH_BODY": str(body)})
-    targets = []
-    for server in servers:
-        targets.append(Target(f"recommendations, {server.name}", server, "/v1/users/",
-                              "/recommendations?n=10"))  # fmt: skip
-        targets.append(Target(f"trivial, {server.name}", server, "/bench/users/", "/trivial"))
+    # measured in this order each round: the recommendations of each setting one after
+    # the other (what recording costs is their ratio, round by round), then the floors
+    targets = [Target(f"recommendations, {server.name}", server, "/v1/users/",
+                      "/recommendations?n=10") for server in servers]  # fmt: skip
+    targets += [Target(f"trivial, {server.name}", server, "/bench/users/", "/trivial")
+                for server in servers]  # fmt: skip
     targets.append(Target("bare Flask, same body", bare, "/v1/users/", "/recommendations?n=10"))
     memory: list[tuple[str, float, float]] = []
     latency = {}
@@ -333,7 +334,7 @@ def over_http(
                                 capture_output=True).stdout  # fmt: skip
         body.write_bytes(answer)
         bare.start(store, database)
-        for target in targets[1::2]:  # bench_app's trivial endpoint keeps the first body
+        for target in targets[len(servers) : -1]:  # the trivial endpoint keeps its first body
             subprocess.run(["curl", "-sf", target.url(users[0])], check=True,
                            stdout=subprocess.DEVNULL)  # fmt: skip
         for round_ in range(rounds + 1):  # a short first round warms all up, not counted
@@ -375,12 +376,12 @@ def _report(targets: list[Target], latency: dict[str, tuple[float, float, int]],
         each = sorted(x["rate"] / y["rate"] for x, y in zip(a.runs, b.runs, strict=True))
         return f"**{each[len(each) // 2]:.2f}** (rounds: {', '.join(f'{r:.2f}' for r in each)})"
 
-    for real, trivial in zip(targets[:-1:2], targets[1:-1:2], strict=True):
+    settings = (len(targets) - 1) // 2
+    for real, trivial in zip(targets[:settings], targets[settings:-1], strict=True):
         lines.append(f"- {real.name} / its trivial endpoint: {paired(real, trivial)}")
         lines.append(f"- {real.name} / bare Flask: {paired(real, bare)}")
-    if len(targets) == 5:  # two impression settings: what recording costs, round by round
-        first, second = targets[0], targets[2]
-        lines.append(f"- {second.name} / {first.name}: {paired(second, first)}")
+    if settings == 2:  # two impression settings: what recording costs, round by round
+        lines.append(f"- {targets[1].name} / {targets[0].name}: {paired(targets[1], targets[0])}")
     lines += ["", f"Medians of {rounds} interleaved rounds.", "", "Memory after the runs:", "",
               "| process | RSS | PSS |", "|---|---:|---:|"]  # fmt: skip
     lines += [f"| {name} | {rss:,.0f} MiB | {pss:,.0f} MiB |" for name, rss, pss in memory]
