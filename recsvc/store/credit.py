@@ -70,21 +70,21 @@ def count_impressions(conn: Connection, written: Sequence[Any]) -> None:
     if not written:
         return
     _serialize(conn)
-    shown = Counter(group_of(row) for row in written)
+    groups = {row.recommendation_id: group_of(row) for row in written}
+    shown = Counter(groups.values())
     _add(conn, {key: {"impressions": n} for key, n in shown.items()})
     arms = Counter(arm for arm in map(arm_of, written) if arm is not None)
     _add_shoppers(conn, {arm: {"impressions": n} for arm, n in arms.items()})
     # events credited to these lists but not counted (they came while the lists were
     # buffered): few, found through the partial index of uncounted events, from an hour
     # before the oldest list (a shopper's clock may be somewhat behind)
-    ids = {row.recommendation_id for row in written}
+    ids = groups.keys()
     since = min(int(row.created) for row in written) - HOUR
     query = sa.select(events.c.id, events.c.attributed_id, events.c.event_type,
                       events.c.item_id, events.c.quantity).where(
         events.c.attributed_id.is_not(None), sa.not_(events.c.counted),
         events.c.timestamp >= since)  # fmt: skip
     waiting = [dict(row._mapping) for row in conn.execute(query) if row.attributed_id in ids]
-    groups = {row.recommendation_id: group_of(row) for row in written}
     _credit(conn, waiting, groups, {row.recommendation_id: arm_of(row) for row in written})
 
 

@@ -82,3 +82,19 @@ def test_the_background_writer_and_the_sample_rate(engine: sa.Engine) -> None:
     while len(stored(engine)) < len(kept) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert sorted(r["recommendation_id"] for r in stored(engine)) == sorted(kept)
+
+
+def test_the_items_are_written_as_a_json_array_whatever_their_ids() -> None:
+    import json
+
+    from recsvc.serving.impressions import json_array
+
+    for ids in [
+        (),
+        ("p1",),
+        ("p1", "p 2", "é", "日本"),
+        ('say "hi"', "back\\slash"),
+        ("tab\there",),
+    ]:
+        assert json.loads(json_array(ids)) == list(ids)
+    assert json_array(("p1", "p2")) == json.dumps(["p1", "p2"])
