@@ -19,6 +19,7 @@ from .api import (
     shop,
     stats,
 )
+from .api.encoding import OrjsonProvider
 from .api.errors import Api, register_error_handlers
 from .api.extension import Recsvc, init_app
 from .config import ServingConfig, TrainingConfig
@@ -49,6 +50,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         **{k: v for k, v in overrides.items() if k.islower()}
     )
     app = Flask(__name__)
+    app.json = OrjsonProvider(app)
     app.config.update(
         API_TITLE="recsvc",
         API_VERSION="v1",
@@ -59,7 +61,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         OPENAPI_SWAGGER_UI_URL=assets.SWAGGER_UI_URL,  # shipped: /docs works offline
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
     )
-    app.json.sort_keys = False  # type: ignore[attr-defined]  # fields in the schemas' order
     app.config.update({k: v for k, v in overrides.items() if k.isupper()})
     _log_to_stdout()
 

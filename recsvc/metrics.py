@@ -20,6 +20,7 @@ that variable (one process: tests, ``flask run``) the default registry is used.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -53,6 +54,22 @@ IMPRESSIONS = Counter("recsvc_impressions", "Served lists, by what became of the
 BUFFERED = Gauge("recsvc_impressions_buffered", "Impressions waiting to be written.",
                  multiprocess_mode="livesum")  # fmt: skip
 EVENTS = Counter("recsvc_events", "Events sent to POST /v1/events.", ["outcome"])
+
+#: each (endpoint, placement, status)'s counter and (endpoint, placement)'s histogram, as
+#: labels() found them: finding them costs more than counting (about 3 µs of a
+#: request's 8 µs of metrics); the labels come from the app's routes and placements
+_REQUEST_SERIES: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+
+def count_request(endpoint: str, placement: str, status: str, seconds: float) -> None:
+    """Count an answered request and its time."""
+    series = _REQUEST_SERIES.get((endpoint, placement, status))
+    if series is None:
+        series = (REQUESTS.labels(endpoint, placement, status),
+                  LATENCY.labels(endpoint, placement))  # fmt: skip
+        _REQUEST_SERIES[(endpoint, placement, status)] = series
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def exposition() -> tuple[bytes, str]:

