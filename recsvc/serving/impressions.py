@@ -40,10 +40,9 @@ def json_array(ids: tuple[str, ...]) -> str:
     """The ids as a JSON array, as ``json.dumps`` writes it (but for characters beyond
     ASCII, kept as they are): joined directly when no id needs escaping, a tenth of
     json.dumps' cost, which a worker pays for every list it records."""
-    joined = '","'.join(ids)
-    if not ids or not _PLAIN.fullmatch(joined):
+    if not ids or not _PLAIN.fullmatch("".join(ids)):
         return json.dumps(ids)
-    return f'["{joined}"]'
+    return '["' + '", "'.join(ids) + '"]'
 
 
 class ImpressionRecorder:

@@ -98,3 +98,4 @@ def test_the_items_are_written_as_a_json_array_whatever_their_ids() -> None:
     ]:
         assert json.loads(json_array(ids)) == list(ids)
     assert json_array(("p1", "p2")) == json.dumps(["p1", "p2"])
+    assert json_array(("é",)) == '["é"]'  # joined directly (json.dumps writes \\u00e9)
