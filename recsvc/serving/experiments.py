@@ -57,11 +57,23 @@ def start(
     if base is not None:  # an unknown placement: the store says so
         for variant in variants:
             try:
-                changed(base, variant.rules, where=f"variant {variant.name!r}")
+                rules = changed(base, variant.rules, where=f"variant {variant.name!r}")
             except ConfigError as exc:
                 raise InvalidRequest(str(exc), field="variants") from None
+            _asks_the_same(variant.name, placement, base, rules)
     return store.start(name, placement, variants, versions=models.versions(),
                        placements=list(placements), current=models.current())  # fmt: skip
+
+
+def _asks_the_same(variant: str, placement: str, base: Placement, rules: Placement) -> None:
+    """A variant's rules must not need what the placement's requests do not carry (its
+    shoppers would get 422s): the item on the page (strategy ``similar``), a category."""
+    needs_item = rules.strategy == "similar" and base.strategy != "similar"
+    if needs_item or (rules.needs_category and not base.needs_category):
+        need = "the item on the page (strategy similar)" if needs_item else "a category"
+        message = (f"variant {variant!r}: its rules need {need}, which requests for placement"
+                   f" {placement!r} need not carry")  # fmt: skip
+        raise InvalidRequest(message, field="variants")
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,9 @@ def test_an_experiment_between_placement_rules(client2: FlaskClient) -> None:
     strategies = {(a["variant"], a["strategy"].split(" ")[0]) for a in answers}
     assert strategies == {("a", "personalized"), ("b", "popular")}
     for rules, words in [({"strategy": "magic"}, "variant 'b': unknown strategy 'magic'"),
-                         ({"needs_category": "yes"}, "needs_category must be a bool")]:  # fmt: skip
+                         ({"needs_category": "yes"}, "needs_category must be a bool"),
+                         ({"strategy": "similar"}, "need the item on the page"),
+                         ({"needs_category": True}, "need a category")]:  # fmt: skip
         body = {"name": "x", "placement": "cart",
                 "variants": [variants[0], {**variants[1], "rules": rules}]}  # fmt: skip
         refused = client2.post("/v1/experiments", headers=ADMIN, json=body)
