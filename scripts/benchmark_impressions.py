@@ -23,7 +23,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from recsvc.serving.impressions import ImpressionRecorder
+from recsvc.serving.impressions import ImpressionRecorder, json_array
 from recsvc.serving.recommender import Recommendations, recommendation_id
 from recsvc.store.database import connect, upgrade
 from recsvc.store.impressions import Impression, ImpressionStore
@@ -32,7 +32,7 @@ _ITEMS = [{"item_id": f"p{i}", "score": 0.5} for i in range(1000, 1010)]
 
 
 def _batch(make_id: Callable[[], str]) -> list[Impression]:
-    items = '["p1000", "p1001", "p1002", "p1003", "p1004", "p1005", "p1006", "p1007"]'
+    items = json_array(tuple(item["item_id"] for item in _ITEMS))
     return [Impression(make_id(), int(time.time()), "home", "personalized", "v1", items,
                        user_id=f"u{n}") for n in range(1000)]  # fmt: skip
 

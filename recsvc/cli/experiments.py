@@ -3,6 +3,7 @@ versions and placement configurations."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -43,14 +44,17 @@ def with_rules(variants: list[Variant], texts: tuple[str, ...]) -> list[Variant]
         if not isinstance(parsed, dict):
             raise click.BadParameter(f"{text!r}: expected a JSON object of placement rules",
                                      param_hint="--rules")  # fmt: skip
-        variant = found[name]
-        found[name] = Variant(variant.name, variant.version, variant.weight, parsed)
+        found[name] = dataclasses.replace(found[name], rules=parsed)
     return list(found.values())
 
 
+def _rules(rules: dict[str, Any]) -> str:
+    """A variant's placement rules as the command line shows them ("": none)."""
+    return f" {json.dumps(rules, sort_keys=True)}" if rules else ""
+
+
 def _described(variant: Variant) -> str:
-    rules = f" {json.dumps(variant.rules, sort_keys=True)}" if variant.rules else ""
-    return f"{variant.name}={variant.version}{rules}"
+    return f"{variant.name}={variant.version}{_rules(variant.rules)}"
 
 
 def _experiments(database: str | None) -> ExperimentStore:
@@ -193,8 +197,8 @@ def _text(report: dict[str, Any]) -> str:
             f"{m} {v[m]:,} ({100 * v[m + '_per_impression']['rate']:.2f}%"
             f" [{100 * v[m + '_per_impression']['low']:.2f}, "
             f"{100 * v[m + '_per_impression']['high']:.2f}])" for m in METRICS)  # fmt: skip
-        rules = f" {json.dumps(v['rules'], sort_keys=True)}" if v["rules"] else ""
-        lines.append(f"  {v['name']} ({v['version']}{rules}): {v['impressions']:,} impressions"
+        lines.append(f"  {v['name']} ({v['version']}{_rules(v['rules'])}):"
+                     f" {v['impressions']:,} impressions"
                      f"  {rates}"
                      f"  revenue {v['revenue']:,.2f}")  # fmt: skip
     for c in report["comparisons"]:

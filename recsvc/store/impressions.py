@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from .credit import count_impressions
-from .database import impressions
+from .database import chunks, impressions
 
 
 class Impression(NamedTuple):
@@ -62,9 +62,9 @@ class ImpressionStore:
             if check:
                 ids = [row.recommendation_id for row in rows]
                 stored: set[str] = set()
-                for start in range(0, len(ids), 500):
+                for part in chunks(ids, 500):
                     query = sa.select(impressions.c.recommendation_id).where(
-                        impressions.c.recommendation_id.in_(ids[start : start + 500]))  # fmt: skip
+                        impressions.c.recommendation_id.in_(part))  # fmt: skip
                     stored.update(conn.execute(query).scalars())
                 new = [row for row in rows if row.recommendation_id not in stored]
             if new:
