@@ -300,8 +300,10 @@ class TrainingConfig(_FromEnvironment):
     #: best untouched items precomputed per user, so serving a known user ranks
     #: these instead of scanning the catalog
     candidates_per_user: int = 100
-    #: nearest items precomputed per item, for the product placement
+    #: nearest items precomputed per item, for the product placement: exact up to this
+    #: many items, through an HNSW index above (recsvc.training.nearest)
     similar_items_per_item: int = 50
+    similar_items_exact_max_items: int = 100_000
     #: share of each user's latest events held out to evaluate before publishing
     holdout_fraction: float = field(
         default=0.2, metadata=option("Share of each user's latest events held out to evaluate.")
@@ -324,6 +326,7 @@ class TrainingConfig(_FromEnvironment):
             "bought_together_neighbours",
             "candidates_per_user",
             "similar_items_per_item",
+            "similar_items_exact_max_items",
             "next_items_window",
             "next_items_recent",
             "next_items_neighbours",

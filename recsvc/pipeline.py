@@ -121,7 +121,13 @@ def train(
         users=len(model.users), items=len(model.items),
         interactions=int(model.user_items.nnz), purchases=int(model.purchased.nnz),
     )  # fmt: skip
-    model = with_manifest(model, _manifest(data, config, report))
+    similar = model.manifest["similar_items"]
+    if similar.get("recall") is not None:
+        say(f"similar items through an HNSW index ({len(model.items):,} items, above"
+            f" {config.similar_items_exact_max_items:,}): recall@{similar['per_item']}"
+            f" {similar['recall']:.3f} against exact on {similar['recall_sample']:,}"
+            " sampled items")  # fmt: skip
+    model = with_manifest(model, {**_manifest(data, config, report), "similar_items": similar})
     with timer("publish"):
         report.version = store.publish(model, promote=promote)
     report.promoted = promote

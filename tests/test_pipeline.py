@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,24 @@ def test_a_candidate_is_published_beside_the_current_version(
     assert candidate.gate is None  # not gated: it replaces nothing
     assert store.current() == first.version != candidate.version
     assert candidate.version in store.versions()
+
+
+def test_a_catalog_above_the_threshold_gets_its_similar_items_from_an_index(
+    tmp_path: Path, small_shop: tuple[Path, Path], fast_config: TrainingConfig
+) -> None:
+    exact_store, indexed_store = ModelStore(tmp_path / "exact"), ModelStore(tmp_path / "indexed")
+    train(Files(*small_shop), config=fast_config, store=exact_store)
+    said: list[str] = []
+    small = dataclasses.replace(fast_config, similar_items_exact_max_items=100)
+    train(Files(*small_shop), config=small, store=indexed_store, say=said.append)
+    assert exact_store.manifest()["similar_items"] == {"method": "exact", "per_item": 50}
+    summary = indexed_store.manifest()["similar_items"]
+    assert summary["method"] == "hnsw"
+    assert summary["recall"] >= 0.95
+    assert f"recall@50 {summary['recall']:.3f}" in " ".join(said)
+    exact, indexed = exact_store.load(), indexed_store.load()
+    assert len(indexed.items) > 100
+    assert indexed.similar_items.shape == exact.similar_items.shape
+    # the same items per product, but for the few the index missed
+    pairs = zip(exact.similar_items, indexed.similar_items, strict=True)
+    assert sum(len(set(a) & set(b)) for a, b in pairs) / exact.similar_items.size >= 0.95

@@ -31,6 +31,7 @@ from .models import (
     fit_als,
     model_named,
 )
+from .nearest import Neighbours
 
 Timer = Callable[[str], AbstractContextManager[None]]
 T = TypeVar("T")
@@ -110,12 +111,15 @@ def build_model(
         user_top_items, user_top_scores = _candidates(ranker, interactions, config, users,
                                                       show_progress=show_progress)  # fmt: skip
         if similar:
-            similar_items, similar_scores = als.similar_items(
-                config.similar_items_per_item, show_progress=show_progress
+            neighbours = als.similar_items(
+                config.similar_items_per_item,
+                exact_max_items=config.similar_items_exact_max_items,
+                seed=config.seed,
+                show_progress=show_progress,
             )
         else:
-            similar_items = np.zeros((len(data.items), 0), dtype=np.int32)
-            similar_scores = np.zeros((len(data.items), 0), dtype=np.float32)
+            none = np.zeros((len(data.items), 0), dtype=np.int32)
+            neighbours = Neighbours(none, none.astype(np.float32), "none")
     with timer("fit bought-together"):
         together = fits.get(
             (*matrix_key, "together", config.bought_together_neighbours),
@@ -136,13 +140,14 @@ def build_model(
         popularity=_popularity(fits, matrix_key, interactions, events, config).counts,
         user_top_items=user_top_items,
         user_top_scores=user_top_scores,
-        similar_items=similar_items,
-        similar_scores=similar_scores,
+        similar_items=neighbours.items,
+        similar_scores=neighbours.scores,
         catalog=catalog.aligned_to(data.items.ids),
         manifest={
             "version": "unpublished",
             "data_window": data_window(events),
             "parameters": config.as_dict(),
+            "similar_items": neighbours.summary(),
         },
     )
 

@@ -70,7 +70,7 @@ def test_precomputed_candidates_skip_touched_items_and_pad() -> None:
     assert items[0][2:].tolist() == [-1, -1]  # ...and nothing else
     assert scores[0][2:].tolist() == [0, 0]
     assert np.all(np.diff(scores[2][:3]) <= 0)  # best first
-    similar, _ = model.similar_items(3)
+    similar = model.similar_items(3).items
     assert similar.shape == (5, 3)
     assert all(row not in similar[row] for row in range(5))
 

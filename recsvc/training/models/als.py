@@ -9,6 +9,8 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from .. import nearest
+from ..nearest import Neighbours
 from .base import Ranker, padded
 
 
@@ -89,11 +91,22 @@ class AlsModel(Ranker):
         return padded(items, scores)
 
     def similar_items(
-        self, k: int, *, batch: int = 20_000, show_progress: bool = False
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Every item's ``k`` nearest items by cosine of their factors, itself left out."""
+        self,
+        k: int,
+        *,
+        exact_max_items: int | None = None,
+        seed: int = 0,
+        batch: int = 20_000,
+        show_progress: bool = False,
+    ) -> Neighbours:
+        """Every item's ``k`` nearest items by cosine of their factors, itself left out:
+        exact up to ``exact_max_items`` items (None: always), above through an HNSW
+        graph (recsvc.training.nearest)."""
         count = self.item_factors.shape[0]
         k = min(k, count - 1)
+        if exact_max_items is not None and count > max(exact_max_items, 4 * k):
+            return nearest.approximate(self.item_factors, k, seed=seed,
+                                       show_progress=show_progress)  # fmt: skip
         items = np.full((count, k), -1, dtype=np.int32)
         scores = np.zeros((count, k), dtype=np.float32)
         for start in tqdm(range(0, count, batch), desc="nearest items per item", unit=" batches",
@@ -104,4 +117,4 @@ class AlsModel(Ranker):
             last = np.argsort(ids == rows[:, None], axis=1, kind="stable")[:, :k]
             items[rows] = np.take_along_axis(ids, last, axis=1)
             scores[rows] = np.take_along_axis(vals, last, axis=1)
-        return padded(items, scores)
+        return Neighbours(*padded(items, scores), "exact")
