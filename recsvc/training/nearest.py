@@ -44,7 +44,8 @@ class Neighbours(NamedTuple):
         """What the manifest keeps of them."""
         found = {"method": self.method, "per_item": int(self.items.shape[1])}
         if self.recall is not None:
-            found |= {"recall": round(self.recall, 4), "recall_sample": RECALL_SAMPLE}
+            sample = min(RECALL_SAMPLE, len(self.items))
+            found |= {"recall": round(self.recall, 4), "recall_sample": sample}
         return found
 
 
