@@ -59,25 +59,6 @@ def shop_matrix(events: int, items: int, seed: int) -> sp.csr_matrix:
     return matrix
 
 
-def kth_scores(unit: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
-    """The exact ``k``-th best cosine (itself left out) of each query item."""
-    kth = np.empty(len(queries), dtype=np.float32)
-    for start in range(0, len(queries), 100):
-        part = queries[start : start + 100]
-        scores = unit[part] @ unit.T
-        scores[np.arange(len(part)), part] = -np.inf
-        kth[start : start + 100] = -np.partition(-scores, k - 1, axis=1)[:, k - 1]
-    return kth
-
-
-def recall(unit: np.ndarray, queries: np.ndarray, found: np.ndarray, kth: np.ndarray) -> float:
-    """The share of the ``k`` found neighbours of each query that belong in its exact top
-    k: their cosine at least the exact k-th best (ties count, so items that share a
-    score, such as the factors of products nobody touched, are not misses)."""
-    scores = np.einsum("qf,qkf->qk", unit[queries], unit[found])
-    return float(np.mean(scores >= kth[:, None] - 1e-5))
-
-
 def timed(call: Callable[[], object]) -> tuple[float, object]:
     """Seconds and result of ``call()``."""
     start = time.perf_counter()
@@ -137,12 +118,6 @@ def _faiss_ivf(
     return build, query
 
 
-def _without_self(labels: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
-    """Each row's labels without the query item itself (or its last, if absent)."""
-    last = np.argsort(labels == rows[:, None], axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(labels, last, axis=1)
-
-
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--items", default=100_000, show_default=True, help="Products in the shop.")
 @click.option("--events", default=2_000_000, show_default=True, help="Events in the shop.")
@@ -182,7 +157,7 @@ def main(
     unit = nearest.unit_rows(factors)
     rng = np.random.default_rng(seed)
     queries = np.sort(rng.choice(len(unit), size=min(sample, len(unit)), replace=False))
-    kth = kth_scores(unit, queries, k)
+    kth = nearest.exact_kth(unit, queries, k)
     everything = np.arange(len(unit))
 
     rows = [("library", "settings", "build s", "query all s", "total s", f"recall@{k}")]
@@ -191,7 +166,7 @@ def main(
         found = exact.items  # type: ignore[attr-defined]
         rows.append(("exact (recsvc up to the threshold)", "implicit brute force", "0.0",
                      f"{seconds:.1f}", f"{seconds:.1f}",
-                     f"{recall(unit, queries, found[queries], kth):.4f}"))  # fmt: skip
+                     f"{nearest.share_found(unit, queries, found[queries], kth):.4f}"))  # fmt: skip
     else:
         # the same brute force for the first 20,000 items against the whole catalog:
         # its cost grows with the items asked about, so the whole is that times n / 20,000
@@ -209,7 +184,7 @@ def main(
             "",
             "",
             f"{seconds:.1f}",
-            f"{recall(unit, queries, shipped.items[queries], kth):.4f}",
+            f"{nearest.share_found(unit, queries, shipped.items[queries], kth):.4f}",
         )
     )  # type: ignore[attr-defined]
     candidates = [
@@ -234,9 +209,10 @@ def main(
         build, query = make()
         built, _ = timed(build)
         asked, labels = timed(functools.partial(query, everything))
-        found = _without_self(np.asarray(labels), everything, k)
+        labels = np.asarray(labels)
+        found = np.take_along_axis(labels, nearest.others(labels, everything, k), axis=1)
         rows.append((library, settings, f"{built:.1f}", f"{asked:.1f}", f"{built + asked:.1f}",
-                     f"{recall(unit, queries, found[queries], kth):.4f}"))  # fmt: skip
+                     f"{nearest.share_found(unit, queries, found[queries], kth):.4f}"))  # fmt: skip
     click.echo(f"\nhnswlib {version('hnswlib')}, faiss {faiss.__version__}; recall over"
                f" {len(queries):,} random items\n")  # fmt: skip
     for n, row in enumerate(rows):

@@ -86,26 +86,42 @@ def approximate(
                       disable=not show_progress):  # fmt: skip
         rows = np.arange(start, min(start + batch, count))
         labels, distances = index.knn_query(unit[rows], k=k + 1, num_threads=-1)
-        # each item itself (normally first) to the end of its row, then left out
-        order = np.argsort(labels == rows[:, None], axis=1, kind="stable")[:, :k]
+        order = others(labels, rows, k)
         items[rows] = np.take_along_axis(labels, order, axis=1)
         scores[rows] = 1 - np.take_along_axis(distances, order, axis=1)  # 1 - inner product
     return Neighbours(items, scores, "hnsw", sampled_recall(unit, items, seed))
 
 
-def sampled_recall(unit: np.ndarray, items: np.ndarray, seed: int) -> float:
-    """The share of found neighbours that are among the exact ones (their cosine at
-    least the exact k-th best, so ties count), over a random sample of items."""
-    k = items.shape[1]
-    rng = np.random.default_rng(seed)
-    sample = rng.choice(len(unit), size=min(RECALL_SAMPLE, len(unit)), replace=False)
-    hits = 0
-    for start in range(0, len(sample), 100):
-        part = sample[start : start + 100]
+def others(labels: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """Where each row's first ``k`` labels other than the row's own item are (for
+    ``np.take_along_axis``): asked for ``k + 1`` neighbours, an item normally finds
+    itself first; where it does not, its last label is left out instead."""
+    return np.argsort(labels == rows[:, None], axis=1, kind="stable")[:, :k]
+
+
+def exact_kth(unit: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """The exact ``k``-th best cosine of each of ``rows`` with the other items (unit-length
+    factors), scanning the catalog for 100 rows at a time."""
+    kth = np.empty(len(rows), dtype=np.float32)
+    for start in range(0, len(rows), 100):
+        part = rows[start : start + 100]
         scores = unit[part] @ unit.T
         scores[np.arange(len(part)), part] = -np.inf
-        kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1]
-        found = items[part]
-        got = np.take_along_axis(scores, np.maximum(found, 0), axis=1)
-        hits += int(((got >= kth[:, None] - 1e-5) & (found >= 0)).sum())
-    return float(hits / (len(sample) * k))
+        kth[start : start + 100] = -np.partition(-scores, k - 1, axis=1)[:, k - 1]
+    return kth
+
+
+def share_found(unit: np.ndarray, rows: np.ndarray, found: np.ndarray, kth: np.ndarray) -> float:
+    """The share of the neighbours ``found`` for ``rows`` (-1 padded) that are among the
+    exact ones: their cosine at least the exact k-th best (``kth``), so ties count (such
+    as the factors of products nobody touched, all alike)."""
+    scores = np.einsum("rf,rkf->rk", unit[rows], unit[np.maximum(found, 0)])
+    return float(np.mean((scores >= kth[:, None] - 1e-5) & (found >= 0)))
+
+
+def sampled_recall(unit: np.ndarray, items: np.ndarray, seed: int) -> float:
+    """The share of found neighbours that are among the exact ones, over a random
+    sample of items (:func:`share_found`)."""
+    rng = np.random.default_rng(seed)
+    sample = rng.choice(len(unit), size=min(RECALL_SAMPLE, len(unit)), replace=False)
+    return share_found(unit, sample, items[sample], exact_kth(unit, sample, items.shape[1]))

@@ -113,8 +113,7 @@ class AlsModel(Ranker):
                           disable=not show_progress):  # fmt: skip
             rows = np.arange(start, min(start + batch, count))
             ids, vals = self.implicit.similar_items(rows, N=k + 1)
-            # move each item itself (normally first) to the end of its row, then drop it
-            last = np.argsort(ids == rows[:, None], axis=1, kind="stable")[:, :k]
+            last = nearest.others(ids, rows, k)
             items[rows] = np.take_along_axis(ids, last, axis=1)
             scores[rows] = np.take_along_axis(vals, last, axis=1)
         return Neighbours(*padded(items, scores), "exact")
