@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+#: the smallest spread a standardized score is divided by (scores all alike: all 0)
+MIN_SPREAD = 1e-9
+
 
 def standardized(scores: np.ndarray) -> np.ndarray:
     """Each row's scores less their mean, over their standard deviation (a float32
@@ -18,7 +21,7 @@ def standardized(scores: np.ndarray) -> np.ndarray:
     z = np.array(scores, dtype=np.float32)
     z -= z.mean(axis=1, keepdims=True)
     deviation = np.sqrt(np.einsum("ij,ij->i", z, z) / max(z.shape[1], 1))
-    z /= np.maximum(deviation, 1e-9)[:, None]
+    z /= np.maximum(deviation, MIN_SPREAD)[:, None]
     return z
 
 

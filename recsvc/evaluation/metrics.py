@@ -89,16 +89,9 @@ def lists(
     ``in_stock`` (one flag per item), only items in stock, as the served lists are."""
     if len(holdout.users) == 0:
         return np.zeros((0, k), dtype=np.int64)
-    if in_stock is None or in_stock.all():
-        return np.asarray(ranker.recommend(holdout.users, holdout.train.matrix, k))
-    # enough to keep k after leaving out every item not in stock
-    wider = np.asarray(ranker.recommend(holdout.users, holdout.train.matrix,
-                                        k + int((~in_stock).sum())))  # fmt: skip
-    kept = np.full((len(wider), k), -1, dtype=np.int64)
-    for row, items in enumerate(wider):
-        items = items[(items >= 0) & in_stock[np.maximum(items, 0)]][:k]
-        kept[row, : len(items)] = items
-    return kept
+    exclude = None if in_stock is None else np.flatnonzero(~in_stock)
+    return np.asarray(ranker.recommend(holdout.users, holdout.train.matrix, k, exclude=exclude),
+                      dtype=np.int64)  # fmt: skip
 
 
 def evaluate(

@@ -231,3 +231,97 @@ def test_ease_above_its_catalog_limit_is_sparse() -> None:
     small = TrainingConfig(ease_max_items=10, ease_neighbours=4)
     assert isinstance(MODELS["ease"].fit(train, None, small, None), SparseEaseModel)  # type: ignore[arg-type]
     assert isinstance(MODELS["ease"].fit(train, None, TrainingConfig(), None), EaseModel)  # type: ignore[arg-type]
+
+
+def test_best_items_from_split_scores_equal_the_dense_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rankers whose scores split (low rank + sparse + a constant per user) rank without
+    dense scores on a large catalog (here: any); the lists and scores equal those of the
+    dense path (``_top``)."""
+    from recsvc.training.models import (
+        BlendModel,
+        ItemKnnModel,
+        NextItemsModel,
+        SparseEaseModel,
+        base,
+    )
+
+    rng = np.random.default_rng(3)
+    users, items = 300, 500
+    taste = rng.random((users, 4)) @ rng.random((4, items))
+    rows, cols = np.nonzero(rng.random((users, items)) < taste / taste.max() * 0.08)
+    matrix = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)),
+                           shape=(users, items))  # fmt: skip
+    als = AlsModel.fit(matrix, factors=8, regularization=0.1, alpha=1.0, iterations=5,
+                       seed=1)  # fmt: skip
+    following = NextItemsModel.fit(rows, cols, shape=(users, items), window=2, recent=3,
+                                   decay=0.5, neighbours=20)  # fmt: skip
+    knn = ItemKnnModel.fit(matrix, neighbours=20)
+    popular = PopularityModel.fit(matrix)
+    rankers = {
+        "als": als,
+        "knn": knn,
+        "sparse EASE": SparseEaseModel.fit(matrix, regularization=10.0, neighbours=20),
+        "als + next + popular": BlendModel([(als, 1.0), (following, 0.5), (popular, 0.3)]),
+        "knn + next": BlendModel([(knn, 1.0), (following, 0.5)]),
+        "als + knn": BlendModel([(als, 1.0), (knn, 0.3)]),
+        # a blend in a blend (the blend model with next items): parts with both halves
+        "(als + knn) + next": BlendModel(
+            [(BlendModel([(als, 1.0), (knn, 0.3)]), 1.0), (following, 0.5)]
+        ),
+    }
+    some = np.arange(0, users, 3)
+    # below the catalog size, the dense path itself
+    for name, ranker in rankers.items():
+        items_, scores_ = ranker.top_items(matrix, 30, users=some)
+        dense_items, dense_scores = ranker._top(some, sp.csr_matrix(matrix[some]), 30)
+        assert np.array_equal(items_, dense_items), name
+        assert np.array_equal(scores_, dense_scores), name
+    monkeypatch.setattr(base, "SPLIT_MIN_ITEMS", items)
+    for name, ranker in rankers.items():
+        assert ranker.keys is not None, name
+        split_items, split_scores = ranker.top_items(matrix, 30, users=some)
+        dense_items, dense_scores = ranker._top(some, sp.csr_matrix(matrix[some]), 30)
+        assert split_scores == pytest.approx(dense_scores, abs=1e-4), name
+        for r, user in enumerate(some):
+            split = dict(zip(split_items[r].tolist(), split_scores[r].tolist(), strict=True))
+            dense = dict(zip(dense_items[r].tolist(), dense_scores[r].tolist(), strict=True))
+            for item in split.keys() & dense.keys():
+                assert split[item] == pytest.approx(dense[item], abs=1e-4), name
+            # only ties at the cut, within float error, may differ
+            for item in split.keys() ^ dense.keys():
+                score = split.get(item, dense.get(item))
+                assert score == pytest.approx(dense_scores[r, -1], abs=1e-4), name
+            assert not split.keys() & set(matrix[user].indices.tolist()), name
+
+
+@pytest.mark.parametrize("split_from", [50_000, 0])
+def test_excluded_items_are_left_out_as_a_filtered_wider_list_would(
+    split_from: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Items left out for everyone (out of stock, in evaluation): each user's list is
+    the list without them, filtered from a list long enough to hold them all (from
+    dense scores, and from split scores)."""
+    from recsvc.training.models import BlendModel, EaseModel, ItemKnnModel, base
+
+    monkeypatch.setattr(base, "SPLIT_MIN_ITEMS", split_from)
+
+    matrix = checkerboard(items=30)
+    als = AlsModel.fit(matrix, factors=3, regularization=0.01, alpha=1.0, iterations=5,
+                       seed=1)  # fmt: skip
+    knn = ItemKnnModel.fit(matrix, neighbours=10)
+    exclude = np.array([1, 4, 5, 12])
+    users = np.arange(matrix.shape[0])
+    for ranker in (als, knn, EaseModel.fit(matrix, regularization=1.0),
+                   BlendModel([(als, 1.0), (knn, 0.5)]), PopularityModel.fit(matrix),
+                   BoughtTogetherModel.fit(matrix, neighbours=10)):  # fmt: skip
+        kept, kept_scores = ranker.top_items(matrix, 4, users=users, exclude=exclude)
+        wider, wider_scores = ranker.top_items(matrix, 4 + len(exclude), users=users)
+        for row, items in enumerate(wider):
+            left = [(item, score) for item, score in zip(items, wider_scores[row], strict=True)
+                    if item >= 0 and item not in exclude][:4]  # fmt: skip
+            # items scored 0 tie (the other half's, for item-item models): any may come
+            expected = [item for item, score in left if score != 0]
+            assert kept[row][kept_scores[row] != 0].tolist() == expected, type(ranker).__name__
+            assert not set(kept[row]) & set(exclude)

@@ -3,6 +3,8 @@ similar items at serving."""
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import implicit.cpu.als
 import numpy as np
 import scipy.sparse as sp
@@ -11,12 +13,11 @@ from tqdm import tqdm
 
 from .. import nearest
 from ..nearest import Neighbours
-from .base import Ranker, padded
+from .base import Keys, Ranker, Split, low_rank_split, padded
 
 
 class AlsModel(Ranker):
-    """Implicit ALS factors, fitted with all cores; ranks with implicit's own top-k, on one
-    thread."""
+    """Implicit ALS factors, fitted with all cores; ranks with implicit's own top-k."""
 
     def __init__(self, implicit_model: implicit.cpu.als.AlternatingLeastSquares) -> None:
         self.implicit = implicit_model
@@ -67,28 +68,14 @@ class AlsModel(Ranker):
         """Every item's score for each user (dense, one row per user)."""
         return np.asarray(self.user_factors[users] @ self.item_factors.T)
 
-    def top_items(
-        self,
-        user_items: sp.csr_matrix,
-        k: int,
-        *,
-        users: np.ndarray | None = None,
-        show_progress: bool = False,
-        batch: int = 20_000,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` best untouched items of each user (of ``users``, default all):
-        (items, scores), -1 padded."""
-        users = np.arange(user_items.shape[0]) if users is None else np.asarray(users)
-        k = min(k, self.item_factors.shape[0])
-        items = np.full((len(users), k), -1, dtype=np.int32)
-        scores = np.zeros((len(users), k), dtype=np.float32)
-        for start in tqdm(range(0, len(users), batch), desc="best items per user",
-                          unit=" batches", disable=not show_progress):  # fmt: skip
-            part = slice(start, start + batch)
-            ids, vals = self.implicit.recommend(users[part], user_items[users[part]], N=k)
-            items[part] = ids
-            scores[part] = vals
-        return padded(items, scores)
+    @cached_property
+    def keys(self) -> Keys:
+        """The item factors (scores are the users' factors times them)."""
+        return Keys(self.item_factors)
+
+    def split(self, users: np.ndarray, rows: sp.csr_matrix) -> Split:
+        """The users' factors as the query of the item factors."""
+        return low_rank_split(self.user_factors[users], self.item_factors.shape[0])
 
     def similar_items(
         self,

@@ -4,6 +4,15 @@ A :class:`Ranker` scores every item for some users given those users' own rows o
 the interaction matrix; each user's best items and the top-``n`` lists evaluation
 asks for are derived from that. Callers always pass the whole user x item matrix and
 the users they want: a ranker takes the users' rows itself.
+
+Most rankers' scores are a low-rank part (users' factors times items' keys) plus a
+sparse part (the items reached from a user's own: neighbours, followers) plus a
+constant per user (:class:`Split`); blends of them are too. On a large catalog
+(``SPLIT_MIN_ITEMS``) their best items are found without a dense user x item matrix:
+the low-rank part's best items through implicit's top-k (the sparse part's items
+filtered out), merged with the sparse part's items scored exactly. That is the same
+top-k as the dense scores' (but for ties within float error), at a cost that grows
+with the catalog only through the low-rank part.
 """
 
 from __future__ import annotations
@@ -11,13 +20,79 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
+from implicit.cpu.topk import topk
 from tqdm import tqdm
 
 #: dense scores computed at once while ranking: users per batch x items
 BATCH_CELLS = 10_000_000
+#: users per batch when ranking from split scores (implicit's top-k holds 100 x items)
+SPLIT_BATCH_USERS = 2_000
+#: the catalog from which split scores rank (below, dense scores cost as little or less:
+#: docs/training-speed.md, "Best items without dense scores")
+SPLIT_MIN_ITEMS = 50_000
+
+
+@dataclass(frozen=True)
+class Split:
+    """Some users' scores of every item as ``query @ keys.T + sparse + offset[:, None]``,
+    with the ranker's ``keys`` (:attr:`Ranker.keys`)."""
+
+    #: users x rank, float32
+    query: np.ndarray
+    #: users x items, float32
+    sparse: sp.csr_matrix
+    #: one constant per user, float64
+    offset: np.ndarray
+
+    def moments(self, keys: Keys) -> tuple[np.ndarray, np.ndarray]:
+        """Each user's mean score over the catalog and its standard deviation (float64),
+        as :func:`recsvc.scoring.standardized` takes them from dense scores."""
+        count = max(keys.count, 1)
+        query = self.query.astype(np.float64)
+        sparse = self.sparse
+        sparse_sum = np.asarray(sparse.sum(axis=1), dtype=np.float64).ravel()
+        sparse_squares = np.asarray(sparse.multiply(sparse).sum(axis=1), dtype=np.float64).ravel()
+        # the low-rank part's cross terms with the sparse part: sparse @ keys
+        crossed = np.asarray(sparse @ keys.values, dtype=np.float64)
+        mean = query @ keys.mean + sparse_sum / count
+        low_rank = np.einsum("ij,jk,ik->i", query, keys.gram, query)
+        cross = 2 * np.einsum("ij,ij->i", query, crossed)
+        squares = low_rank + (cross + sparse_squares) / count
+        spread = np.sqrt(np.maximum(squares - mean**2, 0.0))
+        return mean + self.offset, spread
+
+
+class Keys:
+    """Items' keys of a low-rank part, with what the moments of scores need."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = np.ascontiguousarray(values, dtype=np.float32)
+        self.count = self.values.shape[0]
+        as64 = self.values.astype(np.float64)
+        self.mean = as64.mean(axis=0) if self.count else np.zeros(as64.shape[1])
+        self.gram = as64.T @ as64 / max(self.count, 1)
+
+
+def no_keys(count: int) -> Keys:
+    """Keys of rank 0 over ``count`` items (scores with no low-rank part)."""
+    return Keys(np.zeros((count, 0), dtype=np.float32))
+
+
+def sparse_split(sparse: sp.spmatrix) -> Split:
+    """Scores that are only a sparse part."""
+    return Split(np.zeros((sparse.shape[0], 0), dtype=np.float32),
+                 sp.csr_matrix(sparse, dtype=np.float32), np.zeros(sparse.shape[0]))  # fmt: skip
+
+
+def low_rank_split(query: np.ndarray, items: int) -> Split:
+    """Scores that are only a low-rank part."""
+    empty = sp.csr_matrix((len(query), items), dtype=np.float32)
+    return Split(np.asarray(query, dtype=np.float32), empty, np.zeros(len(query)))
 
 
 class Ranker(ABC):
@@ -28,27 +103,47 @@ class Ranker(ABC):
         """Every item's score for each of ``users`` (dense, one row per user); ``rows``
         are those users' rows of the interaction matrix."""
 
+    @cached_property
+    def keys(self) -> Keys | None:
+        """The items' keys of the scores' low-rank part, where the scores split
+        (:meth:`split`); None where they only come dense."""
+        return None
+
+    def split(self, users: np.ndarray, rows: sp.csr_matrix) -> Split:
+        """The users' scores split (only where :attr:`keys` is not None)."""
+        raise NotImplementedError(f"{type(self).__name__}'s scores do not split")
+
     def top_items(
         self,
         user_items: sp.csr_matrix,
         k: int,
         *,
         users: np.ndarray | None = None,
+        exclude: np.ndarray | None = None,
         show_progress: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` best untouched items of each user (of ``users``, default all):
-        (items, scores), best first, -1 padded."""
+        """The ``k`` best untouched items of each user (of ``users``, default all), the
+        item columns ``exclude`` left out for all: (items, scores), best first, -1
+        padded."""
         users = np.arange(user_items.shape[0]) if users is None else np.asarray(users)
+        exclude = np.zeros(0, dtype=np.int64) if exclude is None else np.asarray(exclude)
         k = min(k, user_items.shape[1])
         items = np.full((len(users), k), -1, dtype=np.int32)
         scores = np.zeros((len(users), k), dtype=np.float32)
-        batch = max(1, BATCH_CELLS // max(user_items.shape[1], 1))
+        keys = self.keys if user_items.shape[1] >= SPLIT_MIN_ITEMS else None
+        batch = (SPLIT_BATCH_USERS if keys is not None
+                 else max(1, BATCH_CELLS // max(user_items.shape[1], 1)))  # fmt: skip
         parts = [slice(start, start + batch) for start in range(0, len(users), batch)]
 
         def top(part: slice) -> tuple[np.ndarray, np.ndarray]:
-            return self._top(users[part], sp.csr_matrix(user_items[users[part]]), k)
+            some = users[part]
+            rows = sp.csr_matrix(user_items[some])
+            if keys is None:
+                return self._top(some, rows, k, exclude)
+            return _top_split(keys, self.split(some, rows), rows, k, exclude)
 
-        # numpy's sorting and arithmetic release the GIL: one batch per core
+        # numpy's sorting and arithmetic, and implicit's top-k, release the GIL: one
+        # batch per core
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             done = tqdm(pool.map(top, parts), total=len(parts), desc="best items per user",
                         unit=" batches", disable=not show_progress)  # fmt: skip
@@ -56,22 +151,84 @@ class Ranker(ABC):
                 items[part], scores[part] = ids, values
         return items, scores
 
-    def recommend(self, users: np.ndarray, user_items: sp.csr_matrix, n: int) -> np.ndarray:
+    def recommend(
+        self,
+        users: np.ndarray,
+        user_items: sp.csr_matrix,
+        n: int,
+        *,
+        exclude: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Top-``n`` item columns per user (one row per user of ``users``), the users' own
-        items in ``user_items`` (the whole matrix) excluded; -1 where fewer could be ranked."""
-        return self.top_items(user_items, n, users=np.asarray(users))[0]
+        items in ``user_items`` (the whole matrix) and the columns ``exclude`` left out;
+        -1 where fewer could be ranked."""
+        return self.top_items(user_items, n, users=np.asarray(users), exclude=exclude)[0]
 
-    def _top(self, users: np.ndarray, rows: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _top(
+        self, users: np.ndarray, rows: sp.csr_matrix, k: int, exclude: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         # negated in place, so that the best come first in ascending order
         cost = np.array(self.scores(users, rows), dtype=np.float32)
         np.negative(cost, out=cost)
         cost[rows.nonzero()] = np.inf
+        if exclude is not None:
+            cost[:, exclude] = np.inf
         k = min(k, cost.shape[1])
         top = np.argpartition(cost, k - 1, axis=1)[:, :k]
         order = np.argsort(np.take_along_axis(cost, top, axis=1), axis=1, kind="stable")
         top = np.take_along_axis(top, order, axis=1)
         values = -np.take_along_axis(cost, top, axis=1)
         return padded(top.astype(np.int32), values)
+
+
+def _top_split(
+    keys: Keys, split: Split, rows: sp.csr_matrix, k: int, exclude: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best items of each row's split scores, its own items (``rows``) and the
+    columns ``exclude`` left out: the low-rank part's best among the items the sparse
+    part leaves at 0, merged with the sparse part's items, scored whole."""
+    users = rows.shape[0]
+    sparse = sp.csr_matrix(split.sparse, dtype=np.float32)
+    sparse.sum_duplicates()
+    own = sp.csr_matrix((np.ones(rows.nnz, dtype=np.float32), rows.indices, rows.indptr),
+                        shape=rows.shape)  # fmt: skip
+    reached = sp.csr_matrix((np.ones(sparse.nnz, dtype=np.float32), sparse.indices,
+                             sparse.indptr), shape=sparse.shape)  # fmt: skip
+    # the low-rank part's best of the items neither owned nor reached
+    low_ids, low_scores = topk(keys.values, np.ascontiguousarray(split.query, dtype=np.float32),
+                               k, filter_query_items=(own + reached).tocsr(),
+                               filter_items=exclude.astype(np.int32) if len(exclude) else None,
+                               num_threads=1)  # fmt: skip
+    found = low_scores > np.finfo(np.float32).min / 2
+    low_scores = np.where(found, low_scores + split.offset[:, None], -np.inf)
+    # the reached items not owned, scored whole
+    reached_rows = np.repeat(np.arange(users, dtype=np.int64), np.diff(sparse.indptr))
+    count = np.int64(sparse.shape[1])
+    owned = np.repeat(np.arange(users, dtype=np.int64), np.diff(rows.indptr)) * count
+    keep = ~np.isin(reached_rows * count + sparse.indices, owned + rows.indices)
+    keep &= ~np.isin(sparse.indices, exclude)
+    rows_of, cols_of = reached_rows[keep], sparse.indices[keep]
+    whole = (np.einsum("ij,ij->i", split.query[rows_of], keys.values[cols_of], dtype=np.float64)
+             + sparse.data[keep] + split.offset[rows_of])  # fmt: skip
+    # per row, the reached items' best k (by score, then column)
+    # (stable sorts: the last sort's key first, ties kept in column order)
+    order = np.argsort(-whole, kind="stable")
+    order = order[np.argsort(rows_of[order], kind="stable")]
+    rows_of, cols_of, whole = rows_of[order], cols_of[order], whole[order]
+    starts = np.searchsorted(rows_of, np.arange(users))
+    place = np.arange(len(rows_of)) - starts[rows_of]
+    first = place < k
+    best_ids = np.full((users, k), -1, dtype=np.int64)
+    best_scores = np.full((users, k), -np.inf)
+    best_ids[rows_of[first], place[first]] = cols_of[first]
+    best_scores[rows_of[first], place[first]] = whole[first]
+    # both lists merged, best first
+    ids = np.hstack([best_ids, low_ids.astype(np.int64)])
+    values = np.hstack([best_scores, low_scores])
+    order = np.argsort(-values, axis=1, kind="stable")[:, :k]
+    ids = np.take_along_axis(ids, order, axis=1)
+    values = np.take_along_axis(values, order, axis=1)
+    return padded(ids.astype(np.int32), values.astype(np.float32))
 
 
 def padded(items: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

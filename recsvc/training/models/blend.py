@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
 
-from ...scoring import standardized
-from .base import Ranker
+from ...scoring import MIN_SPREAD, standardized
+from .base import Keys, Ranker, Split
 
 
 class BlendModel(Ranker):
@@ -23,3 +24,27 @@ class BlendModel(Ranker):
         for ranker, weight in self.parts:
             total += weight * standardized(ranker.scores(users, rows))
         return total
+
+    @cached_property
+    def keys(self) -> Keys | None:
+        """The parts' keys side by side, where every part's scores split."""
+        keys = [ranker.keys for ranker, _ in self.parts]
+        if any(part is None for part in keys):
+            return None
+        return Keys(np.hstack([part.values for part in keys if part is not None]))
+
+    def split(self, users: np.ndarray, rows: sp.csr_matrix) -> Split:
+        """Each part's split scaled by weight / its spread, less its mean: the weighted
+        sum of z-scores, split (the same as :meth:`scores`, without dense scores)."""
+        queries, sparse, offset = [], sp.csr_matrix(rows.shape, dtype=np.float32), 0.0
+        for ranker, weight in self.parts:
+            keys = ranker.keys
+            assert keys is not None, "split only where every part splits"
+            part = ranker.split(users, rows)
+            mean, spread = part.moments(keys)
+            scale = weight / np.maximum(spread, MIN_SPREAD)
+            queries.append(part.query * scale[:, None].astype(np.float32))
+            sparse = sparse + sp.diags(scale.astype(np.float32)) @ part.sparse
+            offset = offset + scale * (part.offset - mean)
+        return Split(np.hstack(queries), sp.csr_matrix(sparse),
+                     np.broadcast_to(offset, (len(users),)).astype(np.float64))  # fmt: skip

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 import scipy.sparse as sp
 
-from .base import Ranker
+from .base import Keys, Ranker, Split, no_keys, sparse_split
 
 
 class EaseModel(Ranker):
@@ -88,3 +90,14 @@ class SparseEaseModel(Ranker):
         binary = sp.csr_matrix(rows, dtype=np.float32, copy=True)
         binary.data[:] = 1
         return np.asarray((binary @ self.weights).toarray())
+
+    @cached_property
+    def keys(self) -> Keys:
+        """Of rank 0: the scores are only sparse (the kept weights of a user's items)."""
+        return no_keys(self.weights.shape[0])
+
+    def split(self, users: np.ndarray, rows: sp.csr_matrix) -> Split:
+        """The kept weights of the users' items, summed."""
+        binary = sp.csr_matrix(rows, dtype=np.float32, copy=True)
+        binary.data[:] = 1
+        return sparse_split(binary @ self.weights)

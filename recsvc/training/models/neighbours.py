@@ -3,12 +3,14 @@ together" (cosine over what users bought or carted) for the cart placement."""
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import implicit.nearest_neighbours
 import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from .base import Ranker
+from .base import Keys, Ranker, Split, no_keys, sparse_split
 
 WEIGHTINGS = ("cosine", "bm25")
 
@@ -47,6 +49,15 @@ class ItemKnnModel(Ranker):
         """Each user's items' similarities, summed."""
         return np.asarray((rows @ self.similarity).todense())
 
+    @cached_property
+    def keys(self) -> Keys:
+        """Of rank 0: the scores are only sparse (the neighbours of a user's items)."""
+        return no_keys(self.similarity.shape[0])
+
+    def split(self, users: np.ndarray, rows: sp.csr_matrix) -> Split:
+        """The neighbours of the users' items."""
+        return sparse_split(rows @ self.similarity)
+
 
 class BoughtTogetherModel(Ranker):
     """Item-item cosine similarity over users' purchase (and cart) history."""
@@ -80,10 +91,11 @@ class BoughtTogetherModel(Ranker):
         k: int,
         *,
         users: np.ndarray | None = None,
+        exclude: np.ndarray | None = None,
         show_progress: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Items most bought with each user's items (sparse: only items with a score),
-        the users' own items excluded; ties by column."""
+        the users' own items and those of ``exclude`` left out; ties by column."""
         users = np.arange(user_items.shape[0]) if users is None else np.asarray(users)
         rows = sp.csr_matrix(user_items[users])
         scored = (rows @ self.similarity).tocsr()
@@ -93,6 +105,8 @@ class BoughtTogetherModel(Ranker):
             start, end = scored.indptr[r], scored.indptr[r + 1]
             cols, values = scored.indices[start:end], scored.data[start:end]
             keep = ~np.isin(cols, rows.indices[rows.indptr[r] : rows.indptr[r + 1]])
+            if exclude is not None:
+                keep &= ~np.isin(cols, exclude)
             cols, values = cols[keep], values[keep]
             order = np.lexsort((cols, -values))[:k]
             items[r, : len(order)], scores[r, : len(order)] = cols[order], values[order]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 import scipy.sparse as sp
 
-from .base import Ranker
+from .base import Keys, Ranker, Split, no_keys, sparse_split
 
 
 class NextItemsModel(Ranker):
@@ -59,6 +61,15 @@ class NextItemsModel(Ranker):
     def scores(self, users: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
         """Every item's score for each user (dense, one row per user)."""
         return np.asarray((self.recent[users] @ self.following).toarray())
+
+    @cached_property
+    def keys(self) -> Keys:
+        """Of rank 0: the scores are only sparse (the followers of a user's latest items)."""
+        return no_keys(self.following.shape[0])
+
+    def split(self, users: np.ndarray, rows: sp.csr_matrix) -> Split:
+        """The followers of the users' latest items."""
+        return sparse_split(self.recent[users] @ self.following)
 
 
 def _strongest(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
