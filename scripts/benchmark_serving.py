@@ -19,7 +19,9 @@ var/bench/serving-<items>/). Then, in one run:
    ratios of the rates measured one after the other, round by round, and their medians:
    recommendations over the trivial endpoint, over bare Flask, and (with off,on) with
    impressions recorded over without.
-3. Memory: RSS and PSS of each gunicorn's master and workers.
+3. Memory: RSS and PSS of each gunicorn's master and workers; with ``--memory``, of a
+   gunicorn serving each size (the Procfile's, 2 workers), after requests of every
+   placement.
 
 Needs the Debian packages wrk and hey.
 """
@@ -44,8 +46,12 @@ import click
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SHOPS = {10_000: {"events": 1_000_000, "users": 25_000}, 100_000: {"events": 2_000_000,
-                                                                  "users": 50_000}}  # fmt: skip
+SHOPS: dict[int, dict[str, int | str]] = {
+    10_000: {"events": 1_000_000, "users": 25_000},
+    100_000: {"events": 2_000_000, "users": 50_000},
+    # a fixed model: choosing among candidates is not yet bounded at a million products
+    1_000_000: {"events": 20_000_000, "users": 500_000, "model": "als"},
+}
 
 
 def prepare(items: int, data: Path) -> Path:
@@ -59,8 +65,9 @@ def prepare(items: int, data: Path) -> Path:
                     "--events", str(shape["events"]), "--users", str(shape["users"]),
                     "--items", str(items), "--format", "parquet"], check=True)  # fmt: skip
     recsvc = str(Path(sys.executable).with_name("recsvc"))
+    model = ["--model", str(shape["model"])] if "model" in shape else []
     subprocess.run([recsvc, "train", "--events", folder / "events.parquet", "--items",
-                    folder / "items.parquet", "--models", store, "--no-progress"],
+                    folder / "items.parquet", "--models", store, "--no-progress", *model],
                    check=True, stdout=subprocess.DEVNULL)  # fmt: skip
     return store
 
@@ -355,6 +362,54 @@ def over_http(
             *_report(targets, latency, memory, rounds)]  # fmt: skip
 
 
+def memory_at(store: Path, requests: int) -> list[tuple[str, float, float]]:
+    """RSS and PSS (MiB) of the service's master and workers, a gunicorn started as the
+    Procfile starts it (2 workers, an event store in a SQLite file beside the shop),
+    after ``requests`` requests of each placement spread over shoppers and products."""
+    import json
+    import urllib.request
+
+    from recsvc.artifact import ModelStore
+    from recsvc.serving.recommender import Recommender
+
+    recommender = Recommender(ModelStore(store).load())
+    model = recommender.model
+    rng = np.random.default_rng(1)
+    users = model.users.ids[rng.integers(0, len(model.users), requests)].tolist()
+    items = model.items.ids[recommender.catalog.index.popular_order[:2000]]
+    items = items[rng.integers(0, len(items), (requests, 3))].tolist()
+    categories = recommender.catalog.index.categories
+    del recommender, model
+    database = f"sqlite:///{store.parent / 'events.db'}"
+    recsvc = str(Path(sys.executable).with_name("recsvc"))
+    subprocess.run([recsvc, "db", "upgrade", "--database", database], check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    server = Server("service", "recsvc.app:create_app()", {})
+    try:
+        server.start(store, database)
+        for i in range(requests):
+            user, (item, other, third) = users[i], items[i]
+            category = categories[i % len(categories)]
+            gets = [
+                f"/v1/users/{user}/recommendations?n=10",
+                f"/v1/users/{user}/recommendations?placement=category&category={category}",
+                f"/v1/items/{item}/similar?user_id={user}&n=10",
+                "/v1/popular?n=10",
+            ]
+            posts = [{"placement": "cart", "cart_items": [item, other], "n": 10},
+                     {"recent_items": [item, other, third], "n": 10}]  # fmt: skip
+            for path in gets:
+                urllib.request.urlopen(server.base + path, timeout=60).read()
+            for body in posts:
+                request = urllib.request.Request(
+                    server.base + "/v1/recommendations", data=json.dumps(body).encode(),
+                    headers={"Content-Type": "application/json"})  # fmt: skip
+                urllib.request.urlopen(request, timeout=60).read()
+        return server.memory()
+    finally:
+        server.stop()
+
+
 def _report(targets: list[Target], latency: dict[str, tuple[float, float, int]],
             memory: list[tuple[str, float, float]], rounds: int) -> list[str]:  # fmt: skip
     lines = ["| endpoint | max req/s (wrk), median | rounds | errors | body bytes"
@@ -411,6 +466,11 @@ def _report(targets: list[Target], latency: dict[str, tuple[float, float, int]],
 )
 @click.option("--no-http", is_flag=True, help="In-process figures only.")
 @click.option(
+    "--memory",
+    is_flag=True,
+    help="Also the RSS and PSS of a served gunicorn (master and 2 workers) at every size.",
+)
+@click.option(
     "--database",
     default=None,
     help="The event store of the HTTP runs (its schema is made; PostgreSQL for production's"
@@ -437,6 +497,7 @@ def main(
     rounds: int,
     data: Path,
     no_http: bool,
+    memory: bool,
     impressions: str,
     database: str | None,
     live_dbs: tuple[str, ...],
@@ -453,6 +514,12 @@ def main(
     for row, name in enumerate(r[0] for r in results[sizes[0]]):
         cells = " | ".join(f"{results[s][row][1]:.3f} / {results[s][row][2]:.3f} ms" for s in sizes)
         click.echo(f"| {name} | {cells} |")
+    if memory:
+        click.echo("\nMemory of a served gunicorn (after 100 requests of each placement):\n")
+        click.echo("| items | process | RSS | PSS |\n|---:|---|---:|---:|")
+        for size, store in stores.items():
+            for name, rss, pss in memory_at(store, 100):
+                click.echo(f"| {size:,} | {name} | {rss:,.0f} MiB | {pss:,.0f} MiB |")
     click.echo(f"\nLive events, {sizes[0]:,} items:\n")
     click.echo("| call | median / p99 |\n|---|---:|")
     for name, median, p99 in live_part(stores[sizes[0]], calls, list(live_dbs)):

@@ -26,8 +26,7 @@ import time
 from pathlib import Path
 
 import click
-
-ROOT = Path(__file__).resolve().parents[1]
+from bench_shops import data_option, shop
 
 
 def _run(args: list[str]) -> tuple[float, float, str]:
@@ -49,13 +48,7 @@ def _run(args: list[str]) -> tuple[float, float, str]:
 @click.option(
     "--sizes", default="1000000,10000000", show_default=True, help="Comma-separated event counts."
 )
-@click.option(
-    "--data",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=ROOT / "var" / "bench",
-    show_default=True,
-    help="Where the synthetic shops are kept between runs.",
-)
+@data_option
 @click.option(
     "--train-option",
     "train_options",
@@ -70,10 +63,7 @@ def main(sizes: str, data: Path, train_options: tuple[str, ...], plain_fit: Path
         return
     rows = []
     for size in (int(s) for s in sizes.split(",")):
-        folder = data / f"{size}"
-        if not (folder / "events.parquet").is_file():
-            subprocess.run([sys.executable, ROOT / "scripts" / "sample_data.py", "--out", folder,
-                            "--events", str(size), "--format", "parquet"], check=True)  # fmt: skip
+        folder = shop(data / f"{size}", size)
         events, items = folder / "events.parquet", folder / "items.parquet"
         with tempfile.TemporaryDirectory() as store:
             recsvc = str(Path(sys.executable).with_name("recsvc"))

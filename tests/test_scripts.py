@@ -75,3 +75,16 @@ def test_retrain_finds_the_projects_environment_and_explains_itself(
     assert "retrain: published" in run_.stdout
     assert subprocess.run(["scripts/retrain.sh"], capture_output=True, env=bare, cwd=ROOT,
                           check=False).returncode == 2  # fmt: skip
+
+
+def test_best_items_benchmark_finds_the_same_lists_both_ways(tmp_path: Path) -> None:
+    done = run(sys.executable, "scripts/benchmark_best_items.py", "--events", "20000",
+               "--items", "800", "--users", "200", "--data", tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = [line.split("|") for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert [row[1].strip() for row in rows[1:]] == [
+        "ALS", "ALS + next items", "ALS + next items + popularity (7-day)",
+        "item-kNN + next items",
+    ]  # fmt: skip
+    for row in rows[1:]:
+        assert float(row[4]) >= 0.99, row

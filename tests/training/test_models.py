@@ -279,6 +279,7 @@ def test_best_items_from_split_scores_equal_the_dense_ones(
         assert np.array_equal(items_, dense_items), name
         assert np.array_equal(scores_, dense_scores), name
     monkeypatch.setattr(base, "SPLIT_MIN_ITEMS", items)
+    monkeypatch.setattr(base, "SPARSE_SPLIT_MIN_ITEMS", items)
     for name, ranker in rankers.items():
         assert ranker.keys is not None, name
         split_items, split_scores = ranker.top_items(matrix, 30, users=some)
@@ -306,6 +307,7 @@ def test_excluded_items_are_left_out_as_a_filtered_wider_list_would(
     from recsvc.training.models import BlendModel, EaseModel, ItemKnnModel, base
 
     monkeypatch.setattr(base, "SPLIT_MIN_ITEMS", split_from)
+    monkeypatch.setattr(base, "SPARSE_SPLIT_MIN_ITEMS", split_from)
 
     matrix = checkerboard(items=30)
     als = AlsModel.fit(matrix, factors=3, regularization=0.01, alpha=1.0, iterations=5,

@@ -8,11 +8,11 @@ the users they want: a ranker takes the users' rows itself.
 Most rankers' scores are a low-rank part (users' factors times items' keys) plus a
 sparse part (the items reached from a user's own: neighbours, followers) plus a
 constant per user (:class:`Split`); blends of them are too. On a large catalog
-(``SPLIT_MIN_ITEMS``) their best items are found without a dense user x item matrix:
-the low-rank part's best items through implicit's top-k (the sparse part's items
-filtered out), merged with the sparse part's items scored exactly. That is the same
-top-k as the dense scores' (but for ties within float error), at a cost that grows
-with the catalog only through the low-rank part.
+(``SPLIT_MIN_ITEMS``, ``SPARSE_SPLIT_MIN_ITEMS``) their best items are found without
+a dense user x item matrix: the low-rank part's best items through implicit's top-k
+(the sparse part's items filtered out), merged with the sparse part's items scored
+exactly. That is the same top-k as the dense scores' (but for ties within float
+error), at a cost that grows with the catalog only through the low-rank part.
 """
 
 from __future__ import annotations
@@ -32,9 +32,12 @@ from tqdm import tqdm
 BATCH_CELLS = 10_000_000
 #: users per batch when ranking from split scores (implicit's top-k holds 100 x items)
 SPLIT_BATCH_USERS = 2_000
-#: the catalog from which split scores rank (below, dense scores cost as little or less:
-#: docs/training-speed.md, "Best items without dense scores")
+#: the catalog from which split scores rank, for rankers with a low-rank part (ALS and
+#: its blends), and for those whose scores are only sparse (item-kNN, next items, sparse
+#: EASE: more entries per user to merge); below, dense scores cost as little or less
+#: (docs/training-speed.md, "Best items without dense scores")
 SPLIT_MIN_ITEMS = 50_000
+SPARSE_SPLIT_MIN_ITEMS = 200_000
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class Split:
 
     #: users x rank, float32
     query: np.ndarray
-    #: users x items, float32
+    #: users x items, float32, no duplicate entries (as products and sums of CSR give)
     sparse: sp.csr_matrix
     #: one constant per user, float64
     offset: np.ndarray
@@ -130,7 +133,11 @@ class Ranker(ABC):
         k = min(k, user_items.shape[1])
         items = np.full((len(users), k), -1, dtype=np.int32)
         scores = np.zeros((len(users), k), dtype=np.float32)
-        keys = self.keys if user_items.shape[1] >= SPLIT_MIN_ITEMS else None
+        keys = self.keys
+        if keys is not None:
+            low_rank = keys.values.shape[1] > 0
+            split_from = SPLIT_MIN_ITEMS if low_rank else SPARSE_SPLIT_MIN_ITEMS
+            keys = keys if user_items.shape[1] >= split_from else None
         batch = (SPLIT_BATCH_USERS if keys is not None
                  else max(1, BATCH_CELLS // max(user_items.shape[1], 1)))  # fmt: skip
         parts = [slice(start, start + batch) for start in range(0, len(users), batch)]
@@ -189,7 +196,6 @@ def _top_split(
     part leaves at 0, merged with the sparse part's items, scored whole."""
     users = rows.shape[0]
     sparse = sp.csr_matrix(split.sparse, dtype=np.float32)
-    sparse.sum_duplicates()
     own = sp.csr_matrix((np.ones(rows.nnz, dtype=np.float32), rows.indices, rows.indptr),
                         shape=rows.shape)  # fmt: skip
     reached = sp.csr_matrix((np.ones(sparse.nnz, dtype=np.float32), sparse.indices,
@@ -210,18 +216,7 @@ def _top_split(
     rows_of, cols_of = reached_rows[keep], sparse.indices[keep]
     whole = (np.einsum("ij,ij->i", split.query[rows_of], keys.values[cols_of], dtype=np.float64)
              + sparse.data[keep] + split.offset[rows_of])  # fmt: skip
-    # per row, the reached items' best k (by score, then column)
-    # (stable sorts: the last sort's key first, ties kept in column order)
-    order = np.argsort(-whole, kind="stable")
-    order = order[np.argsort(rows_of[order], kind="stable")]
-    rows_of, cols_of, whole = rows_of[order], cols_of[order], whole[order]
-    starts = np.searchsorted(rows_of, np.arange(users))
-    place = np.arange(len(rows_of)) - starts[rows_of]
-    first = place < k
-    best_ids = np.full((users, k), -1, dtype=np.int64)
-    best_scores = np.full((users, k), -np.inf)
-    best_ids[rows_of[first], place[first]] = cols_of[first]
-    best_scores[rows_of[first], place[first]] = whole[first]
+    best_ids, best_scores = _row_top(rows_of, cols_of, whole, users, k)
     # both lists merged, best first
     ids = np.hstack([best_ids, low_ids.astype(np.int64)])
     values = np.hstack([best_scores, low_scores])
@@ -229,6 +224,54 @@ def _top_split(
     ids = np.take_along_axis(ids, order, axis=1)
     values = np.take_along_axis(values, order, axis=1)
     return padded(ids.astype(np.int32), values.astype(np.float32))
+
+
+#: cells of the padded rows ranked at once by :func:`_row_top`
+ROW_TOP_CELLS = 4_000_000
+
+
+def _row_top(
+    rows: np.ndarray, cols: np.ndarray, values: np.ndarray, count: int, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``k`` best (column, value) entries, best first (ties by column),
+    from entries in row order: (columns -1 padded, values -inf padded), ``count`` rows.
+    Rows of similar length are padded to a rectangle together and partitioned, so the
+    cost grows with the entries, not with sorting them all."""
+    ids = np.full((count, k), -1, dtype=np.int64)
+    best = np.full((count, k), -np.inf)
+    lengths = np.bincount(rows, minlength=count)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    by_length = np.argsort(lengths, kind="stable")
+    by_length = by_length[lengths[by_length] > 0]
+    begin = 0
+    while begin < len(by_length):
+        # the longest rows last: a group's width is its last row's length
+        end = begin + 1
+        while end < len(by_length) and (end + 1 - begin) * lengths[by_length[end]] <= ROW_TOP_CELLS:
+            end += 1
+        group = by_length[begin:end]
+        width = int(lengths[group[-1]])
+        sizes = lengths[group]
+        at = np.repeat(np.arange(len(group)), sizes)
+        place = np.arange(len(at)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        source = np.repeat(starts[group], sizes) + place
+        table = np.full((len(group), width), -np.inf)
+        columns = np.full((len(group), width), -1, dtype=np.int64)
+        table[at, place], columns[at, place] = values[source], cols[source]
+        if width > k:
+            top = np.argpartition(-table, k - 1, axis=1)[:, :k]
+            table = np.take_along_axis(table, top, axis=1)
+            columns = np.take_along_axis(columns, top, axis=1)
+        # by column, then (stably) by value: best first, ties by column
+        order = np.argsort(np.where(columns < 0, np.iinfo(np.int64).max, columns), axis=1)
+        table = np.take_along_axis(table, order, axis=1)
+        columns = np.take_along_axis(columns, order, axis=1)
+        order = np.argsort(-table, axis=1, kind="stable")
+        kept = min(k, table.shape[1])
+        best[group, :kept] = np.take_along_axis(table, order, axis=1)[:, :kept]
+        ids[group, :kept] = np.take_along_axis(columns, order, axis=1)[:, :kept]
+        begin = end
+    return ids, best
 
 
 def padded(items: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
