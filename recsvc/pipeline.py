@@ -9,6 +9,7 @@ on a schedule (the Procfile's ``worker``).
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -174,7 +175,9 @@ def _manifest(data: Dataset, config: TrainingConfig, report: TrainReport) -> dic
 
 
 class _StepTimer:
-    """Times named steps into a dict and says when each is done."""
+    """Times named steps into a dict and says when each is done, with the process's peak
+    memory so far (where the platform tells it): the step that raised it is the one
+    to look at."""
 
     def __init__(self, steps: dict[str, float], say: Callable[[str], None]) -> None:
         self.steps, self.say = steps, say
@@ -185,4 +188,16 @@ class _StepTimer:
         self.say(f"{name}…")
         yield
         self.steps[name] = time.perf_counter() - start
-        self.say(f"{name}: done in {self.steps[name]:.1f} s")
+        peak = _peak_memory_mib()
+        memory = f" (peak memory so far {peak:,.0f} MiB)" if peak is not None else ""
+        self.say(f"{name}: done in {self.steps[name]:.1f} s{memory}")
+
+
+def _peak_memory_mib() -> float | None:
+    """This process's peak resident memory in MiB (None where ``resource`` is missing)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)  # bytes there, KiB here

@@ -27,6 +27,8 @@ def test_train_publishes_an_evaluated_version(
     assert manifest["data_window"]["first_event"] < manifest["data_window"]["last_event"]
     assert set(report.steps) >= {"read events", "evaluate on holdout", "fit ALS", "publish"}
     assert "fit ALS: done in" in " ".join(said)
+    fitted = next(line for line in said if line.startswith("fit ALS: done in"))
+    assert int(fitted.split("peak memory so far ")[1].split(" MiB")[0].replace(",", "")) > 10
     model = store.load()
     assert len(model.catalog.title) == len(model.items)
     assert model.catalog.title[model.items.index(["p0"])[0]] == "Shoes no. 1"

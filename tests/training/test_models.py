@@ -327,3 +327,18 @@ def test_excluded_items_are_left_out_as_a_filtered_wider_list_would(
             expected = [item for item, score in left if score != 0]
             assert kept[row][kept_scores[row] != 0].tolist() == expected, type(ranker).__name__
             assert not set(kept[row]) & set(exclude)
+
+
+def test_ease_equals_its_closed_form_solved_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    """EASE's weights, -P / diag(P) with P = (X^T X + lambda I)^-1 and a zero diagonal,
+    though the gram matrix is built and inverted a block at a time in its own memory."""
+    from recsvc.training.models import EaseModel, ease
+
+    monkeypatch.setattr(ease, "BLOCK", 64)  # several blocks, a ragged last one
+    matrix = sp.random(500, 300, density=0.05, random_state=2, format="csr")
+    binary = (matrix > 0).astype(np.float64)
+    gram = (binary.T @ binary).toarray() + 5.0 * np.eye(300)
+    inverse = np.linalg.inv(gram)
+    expected = -inverse / np.diag(inverse)
+    np.fill_diagonal(expected, 0)
+    assert EaseModel.fit(matrix, regularization=5.0).weights == pytest.approx(expected, abs=1e-6)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 
 import numpy as np
+import scipy.linalg.lapack
 import scipy.sparse as sp
 
 from .base import Keys, Ranker, Split, no_keys, sparse_split
@@ -21,18 +22,54 @@ class EaseModel(Ranker):
         """Solve for the item-item weights on the binarized interactions."""
         binary = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
         binary.data[:] = 1
-        gram = (binary.T @ binary).toarray()
+        # items^2 float64 held once (it was held four times over, with the sparse
+        # product: 4.6 GB above the data at 12,649 items, docs/training-speed.md)
+        gram = _gram(binary)
         gram[np.diag_indices_from(gram)] += regularization
-        inverse = np.linalg.inv(gram)
-        weights = -inverse / np.diag(inverse)
-        weights[np.diag_indices_from(weights)] = 0
-        return cls(weights.astype(np.float32))
+        inverse = _inverse_in_place(gram)
+        inverse /= -np.diag(inverse).copy()
+        inverse[np.diag_indices_from(inverse)] = 0
+        return cls(inverse.astype(np.float32))
 
     def scores(self, users: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
         """Each user's row times the item-item weights."""
         binary = sp.csr_matrix(rows, dtype=np.float32, copy=True)
         binary.data[:] = 1
         return np.asarray(binary @ self.weights)
+
+
+#: columns of the gram matrix (and rows of its inverse) worked on at once
+BLOCK = 2048
+
+
+def _gram(binary: sp.csr_matrix) -> np.ndarray:
+    """X^T X, dense, a block of columns at a time (no items x items sparse product)."""
+    count = binary.shape[1]
+    gram = np.empty((count, count))
+    columns = binary.tocsc()
+    for start in range(0, count, BLOCK):
+        gram[:, start : start + BLOCK] = (binary.T @ columns[:, start : start + BLOCK]).toarray()
+    return gram
+
+
+def _inverse_in_place(matrix: np.ndarray) -> np.ndarray:
+    """The inverse of a symmetric positive definite matrix, in its own memory: LAPACK's
+    Cholesky on its Fortran-ordered view (the same matrix, being symmetric), whose
+    result holds one triangle, mirrored to the other a block of rows at a time."""
+    factor, info = scipy.linalg.lapack.dpotrf(matrix.T, lower=0, overwrite_a=1, clean=0)
+    if info == 0:
+        _, info = scipy.linalg.lapack.dpotri(factor, lower=0, overwrite_c=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"regularized gram matrix not positive definite ({info})")
+    # the Fortran view's upper triangle is this array's lower one
+    count = len(matrix)
+    for start in range(0, count, BLOCK):
+        end = min(start + BLOCK, count)
+        matrix[start:end, end:] = matrix[end:, start:end].T
+        square = matrix[start:end, start:end]
+        upper = np.triu_indices(end - start, 1)
+        square[upper] = square.T[upper]
+    return matrix
 
 
 class SparseEaseModel(Ranker):
