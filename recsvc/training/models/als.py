@@ -17,7 +17,8 @@ from .base import Keys, Ranker, Split, low_rank_split, padded
 
 
 class AlsModel(Ranker):
-    """Implicit ALS factors, fitted with all cores; ranks with implicit's own top-k."""
+    """Implicit ALS factors, fitted with all cores; ranks through the common paths of
+    :class:`~.base.Ranker` (dense scores, or on a large catalog implicit's top-k)."""
 
     def __init__(self, implicit_model: implicit.cpu.als.AlternatingLeastSquares) -> None:
         self.implicit = implicit_model
