@@ -124,9 +124,7 @@ class SparseEaseModel(Ranker):
 
     def scores(self, users: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
         """Each user's row times the item-item weights."""
-        binary = sp.csr_matrix(rows, dtype=np.float32, copy=True)
-        binary.data[:] = 1
-        return np.asarray((binary @ self.weights).toarray())
+        return np.asarray(self.split(users, rows).sparse.toarray())
 
     @cached_property
     def keys(self) -> Keys:

@@ -47,7 +47,7 @@ class ItemKnnModel(Ranker):
 
     def scores(self, users: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
         """Each user's items' similarities, summed."""
-        return np.asarray((rows @ self.similarity).todense())
+        return np.asarray(self.split(users, rows).sparse.toarray())
 
     @cached_property
     def keys(self) -> Keys:

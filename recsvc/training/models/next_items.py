@@ -60,7 +60,7 @@ class NextItemsModel(Ranker):
 
     def scores(self, users: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
         """Every item's score for each user (dense, one row per user)."""
-        return np.asarray((self.recent[users] @ self.following).toarray())
+        return np.asarray(self.split(users, rows).sparse.toarray())
 
     @cached_property
     def keys(self) -> Keys:
