@@ -9,6 +9,8 @@ time, where a mean added to every item changes no ranking: ``z(a) + w z(b)`` ran
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
 
 #: the smallest spread a standardized score is divided by (scores all alike: all 0)
@@ -25,10 +27,17 @@ def standardized(scores: np.ndarray) -> np.ndarray:
     return z
 
 
-def spread(mean: float, mean_of_squares: float) -> np.float64:
+@overload
+def spread(mean: float, mean_of_squares: float) -> np.float64: ...
+@overload
+def spread(mean: np.ndarray, mean_of_squares: np.ndarray) -> np.ndarray: ...
+def spread(
+    mean: float | np.ndarray, mean_of_squares: float | np.ndarray
+) -> np.float64 | np.ndarray:
     """The standard deviation of scores from their mean and the mean of their squares
-    (computed in the inputs' precision, returned as float64)."""
-    return np.float64(np.sqrt(max(mean_of_squares - mean**2, 0.0)))
+    (computed in the inputs' precision, returned as float64); of one set of scores, or
+    elementwise of many (training's blends, one per user)."""
+    return np.float64(np.sqrt(np.maximum(mean_of_squares - mean**2, 0.0)))
 
 
 def added_weight(weight: float, base_spread: float, added_spread: float) -> np.float64:

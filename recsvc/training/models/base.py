@@ -28,6 +28,8 @@ import scipy.sparse as sp
 from implicit.cpu.topk import topk
 from tqdm import tqdm
 
+from ...scoring import spread
+
 #: dense scores computed at once while ranking: users per batch x items
 BATCH_CELLS = 10_000_000
 #: users per batch when ranking from split scores (implicit's top-k holds 100 x items)
@@ -66,8 +68,7 @@ class Split:
         low_rank = np.einsum("ij,jk,ik->i", query, keys.gram, query)
         cross = 2 * np.einsum("ij,ij->i", query, crossed)
         squares = low_rank + (cross + sparse_squares) / count
-        spread = np.sqrt(np.maximum(squares - mean**2, 0.0))
-        return mean + self.offset, spread
+        return mean + self.offset, spread(mean, squares)
 
 
 class Keys:
