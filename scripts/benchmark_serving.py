@@ -310,12 +310,7 @@ def over_http(
 
     model = ModelStore(store).load()
     users = [str(u) for u in model.users.ids[:: max(1, len(model.users) // 1000)][:1000]]
-    # an event store with its schema, as in production: each request of a known shopper
-    # reads their live events (none here) before ranking
-    database = database or f"sqlite:///{store.parent / 'events.db'}"
-    recsvc = str(Path(sys.executable).with_name("recsvc"))
-    subprocess.run([recsvc, "db", "upgrade", "--database", database], check=True,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    database = event_store(store, database)
     engine = connect(database)
     with engine.connect() as conn:
         stored = conn.execute(sa.select(sa.func.count()).select_from(impressions)).scalar()
@@ -362,6 +357,17 @@ def over_http(
             *_report(targets, latency, memory, rounds)]  # fmt: skip
 
 
+def event_store(store: Path, database: str | None = None) -> str:
+    """An event store with its schema, as in production (each request of a known
+    shopper reads their live events, none here, before ranking): ``database``, or a
+    SQLite file beside the shop. Its URL."""
+    database = database or f"sqlite:///{store.parent / 'events.db'}"
+    recsvc = str(Path(sys.executable).with_name("recsvc"))
+    subprocess.run([recsvc, "db", "upgrade", "--database", database], check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    return database
+
+
 def memory_at(store: Path, requests: int) -> list[tuple[str, float, float]]:
     """RSS and PSS (MiB) of the service's master and workers, a gunicorn started as the
     Procfile starts it (2 workers, an event store in a SQLite file beside the shop),
@@ -380,10 +386,7 @@ def memory_at(store: Path, requests: int) -> list[tuple[str, float, float]]:
     items = items[rng.integers(0, len(items), (requests, 3))].tolist()
     categories = recommender.catalog.index.categories
     del recommender, model
-    database = f"sqlite:///{store.parent / 'events.db'}"
-    recsvc = str(Path(sys.executable).with_name("recsvc"))
-    subprocess.run([recsvc, "db", "upgrade", "--database", database], check=True,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    database = event_store(store)
     server = Server("service", "recsvc.app:create_app()", {})
     try:
         server.start(store, database)
