@@ -239,14 +239,18 @@ def _cast_times(
     text: pa.ChunkedArray, rows: np.ndarray, kind: pa.DataType, source: str, field: str
 ) -> np.ndarray:
     values = text.filter(pa.array(rows))
+    whole = pc.replace_substring_regex(values, r"\.\d+", "")
     try:
-        times = pc.cast(pc.replace_substring_regex(values, r"\.\d+", ""), kind)
+        times = pc.cast(whole, kind)
     except pa.ArrowInvalid:
-        # Well-formed but impossible, like month 13: find the first such row.
+        # Well-formed but impossible, like month 13: find the first such row (as cast,
+        # fractions of a second dropped; shown as written).
         positions = np.flatnonzero(rows)
-        for i, value in enumerate(values.to_pylist()):
+        for i, (value, seconds) in enumerate(
+            zip(values.to_pylist(), whole.to_pylist(), strict=True)
+        ):
             try:
-                pc.cast(pa.array([value]), kind)
+                pc.cast(pa.array([seconds]), kind)
             except pa.ArrowInvalid:
                 raise DataError(
                     f"not a valid time: {value!r}",
