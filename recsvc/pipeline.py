@@ -21,17 +21,22 @@ import numpy as np
 import sqlalchemy.exc
 
 from . import __version__
-from .artifact import VersionStore, with_manifest
+from .artifact import Model, VersionStore, with_manifest
 from .config import TrainingConfig
 from .data.dataset import Dataset, Source
+from .data.spark import SparkFiles
+from .data.spark import session as spark_session
 from .errors import QualityGateFailed, RecsvcError
 from .evaluation.gate import gate
 from .evaluation.holdout import DEFAULT_SPLIT, holdout_for
 from .evaluation.metrics import evaluate
 from .evaluation.selection import select
 from .evaluation.served import evaluate_served
-from .training.fit import build_model, data_window
+from .evaluation.spark import evaluate_forward
+from .training.fit import build_model
 from .training.models import AUTO, PopularityModel, check_model
+from .training.spark import SPARK_MODELS
+from .training.spark import build_model as build_spark_model
 
 
 @dataclass
@@ -56,7 +61,7 @@ def read_dataset(source: Source, config: TrainingConfig) -> Dataset:
 
 
 def train(
-    source: Source,
+    source: Source | SparkFiles,
     *,
     config: TrainingConfig,
     store: VersionStore,
@@ -71,10 +76,14 @@ def train(
     is more than ``config.max_ndcg_drop`` below what the current version's settings
     reach on the same holdout, unless ``force``. ``promote=False`` publishes without
     making the version current (a candidate for an experiment) and skips the gate.
+    A :class:`~recsvc.data.spark.SparkFiles` source trains on Spark (``--engine spark``).
     """
     check_model(config)
     report = TrainReport()
     timer = _StepTimer(report.steps, say)
+    if isinstance(source, SparkFiles):
+        return _train_on_spark(source, config, store, report, timer, force=force,
+                               promote=promote, show_progress=show_progress, say=say)  # fmt: skip
     with timer("read events"):
         data = read_dataset(source, config)
     report.counts["events"] = len(data.events)
@@ -100,24 +109,88 @@ def train(
         config = chosen.config
 
     with timer("evaluate on holdout"):
-        model_metrics = evaluate_served(data, holdout, config)
         popular = PopularityModel.fit(holdout.train.matrix)
         report.metrics = {
             "holdout": {"split": DEFAULT_SPLIT, "fraction": config.holdout_fraction,
                         "users_scored": len(holdout.users), "new_shoppers": holdout.new_shoppers,
                         "through": "serving (home)"},
-            "model": model_metrics,
+            "model": evaluate_served(data, holdout, config),
             "popularity": evaluate(popular, holdout, in_stock=data.in_stock()),
         }  # fmt: skip
 
+    def score(settings: TrainingConfig) -> float:
+        return evaluate_served(data, holdout_for(data, settings), settings)["ndcg@10"]
+
+    return _gate_and_publish(
+        config, store, report, timer, score=score,
+        build=lambda: build_model(data.events, data, config, show_progress=show_progress,
+                                  timer=timer),
+        force=force, promote=promote, say=say,
+    )  # fmt: skip
+
+
+def _train_on_spark(
+    source: SparkFiles,
+    config: TrainingConfig,
+    store: VersionStore,
+    report: TrainReport,
+    timer: _StepTimer,
+    *,
+    force: bool,
+    promote: bool,
+    show_progress: bool,
+    say: Callable[[str], None],
+) -> TrainReport:
+    """:func:`train` on Spark: read, hold out, fit and score on the cluster; gate and
+    publish as any version."""
+    if config.model not in SPARK_MODELS:
+        raise RecsvcError(
+            f"--engine spark fits --model {' or '.join(SPARK_MODELS)} (MLlib's ALS, with next"
+            f" items and popularity blended as configured), not {config.model!r}: the choice"
+            " among models runs on one machine (--engine implicit)"
+        )
+    spark = spark_session(show_progress=show_progress)
+    with timer("read events"):
+        data = source.read(spark, config)
+        report.counts["events"] = data.events.count()
+    with timer("evaluate on holdout"):
+        report.metrics = evaluate_forward(spark, data, config)
+
+    def score(settings: TrainingConfig) -> float:
+        return float(evaluate_forward(spark, data, settings)["model"]["ndcg@10"])
+
+    try:
+        return _gate_and_publish(
+            config, store, report, timer, score=score,
+            build=lambda: build_spark_model(spark, data, config, timer=timer),
+            force=force, promote=promote, say=say,
+        )  # fmt: skip
+    finally:
+        data.events.unpersist()
+
+
+def _gate_and_publish(
+    config: TrainingConfig,
+    store: VersionStore,
+    report: TrainReport,
+    timer: _StepTimer,
+    *,
+    score: Callable[[TrainingConfig], float],
+    build: Callable[[], Model],
+    force: bool,
+    promote: bool,
+    say: Callable[[str], None],
+) -> TrainReport:
+    """The quality gate (``score``: other settings' holdout NDCG@10 on the same data),
+    then the whole version (``build``), published."""
     current = store.current()
     if current is not None and promote:
         with timer("quality gate"):
-            report.gate = gate(data, model_metrics, store, current, config)
+            report.gate = gate(report.metrics["model"], store, current, config, score=score)
         if not report.gate["passed"] and not force:
             raise QualityGateFailed(report.gate["message"])
 
-    model = build_model(data.events, data, config, show_progress=show_progress, timer=timer)
+    model = build()
     report.counts.update(
         users=len(model.users), items=len(model.items),
         interactions=int(model.user_items.nnz), purchases=int(model.purchased.nnz),
@@ -128,7 +201,7 @@ def train(
             f" {config.similar_items_exact_max_items:,}): recall@{similar['per_item']}"
             f" {similar['recall']:.3f} against exact on {similar['recall_sample']:,}"
             " sampled items")  # fmt: skip
-    model = with_manifest(model, {**_manifest(data, config, report), "similar_items": similar})
+    model = with_manifest(model, _manifest(model, config, report))
     with timer("publish"):
         report.version = store.publish(model, promote=promote)
     report.promoted = promote
@@ -157,10 +230,12 @@ def retrain_every(
             sleep(hours * 3600)
 
 
-def _manifest(data: Dataset, config: TrainingConfig, report: TrainReport) -> dict[str, Any]:
+def _manifest(model: Model, config: TrainingConfig, report: TrainReport) -> dict[str, Any]:
     return {
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "data_window": data_window(data.events),
+        "data_window": model.manifest["data_window"],
+        "similar_items": model.manifest["similar_items"],
+        "engine": model.manifest.get("engine", {"name": "implicit"}),
         "counts": dict(report.counts),
         "parameters": config.as_dict(),
         "metrics": report.metrics,

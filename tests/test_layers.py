@@ -43,7 +43,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
 
 #: the top: what runs recsvc (the app, the command, training end to end); no layer
 #: imports it
-TOP = ("recsvc.app", "recsvc.cli", "recsvc.pipeline")
+TOP = ("recsvc.app", "recsvc.cli", "recsvc.pipeline", "recsvc.__main__")
 FORBIDDEN = {layer: (*bad, *TOP) for layer, bad in FORBIDDEN.items()}
 
 

@@ -7,7 +7,6 @@ import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
@@ -69,14 +68,15 @@ def open_store(models: str | None) -> VersionStore:
 
 
 def data_options(command: Callable[..., None]) -> Callable[..., None]:
-    path = click.Path(dir_okay=False, path_type=Path)
+    # text, not a path: with --engine spark a folder or a URL (s3a://...) too
     command = click.option(
-        "--items", type=path, default=None,
+        "--items", type=str, default=None, metavar="FILE",
         help="Catalog file: item_id, optional title, category, price, available.",
     )(command)  # fmt: skip
     return click.option(
-        "--events", type=path, default=None,
-        help="Events file (.csv, .parquet or .jsonl): user_id, item_id, event_type, timestamp.",
+        "--events", type=str, default=None, metavar="FILE",
+        help="Events file (.csv, .parquet or .jsonl): user_id, item_id, event_type, timestamp."
+        " With --engine spark also a folder (events.parquet/) or a URL Spark reads (s3a://...).",
     )(command)  # fmt: skip
 
 

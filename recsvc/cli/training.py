@@ -12,6 +12,7 @@ import click
 from ..artifact import VersionStore
 from ..config import write_settings
 from ..data.dataset import Files, Source
+from ..data.spark import SparkFiles
 from ..evaluation.compare import evaluate_dataset, evaluate_moments_dataset, report_dataset
 from ..evaluation.holdout import DEFAULT_SPLIT, SPLITS, holdout_for
 from ..evaluation.report import write_report
@@ -67,6 +68,14 @@ from .options import (
     help="With --from-db: only events of the last this many days. [default: all]",
 )
 @click.option(
+    "--engine",
+    type=click.Choice(["implicit", "spark"]),
+    default="implicit",
+    show_default=True,
+    help="Where to fit: implicit on this machine, or Apache Spark (pip install"
+    " 'recsvc[spark]'; local[*], or the cluster of spark-submit; --model als; docs/spark.md).",
+)
+@click.option(
     "--every",
     type=float,
     default=None,
@@ -76,14 +85,15 @@ from .options import (
 @database_option
 @domain_errors
 def train_command(
-    events: Path | None,
-    items: Path | None,
+    events: str | None,
+    items: str | None,
     models: str | None,
     force: bool,
     promote: bool,
     progress: bool | None,
     from_db: bool,
     window_days: float | None,
+    engine: str,
     every: float | None,
     database: str | None,
     **options: Any,
@@ -97,11 +107,13 @@ def train_command(
     config = training_config(options)
     store = open_store(models)
     show = sys.stderr.isatty() if progress is None else progress
-    source: Source
+    source: Source | SparkFiles
     if from_db and events is None:
+        if engine == "spark":
+            raise click.UsageError("--engine spark reads --events (files or URLs), not --from-db")
         source = Database(open_shop(database), window_days)
     elif events is not None and not from_db:
-        source = Files(events, items)
+        source = SparkFiles(events, items) if engine == "spark" else Files(events, items)
     else:
         raise click.UsageError("give either --events FILE or --from-db")
 
@@ -173,8 +185,8 @@ def _print_report(report: TrainReport, store: VersionStore) -> None:
 )
 @domain_errors
 def evaluate_command(
-    events: Path | None,
-    items: Path | None,
+    events: str | None,
+    items: str | None,
     split: str,
     test_days: float | None,
     as_json: bool,
@@ -267,8 +279,8 @@ def evaluate_command(
 )
 @domain_errors
 def tune_command(
-    events: Path | None,
-    items: Path | None,
+    events: str | None,
+    items: str | None,
     seconds: float,
     max_trials: int,
     folds: int,

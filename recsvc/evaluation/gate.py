@@ -7,30 +7,28 @@ settings, not a harder month.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..artifact import VersionStore
 from ..config import TrainingConfig
-from ..data.dataset import Dataset
-from .holdout import holdout_for
-from .served import evaluate_served
 
 
 def gate(
-    data: Dataset,
     candidate: Mapping[str, float],
     store: VersionStore,
     current: str,
     config: TrainingConfig,
+    *,
+    score: Callable[[TrainingConfig], float],
 ) -> dict[str, Any]:
-    """The gate's verdict: ``passed``, both figures, and a sentence saying why."""
+    """The gate's verdict: ``passed``, both figures, and a sentence saying why.
+
+    ``score`` gives the holdout NDCG@10 of other settings on the same data (refitted,
+    by the engine that trained the candidate)."""
     current_config = TrainingConfig.from_dict(store.manifest(current).get("parameters", {}))
-    if current_config == config:
-        reference = candidate["ndcg@10"]
-    else:
-        current_holdout = holdout_for(data, current_config)
-        reference = evaluate_served(data, current_holdout, current_config)["ndcg@10"]
+    same = current_config == config
+    reference = candidate["ndcg@10"] if same else score(current_config)
     drop = reference - candidate["ndcg@10"]
     passed = drop <= config.max_ndcg_drop
     message = (

@@ -71,17 +71,24 @@ def forward_cutoff(events: Events, *, fraction: float = 0.2, test_days: float | 
 
 
 @dataclass(frozen=True, eq=False)
-class Holdout:
-    """A training matrix and the ground truth it is scored against."""
+class Truth:
+    """A training matrix and the ground truth it is scored against (however the split
+    was made: here, or on Spark by recsvc.evaluation.spark)."""
 
     train: Interactions
     users: np.ndarray  # rows of the scored users
     truth: sp.csr_matrix  # one row per scored user: items to find
-    #: the training part's events (to build a whole model from them)
-    train_events: Events
     #: shoppers first seen in the test part who bought there (the cold-start path: not
     #: scored, counted apart)
     new_shoppers: int = 0
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Holdout(Truth):
+    """A split made here: the truth, and the training part's events (to build a whole
+    model from them)."""
+
+    train_events: Events
 
 
 def make_holdout(

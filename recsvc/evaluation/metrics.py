@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..training.models import Ranker
-from .holdout import Holdout
+from .holdout import Truth
 
 K = 10
 METRICS = ("ndcg@10", "precision@10", "recall@10", "map@10", "coverage")
@@ -83,7 +83,7 @@ def per_user_scores(recommended: np.ndarray, truth: sp.csr_matrix) -> dict[str, 
 
 
 def lists(
-    ranker: Ranker, holdout: Holdout, *, k: int = K, in_stock: np.ndarray | None = None
+    ranker: Ranker, holdout: Truth, *, k: int = K, in_stock: np.ndarray | None = None
 ) -> np.ndarray:
     """Each scored user's top-``k`` item columns from a fitted model (-1 padded); with
     ``in_stock`` (one flag per item), only items in stock, as the served lists are."""
@@ -95,7 +95,7 @@ def lists(
 
 
 def evaluate(
-    ranker: Ranker, holdout: Holdout, *, k: int = K, in_stock: np.ndarray | None = None
+    ranker: Ranker, holdout: Truth, *, k: int = K, in_stock: np.ndarray | None = None
 ) -> dict[str, float]:
     """Score a fitted model on a holdout (``in_stock``: see :func:`lists`)."""
     recommended = lists(ranker, holdout, k=k, in_stock=in_stock)

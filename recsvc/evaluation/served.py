@@ -15,7 +15,7 @@ from ..serving.filters import Filters
 from ..serving.recommender import Recommender
 from ..serving.sources import bought_with
 from ..training.fit import Fits, build_model
-from .holdout import Holdout
+from .holdout import Holdout, Truth
 from .metrics import score
 
 
@@ -44,7 +44,7 @@ def fit_for(
 
 
 def evaluate_recommender(
-    recommender: Recommender, holdout: Holdout, *, k: int = 10, placement: str = "home"
+    recommender: Recommender, holdout: Truth, *, k: int = 10, placement: str = "home"
 ) -> dict[str, float]:
     """P@k, R@k, NDCG@k, MAP@k and coverage of the recommender's lists for the holdout."""
     recommended = served_lists(recommender, holdout, k=k, placement=placement)
@@ -52,7 +52,7 @@ def evaluate_recommender(
 
 
 def served_lists(
-    recommender: Recommender, holdout: Holdout, *, k: int = 10, placement: str = "home"
+    recommender: Recommender, holdout: Truth, *, k: int = 10, placement: str = "home"
 ) -> np.ndarray:
     """Each scored user's list from the recommender, as item columns (-1 padded)."""
     items = recommender.model.items

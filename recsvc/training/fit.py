@@ -217,12 +217,30 @@ def fit_ranker(
         (*key, "ranker", config.model, *_settings(config, *kind.settings)),
         lambda: kind.fit(train, events, config, als),
     )
-    parts: list[tuple[Ranker, float]] = [(ranker, 1.0)]
     if config.next_items_weight > 0:
         next_items = next_items or fit_next_items(train, events, config)
+    popularity = None
+    if config.popularity_weight > 0:
+        popularity = _popularity(fits, key, train, events, config)
+    return blended(ranker, config, next_items, popularity)
+
+
+def blended(
+    ranker: Ranker,
+    config: TrainingConfig,
+    next_items: NextItemsModel | None = None,
+    popularity: PopularityModel | None = None,
+) -> Ranker:
+    """The configuration's ranker of a user's best items, made of its parts: ``ranker``
+    (the model), plus ``next_items`` weighted ``next_items_weight`` and ``popularity``
+    weighted ``popularity_weight`` where those weights are above 0."""
+    parts: list[tuple[Ranker, float]] = [(ranker, 1.0)]
+    if config.next_items_weight > 0:
+        assert next_items is not None
         parts.append((next_items, config.next_items_weight))
     if config.popularity_weight > 0:
-        parts.append((_popularity(fits, key, train, events, config), config.popularity_weight))
+        assert popularity is not None
+        parts.append((popularity, config.popularity_weight))
     return ranker if len(parts) == 1 else BlendModel(parts)
 
 
@@ -254,8 +272,12 @@ def fit_next_items(train: Interactions, events: Events, config: TrainingConfig) 
 def data_window(events: Events) -> dict[str, Any]:
     """The first and last event's times: where a model's data starts and ends (serving
     folds in what comes after)."""
-    return {"first_event": _iso(int(events.timestamp.min())),
-            "last_event": _iso(int(events.timestamp.max()))}  # fmt: skip
+    return data_window_of(int(events.timestamp.min()), int(events.timestamp.max()))
+
+
+def data_window_of(first: int, last: int) -> dict[str, Any]:
+    """The data window of events from ``first`` to ``last`` (epoch seconds)."""
+    return {"first_event": _iso(first), "last_event": _iso(last)}
 
 
 def _iso(epoch: int) -> str:

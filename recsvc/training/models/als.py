@@ -53,6 +53,18 @@ class AlsModel(Ranker):
         model.num_threads = 1
         return cls(model)
 
+    @classmethod
+    def of_factors(cls, user_factors: np.ndarray, item_factors: np.ndarray) -> AlsModel:
+        """A model of factors fitted elsewhere (Spark's ALS, recsvc.training.spark), ranking
+        and finding neighbours as a fitted one does, with one thread."""
+        with threadpool_limits(1, "blas"):  # implicit warns of BLAS threads otherwise
+            model = implicit.cpu.als.AlternatingLeastSquares(
+                factors=item_factors.shape[1], num_threads=1
+            )
+        model.user_factors = np.ascontiguousarray(user_factors, dtype=np.float32)
+        model.item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
+        return cls(model)
+
     @property
     def user_factors(self) -> np.ndarray:
         """One row of latent factors per user."""
@@ -85,23 +97,26 @@ class AlsModel(Ranker):
         exact_max_items: int | None = None,
         seed: int = 0,
         batch: int = 20_000,
+        rows: np.ndarray | None = None,
         show_progress: bool = False,
     ) -> Neighbours:
         """Every item's ``k`` nearest items by cosine of their factors, itself left out:
         exact up to ``exact_max_items`` items (None: always), above through an HNSW
-        graph (recsvc.training.nearest)."""
+        graph (recsvc.training.nearest). ``rows``: only these items' neighbours (exact;
+        one row each, in their order), as a Spark executor finds a block of them."""
         count = self.item_factors.shape[0]
         k = min(k, count - 1)
-        if exact_max_items is not None and count > max(exact_max_items, 4 * k):
+        if rows is None and exact_max_items is not None and count > max(exact_max_items, 4 * k):
             return nearest.approximate(self.item_factors, k, seed=seed,
                                        show_progress=show_progress)  # fmt: skip
-        items = np.full((count, k), -1, dtype=np.int32)
-        scores = np.zeros((count, k), dtype=np.float32)
-        for start in tqdm(range(0, count, batch), desc="nearest items per item", unit=" batches",
-                          disable=not show_progress):  # fmt: skip
-            rows = np.arange(start, min(start + batch, count))
-            ids, vals = self.implicit.similar_items(rows, N=k + 1)
-            last = nearest.others(ids, rows, k)
-            items[rows] = np.take_along_axis(ids, last, axis=1)
-            scores[rows] = np.take_along_axis(vals, last, axis=1)
+        wanted = np.arange(count) if rows is None else np.asarray(rows)
+        items = np.full((len(wanted), k), -1, dtype=np.int32)
+        scores = np.zeros((len(wanted), k), dtype=np.float32)
+        for start in tqdm(range(0, len(wanted), batch), desc="nearest items per item",
+                          unit=" batches", disable=not show_progress):  # fmt: skip
+            block = slice(start, min(start + batch, len(wanted)))
+            ids, vals = self.implicit.similar_items(wanted[block], N=k + 1)
+            last = nearest.others(ids, wanted[block], k)
+            items[block] = np.take_along_axis(ids, last, axis=1)
+            scores[block] = np.take_along_axis(vals, last, axis=1)
         return Neighbours(*padded(items, scores), "exact")
