@@ -157,6 +157,12 @@ def _train_on_spark(
         report.metrics = evaluate_forward(spark, data, config)
 
     def score(settings: TrainingConfig) -> float:
+        if settings.model not in SPARK_MODELS:
+            raise QualityGateFailed(
+                f"the current version was fitted with --model {settings.model}, which the"
+                " spark engine cannot refit to compare on the same holdout: --force publishes"
+                " without the comparison, --no-promote beside the current version"
+            )
         return float(evaluate_forward(spark, data, settings)["model"]["ndcg@10"])
 
     try:
@@ -186,7 +192,12 @@ def _gate_and_publish(
     current = store.current()
     if current is not None and promote:
         with timer("quality gate"):
-            report.gate = gate(report.metrics["model"], store, current, config, score=score)
+            try:
+                report.gate = gate(report.metrics["model"], store, current, config, score=score)
+            except QualityGateFailed as exc:  # the current settings cannot be refitted here
+                if not force:
+                    raise
+                report.gate = {"current": current, "passed": False, "message": str(exc)}
         if not report.gate["passed"] and not force:
             raise QualityGateFailed(report.gate["message"])
 

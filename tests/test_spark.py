@@ -288,3 +288,14 @@ def test_the_candidates_keep_a_user_s_own_items_out(spark: Any, log: Path) -> No
         assert not own & set(listed)
         assert len(listed) == min(4, len(model.items) - len(own))
     assert isinstance(model.user_items, sp.csr_matrix)
+
+
+def test_the_gate_on_spark_says_when_it_cannot_refit_the_current_settings(
+    spark: Any, small_shop: tuple[Path, Path], tmp_path: Path, fast_config: TrainingConfig
+) -> None:
+    events, items = small_shop
+    store = ModelStore(tmp_path / "models")
+    first = train(Files(events, items), config=fast_config.replace(model="itemknn"), store=store)
+    with pytest.raises(QualityGateFailed, match="spark engine cannot refit"):
+        train(SparkFiles(str(events), str(items)), config=fast_config, store=store)
+    assert store.history() == [first.version]
