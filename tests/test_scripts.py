@@ -88,3 +88,10 @@ def test_best_items_benchmark_finds_the_same_lists_both_ways(tmp_path: Path) -> 
     ]  # fmt: skip
     for row in rows[1:]:
         assert float(row[4]) >= 0.99, row
+
+
+@pytest.mark.parametrize("script", ["compare_engines.py", "benchmark_engines.py"])
+def test_the_engine_scripts_explain_themselves(script: str) -> None:
+    done = run(sys.executable, f"scripts/{script}", "--help")
+    assert done.returncode == 0, done.stderr
+    assert "spark" in done.stdout.lower()
