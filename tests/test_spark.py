@@ -132,6 +132,7 @@ def test_next_items_and_co_occurrence_equal_the_local_ones(spark: Any, log: Path
 BAD = {
     "an unknown type": HEADER + "a,x,view,2024-01-01,1\nb,y,like,2024-01-01,1\n",
     "an empty id": HEADER + 'a,x,view,2024-01-01,1\n"",y,view,2024-01-01,1\n',
+    "an unquoted empty id": HEADER + "a,x,view,2024-01-01,1\nb,,view,2024-01-01,1\n",
     "a long id": HEADER + f"a,x,view,2024-01-01,1\n{'u' * 129},y,view,2024-01-01,1\n",
     "a control character": HEADER + "a,x,view,2024-01-01,1\nb,y\x01,view,2024-01-01,1\n",
     "not a time": HEADER + "a,x,view,2024-01-01,1\nb,y,view,yesterday,1\n",
@@ -159,6 +160,18 @@ def test_bad_input_is_refused_with_the_local_messages(
     with pytest.raises(DataError) as remote:
         read_with_spark(spark, str(path), event_types=TYPES, bounds=TimeBounds())
     assert str(remote.value) == str(local.value)
+
+
+@pytest.mark.parametrize("rows", ["b,y,view,2024-01-01,1,9,9\n", "b,y\n"])
+def test_a_file_spark_cannot_parse_is_refused_as_bad_input(
+    spark: Any, tmp_path: Path, rows: str
+) -> None:
+    from recsvc.data.spark import read_events as read_with_spark
+
+    path = tmp_path / "events.csv"
+    path.write_text(HEADER + "a,x,view,2024-01-01,1\n" + rows)
+    with pytest.raises(DataError, match=f"^{path}: cannot read the file as csv: "):
+        read_with_spark(spark, str(path), event_types=TYPES, bounds=TimeBounds())
 
 
 def test_bad_parquet_rows_are_named_as_the_local_reader_names_them(

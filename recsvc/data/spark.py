@@ -17,10 +17,12 @@ was given; otherwise a local one (``RECSVC_SPARK_MASTER``, default ``local[*]``)
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -115,14 +117,15 @@ class _Check:
 
 
 def read_frame(spark: SparkSession, path: str, *, required: Iterable[str],
-               optional: Iterable[str] = ()) -> DataFrame:  # fmt: skip
-    """The ``required`` and present ``optional`` columns of a file or folder, CSV as text
-    (an empty quoted or unquoted cell is empty text, as the local reader has it)."""
+               optional: Iterable[str] = (), text: Iterable[str] = ()) -> DataFrame:  # fmt: skip
+    """The ``required`` and present ``optional`` columns of a file or folder; from CSV,
+    every cell is text, and the ``text`` columns' empty cells are empty text (as the
+    local reader has them)."""
     from pyspark.errors import AnalysisException
     from pyspark.sql import functions as F
 
     fmt = file_format(_name(path))
-    required = list(required)
+    required, text = list(required), set(text)
     try:
         if fmt == "csv":
             frame = spark.read.options(header=True, nullValue="\u0000", emptyValue="",
@@ -144,10 +147,32 @@ def read_frame(spark: SparkSession, path: str, *, required: Iterable[str],
             source=path,
         )
     wanted = required + [c for c in optional if c not in required and c in present]
-    frame = frame.select(*wanted, F.input_file_name().alias("_file"))
-    if frame.isEmpty():
+    columns = [F.col(c) for c in wanted]
+    if fmt == "csv":  # as pyarrow reads text: an empty cell is empty text, never missing
+        columns = [F.coalesce(F.col(c), F.lit("")).alias(c) if c in text else F.col(c)
+                   for c in wanted]  # fmt: skip
+    frame = frame.select(*columns, F.input_file_name().alias("_file"))
+    with unreadable_as_data_error(path, fmt):
+        empty = frame.isEmpty()
+    if empty:
         raise DataError("the file has no data rows", source=path)
     return frame
+
+
+@contextmanager
+def unreadable_as_data_error(path: str, fmt: str) -> Iterator[None]:
+    """A file Spark cannot parse (a CSV row of the wrong width, broken JSON), found by
+    the first job that reads it, as a :class:`DataError`."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    try:
+        yield
+    except (Py4JJavaError, PySparkException) as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        said = next((line for line in lines if "alformed" in line), lines[0] if lines else "")
+        said = re.sub(r"^[:\s]*(Caused by:\s*)?([\w.]+(Exception|Error):\s*)?", "", said)
+        raise DataError(f"cannot read the file as {fmt}: {said[:300]}", source=path) from None
 
 
 def _name(path: str) -> Path:
@@ -167,7 +192,8 @@ def read_events(
     from pyspark.sql import functions as F
 
     event_types = tuple(event_types)
-    raw = read_frame(spark, path, required=REQUIRED_COLUMNS, optional=OPTIONAL_COLUMNS)
+    raw = read_frame(spark, path, required=REQUIRED_COLUMNS, optional=OPTIONAL_COLUMNS,
+                     text=(*REQUIRED_COLUMNS, "session_id", "recommendation_id"))  # fmt: skip
     raw = raw.withColumn("_position", F.monotonically_increasing_id())
     kinds = dict(raw.dtypes)
     seconds, checks = _timestamp_checks(raw, kinds["timestamp"], bounds)
@@ -179,7 +205,8 @@ def read_events(
                      ~F.col("event_type").isin(list(event_types))
                      | F.col("event_type").isNull(), "event_type"),
               *checks, *_quantity_checks(kinds)]  # fmt: skip
-    _raise_first(spark, raw, checks, path)
+    with unreadable_as_data_error(path, file_format(_name(path))):
+        _raise_first(spark, raw, checks, path)
     quantity = F.col("quantity").cast("int") if "quantity" in kinds else F.lit(None)
     events = raw.select(
         F.col("user_id").cast("string").alias("user_id"),
@@ -337,8 +364,10 @@ def _raise_first(spark: SparkSession, frame: DataFrame, checks: list[_Check], pa
 def read_catalog(spark: SparkSession, path: str) -> Catalog:
     """Read a catalog with Spark and validate it with the local rules (a catalog is one
     row per product: it comes to the driver, as a web process holds it anyway)."""
-    frame = read_frame(spark, path, required=("item_id",), optional=CATALOG_COLUMNS)
-    table = frame.drop("_file").toArrow()
+    frame = read_frame(spark, path, required=("item_id",), optional=CATALOG_COLUMNS,
+                       text=("item_id", "title", "category"))  # fmt: skip
+    with unreadable_as_data_error(path, file_format(_name(path))):
+        table = frame.drop("_file").toArrow()
     if file_format(_name(path)) == "csv":
         table = _typed_csv(table, path)
     for name in ("item_id", "title", "category"):
