@@ -232,10 +232,10 @@ def candidates(
     following: sp.csr_matrix | None,
     popularity: np.ndarray,
     config: TrainingConfig,
-) -> DataFrame:
-    """Each of ``users``' (``u``, ``factors``) best items on the executors: ``u``,
-    ``items``, ``scores``, ranked as the local engine ranks them (the configuration's
-    blend of ALS, next items and popularity), their own items left out."""
+) -> pa.Table:
+    """Each of ``users``' (``u``, ``factors``) best items, ranked on the executors as the
+    local engine ranks them (the configuration's blend of ALS, next items and
+    popularity), their own items left out; collected: ``u``, ``items``, ``scores``."""
     from pyspark.sql import functions as F
 
     count, k = item_factors.shape[0], config.candidates_per_user
@@ -271,7 +271,10 @@ def candidates(
                 names=["u", "items", "scores"],
             )
 
-    return frame.mapInArrow(rank, "u int, items array<int>, scores array<float>")
+    try:
+        return frame.mapInArrow(rank, "u int, items array<int>, scores array<float>").toArrow()
+    finally:
+        shared.destroy()
 
 
 def similar_items(
@@ -294,7 +297,10 @@ def similar_items(
             )
 
     ids = spark.range(count, numPartitions=partitions)
-    table = ids.mapInArrow(nearest, "id long, items array<int>, scores array<float>").toArrow()
+    try:
+        table = ids.mapInArrow(nearest, "id long, items array<int>, scores array<float>").toArrow()
+    finally:
+        shared.destroy()
     items = np.full((count, k), -1, dtype=np.int32)
     scores = np.zeros((count, k), dtype=np.float32)
     rows = table.column("id").to_numpy()
@@ -420,7 +426,7 @@ def build_model(
             )
         )
         found = candidates(spark, asked, interactions, recent, item_factors, following,
-                           popularity, config).toArrow()  # fmt: skip
+                           popularity, config)  # fmt: skip
         width = min(config.candidates_per_user, len(items))
         top_items = np.full((len(users), width), -1, dtype=np.int32)
         top_scores = np.zeros((len(users), width), dtype=np.float32)
