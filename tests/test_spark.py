@@ -312,3 +312,25 @@ def test_the_gate_on_spark_says_when_it_cannot_refit_the_current_settings(
     with pytest.raises(QualityGateFailed, match="spark engine cannot refit"):
         train(SparkFiles(str(events), str(items)), config=fast_config, store=store)
     assert store.history() == [first.version]
+
+
+def test_a_folder_of_parts_is_read_whole_and_a_bad_row_named_in_its_part(
+    spark: Any, tmp_path: Path
+) -> None:
+    folder = tmp_path / "events.parquet"
+    folder.mkdir()
+    for part, users in enumerate((["a", "b"], ["c", "", "d"])):
+        pq.write_table(pa.table({"user_id": users, "item_id": ["x"] * len(users),
+                                 "event_type": ["view"] * len(users),
+                                 "timestamp": ["2024-01-01"] * len(users)}),
+                       folder / f"part-{part}.parquet")  # fmt: skip
+    store = ModelStore(tmp_path / "models")
+    config = TrainingConfig(model="als")
+    with pytest.raises(DataError) as refused:
+        train(SparkFiles(str(folder)), config=config, store=store)
+    assert str(refused.value).endswith("part-1.parquet, row 2, field 'user_id': empty id")
+    assert store.current() is None
+    (folder / "part-1.parquet").unlink()
+    data = SparkFiles(str(folder) + "/").read(spark, config)
+    assert data.events.count() == 2
+    assert data.items.ids.tolist() == ["x"]
