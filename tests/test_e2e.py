@@ -847,11 +847,12 @@ def test_metrics_add_up_both_workers_and_forget_an_exited_one(
         assert f'pid="{gone}"' not in after
         assert _metric(after, "recsvc_http_requests_total", status="200", **home) == sent
         # a new version: every live worker swaps it in, and says so
-        server.store.publish(server.store.load())
-        deadline = time.monotonic() + 60
+        new_version = server.store.publish(server.store.load())
+        deadline = time.monotonic() + 120  # generous: a busy machine boots the replacement late
         while time.monotonic() < deadline:
             after = server.get("/metrics", headers=admin).text
-            if _metric(after, "recsvc_model_reloads_total", outcome="loaded") >= loaded + 2:
+            reloaded = _metric(after, "recsvc_model_reloads_total", outcome="loaded") >= loaded + 2
+            if reloaded and _metric(after, "recsvc_model_info", version=new_version) == 2:
                 break
             time.sleep(0.2)
         new = server.store.current()
