@@ -39,14 +39,19 @@ class Dataset:
     def in_stock(self) -> np.ndarray | None:
         """Which of the items are in stock (None without a catalog): offline lists are
         held to it, as served lists are."""
-        if self.catalog is None:
-            return None
-        available: np.ndarray = self.catalog.aligned_to(self.items.ids).available
-        return available
+        return in_stock(self.catalog, self.items)
 
     def with_events(self, events: Events) -> Dataset:
         """The same catalog and items with some of the events (a split's part)."""
         return Dataset(events=events, catalog=self.catalog, items=self.items)
+
+
+def in_stock(catalog: Catalog | None, items: IdMap) -> np.ndarray | None:
+    """Which of the items the catalog has in stock (None without a catalog)."""
+    if catalog is None:
+        return None
+    available: np.ndarray = catalog.aligned_to(items.ids).available
+    return available
 
 
 class Source(Protocol):

@@ -125,12 +125,28 @@ def events_from_table(
     )
 
 
+def unknown_type_message(known: Iterable[str]) -> str:
+    """What an event of a type the weights do not name is told (every reader)."""
+    return (f"unknown event type (known: {', '.join(known)}; add types with"
+            " RECSVC_EVENT_WEIGHTS)")  # fmt: skip
+
+
+def bounds_messages(bounds: TimeBounds) -> tuple[str, str]:
+    """What a time before ``bounds.earliest`` and one after ``bounds.latest()`` are told
+    (every reader)."""
+    earliest = np.datetime_as_string(np.datetime64(bounds.earliest, "s"), unit="D")
+    days = bounds.future_seconds / DAY
+    return (f"before {earliest} (RECSVC_EARLIEST_EVENT)",
+            f"more than {days:g} day{'s' * (days != 1)} in the future"
+            " (RECSVC_FUTURE_EVENT_DAYS)")  # fmt: skip
+
+
 def _event_type_codes(column: pa.ChunkedArray, known: tuple[str, ...], source: str) -> np.ndarray:
     codes = pc.index_in(column, value_set=pa.array(known, pa.string()))
     unknown = pc.is_null(codes)
     raise_for_rows(
         unknown,
-        f"unknown event type (known: {', '.join(known)}; add types with RECSVC_EVENT_WEIGHTS)",
+        unknown_type_message(known),
         source=source,
         field="event_type",
         values=column,
@@ -217,14 +233,10 @@ def _checked(
     raise_for_rows(~np.isfinite(seconds), "not a finite number of seconds", source=source,
                    field=field, values=column)  # fmt: skip
     if bounds is not None:
-        earliest = np.datetime_as_string(np.datetime64(bounds.earliest, "s"), unit="D")
-        raise_for_rows(seconds < bounds.earliest,
-                       f"before {earliest} (RECSVC_EARLIEST_EVENT)", source=source,
-                       field=field, values=column)  # fmt: skip
-        days = bounds.future_seconds / DAY
-        raise_for_rows(seconds > bounds.latest(),
-                       f"more than {days:g} day{'s' * (days != 1)} in the future"
-                       " (RECSVC_FUTURE_EVENT_DAYS)", source=source, field=field,
+        too_early, too_late = bounds_messages(bounds)
+        raise_for_rows(seconds < bounds.earliest, too_early, source=source, field=field,
+                       values=column)  # fmt: skip
+        raise_for_rows(seconds > bounds.latest(), too_late, source=source, field=field,
                        values=column)  # fmt: skip
     # far beyond int64's range only without bounds: clip rather than wrap around
     whole: np.ndarray = np.floor(np.clip(seconds, -(2.0**62), 2.0**62)).astype(np.int64)

@@ -70,7 +70,7 @@ def read_table(
     try:
         if fmt == "csv":
             header = _csv_header(path)
-            _check_columns(header, required, path)
+            check_columns(header, required, str(path))
             table = pa_csv.read_csv(
                 path,
                 convert_options=pa_csv.ConvertOptions(
@@ -83,11 +83,11 @@ def read_table(
             )
         elif fmt == "parquet":
             schema = pq.read_schema(path)
-            _check_columns(schema.names, required, path)
+            check_columns(schema.names, required, str(path))
             table = pq.read_table(path, columns=[c for c in wanted if c in schema.names])
         else:
             table = pa_json.read_json(path)
-            _check_columns(table.column_names, required, path)
+            check_columns(table.column_names, required, str(path))
             table = table.select([c for c in wanted if c in table.column_names])
     except pa.ArrowInvalid as exc:
         raise DataError(f"cannot read the file as {fmt}: {exc}", source=str(path)) from exc
@@ -109,14 +109,15 @@ def _csv_header(path: Path) -> list[str]:
     return names
 
 
-def _check_columns(present: Iterable[str], required: Iterable[str], path: Path) -> None:
+def check_columns(present: Iterable[str], required: Iterable[str], source: str) -> None:
+    """Refuse a file without every required column (the local and the Spark readers)."""
     present = set(present)
     missing = [c for c in required if c not in present]
     if missing:
         raise DataError(
             f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
             f" (the file has {', '.join(sorted(present)) or 'none'})",
-            source=str(path),
+            source=source,
         )
 
 

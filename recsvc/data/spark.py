@@ -35,8 +35,16 @@ from ..config import TimeBounds, TrainingConfig
 from ..errors import DataError, RecsvcError
 from .catalog import OPTIONAL_COLUMNS as CATALOG_COLUMNS
 from .catalog import Catalog, catalog_from_table
-from .events import _EPOCH, _ISO, DAY, OPTIONAL_COLUMNS, REQUIRED_COLUMNS
-from .files import MAX_ID_LENGTH, file_format
+from .dataset import in_stock
+from .events import (
+    _EPOCH,
+    _ISO,
+    OPTIONAL_COLUMNS,
+    REQUIRED_COLUMNS,
+    bounds_messages,
+    unknown_type_message,
+)
+from .files import MAX_ID_LENGTH, check_columns, file_format
 from .ids import IdMap
 
 if TYPE_CHECKING:
@@ -139,13 +147,7 @@ def read_frame(spark: SparkSession, path: str, *, required: Iterable[str],
             raise DataError("no such file", source=path) from None
         raise DataError(f"cannot read the file as {fmt}: {exc}", source=path) from None
     present = frame.columns
-    missing = [c for c in required if c not in present]
-    if missing:
-        raise DataError(
-            f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
-            f" (the file has {', '.join(sorted(present)) or 'none'})",
-            source=path,
-        )
+    check_columns(present, required, path)
     wanted = required + [c for c in optional if c not in required and c in present]
     columns = [F.col(c) for c in wanted]
     if fmt == "csv":  # as pyarrow reads text: an empty cell is empty text, never missing
@@ -200,8 +202,7 @@ def read_events(
     checks = [*_id_checks("user_id", kinds), *_id_checks("item_id", kinds),
               *[_Check(name, "longer than 128 characters", F.length(name) > 128)
                 for name in ("session_id", "recommendation_id") if name in kinds],
-              _Check("event_type", "unknown event type (known:"
-                     f" {', '.join(event_types)}; add types with RECSVC_EVENT_WEIGHTS)",
+              _Check("event_type", unknown_type_message(event_types),
                      ~F.col("event_type").isin(list(event_types))
                      | F.col("event_type").isNull(), "event_type"),
               *checks, *_quantity_checks(kinds)]  # fmt: skip
@@ -278,14 +279,11 @@ def _timestamp_checks(
     infinite = column.isNotNull() & seconds.isNotNull() & ~finite
     checks.append(_Check("timestamp", "not a finite number of seconds", infinite, "timestamp"))
     if bounds is not None:
-        earliest = np.datetime_as_string(np.datetime64(bounds.earliest, "s"), unit="D")
-        days = bounds.future_seconds / DAY
+        too_early, too_late = bounds_messages(bounds)
         checks += [
-            _Check("timestamp", f"before {earliest} (RECSVC_EARLIEST_EVENT)",
-                   seconds < bounds.earliest, "timestamp"),
-            _Check("timestamp", f"more than {days:g} day{'s' * (days != 1)} in the future"
-                   " (RECSVC_FUTURE_EVENT_DAYS)", seconds > bounds.latest(), "timestamp"),
-        ]  # fmt: skip
+            _Check("timestamp", too_early, seconds < bounds.earliest, "timestamp"),
+            _Check("timestamp", too_late, seconds > bounds.latest(), "timestamp"),
+        ]
     return seconds, checks
 
 
@@ -402,10 +400,7 @@ class SparkData:
 
     def in_stock(self) -> np.ndarray | None:
         """Which of the items are in stock (None without a catalog)."""
-        if self.catalog is None:
-            return None
-        available: np.ndarray = self.catalog.aligned_to(self.items.ids).available
-        return available
+        return in_stock(self.catalog, self.items)
 
     def with_events(self, events: DataFrame) -> SparkData:
         """The same catalog and items with some of the events (a split's part)."""
