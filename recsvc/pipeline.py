@@ -28,13 +28,12 @@ from .data.spark import SparkFiles
 from .data.spark import session as spark_session
 from .errors import QualityGateFailed, RecsvcError
 from .evaluation.gate import gate
-from .evaluation.holdout import DEFAULT_SPLIT, holdout_for
-from .evaluation.metrics import evaluate
+from .evaluation.holdout import holdout_for
 from .evaluation.selection import select
-from .evaluation.served import evaluate_served
+from .evaluation.served import evaluate_served, holdout_metrics
 from .evaluation.spark import evaluate_forward
 from .training.fit import build_model
-from .training.models import AUTO, PopularityModel, check_model
+from .training.models import AUTO, check_model
 from .training.spark import SPARK_MODELS
 from .training.spark import build_model as build_spark_model
 
@@ -109,14 +108,8 @@ def train(
         config = chosen.config
 
     with timer("evaluate on holdout"):
-        popular = PopularityModel.fit(holdout.train.matrix)
-        report.metrics = {
-            "holdout": {"split": DEFAULT_SPLIT, "fraction": config.holdout_fraction,
-                        "users_scored": len(holdout.users), "new_shoppers": holdout.new_shoppers,
-                        "through": "serving (home)"},
-            "model": evaluate_served(data, holdout, config),
-            "popularity": evaluate(popular, holdout, in_stock=data.in_stock()),
-        }  # fmt: skip
+        report.metrics = holdout_metrics(holdout, evaluate_served(data, holdout, config), config,
+                                         in_stock=data.in_stock())  # fmt: skip
 
     def score(settings: TrainingConfig) -> float:
         return evaluate_served(data, holdout_for(data, settings), settings)["ndcg@10"]

@@ -65,9 +65,20 @@ def forward_cutoff(events: Events, *, fraction: float = 0.2, test_days: float | 
     if not len(events):
         return 0
     if test_days is not None:
-        return int(events.timestamp.max() - test_days * DAY) + 1
+        return days_cutoff(int(events.timestamp.max()), test_days)
     times = np.sort(events.timestamp, kind="stable")
-    return int(times[min(int(np.floor((1 - fraction) * len(times))), len(times) - 1)])
+    return int(times[cutoff_position(len(times), fraction)])
+
+
+def days_cutoff(newest: int, test_days: float) -> int:
+    """The forward cut-off that leaves ``test_days`` before the ``newest`` event after it."""
+    return int(newest - test_days * DAY) + 1
+
+
+def cutoff_position(count: int, fraction: float) -> int:
+    """Where, among ``count`` events sorted by time, the forward cut-off that leaves
+    ``fraction`` of them after it lies."""
+    return min(int(np.floor((1 - fraction) * count)), count - 1)
 
 
 @dataclass(frozen=True, eq=False)

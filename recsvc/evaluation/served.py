@@ -6,6 +6,8 @@ already seen or bought left out), asked for each scored user's home placement.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..artifact import Model
@@ -15,8 +17,9 @@ from ..serving.filters import Filters
 from ..serving.recommender import Recommender
 from ..serving.sources import bought_with
 from ..training.fit import Fits, build_model
-from .holdout import Holdout, Truth
-from .metrics import score
+from ..training.models import PopularityModel
+from .holdout import DEFAULT_SPLIT, Holdout, Truth
+from .metrics import evaluate, score
 
 
 def evaluate_served(
@@ -41,6 +44,27 @@ def fit_for(
     scored = holdout.train.users.ids[holdout.users]
     return build_model(holdout.train_events, data, config, similar=similar,
                        candidates_for=scored, fits=fits)  # fmt: skip
+
+
+def holdout_metrics(
+    split: Truth,
+    model: dict[str, float],
+    config: TrainingConfig,
+    *,
+    in_stock: np.ndarray | None,
+    **about: str,
+) -> dict[str, Any]:
+    """What `recsvc train` reports of its holdout (``holdout``, ``model``,
+    ``popularity``): the served ``model``'s scores beside all-time popularity's on the
+    same ``split`` (``about``: more to say of the holdout, e.g. the engine)."""
+    popular = PopularityModel.fit(split.train.matrix)
+    return {
+        "holdout": {"split": DEFAULT_SPLIT, "fraction": config.holdout_fraction,
+                    "users_scored": len(split.users), "new_shoppers": split.new_shoppers,
+                    "through": "serving (home)", **about},
+        "model": model,
+        "popularity": evaluate(popular, split, in_stock=in_stock),
+    }  # fmt: skip
 
 
 def evaluate_recommender(

@@ -14,17 +14,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyarrow as pa
 import scipy.sparse as sp
 
 from ..config import TrainingConfig
-from ..data.events import DAY, PURCHASES
+from ..data.events import PURCHASES
 from ..serving.recommender import Recommender
 from ..training.matrix import Interactions
-from ..training.models import PopularityModel
 from ..training.spark import build_model
-from .holdout import Truth
-from .metrics import evaluate
-from .served import evaluate_recommender
+from .holdout import Truth, cutoff_position, days_cutoff
+from .served import evaluate_recommender, holdout_metrics
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -40,11 +39,11 @@ def forward_cutoff(events: DataFrame, *, fraction: float = 0.2,
     if test_days is not None:
         newest = events.agg(F.max("timestamp")).first()
         assert newest is not None
-        return int(newest[0] - test_days * DAY) + 1
+        return days_cutoff(int(newest[0]), test_days)
     count = events.count()
     if count == 0:
         return 0
-    position = min(int(np.floor((1 - fraction) * count)), count - 1)
+    position = cutoff_position(count, fraction)
     row = events.select("timestamp").orderBy("timestamp").offset(position).limit(1).first()
     assert row is not None
     return int(row[0])
@@ -68,28 +67,24 @@ def evaluate_forward(
     bought = F.col("event_type").isin(list(PURCHASES))
     targets = after.where(bought).select("user_id", "item_id").distinct()
     known = before.where(bought).select("user_id", "item_id").distinct()
-    truth_pairs = targets.join(known, ["user_id", "item_id"], "left_anti").toArrow()
-    buyers = np.unique(np.asarray(truth_pairs.column("user_id").to_numpy(zero_copy_only=False),
-                                  dtype=str))  # fmt: skip
+    # one job: every new purchase after the cut-off, and whether it was bought before
+    flagged = targets.join(known.withColumn("before", F.lit(True)), ["user_id", "item_id"],
+                           "left").toArrow()  # fmt: skip
+    buyers = np.asarray(flagged.column("user_id").to_numpy(zero_copy_only=False), dtype=str)
+    repeated = np.asarray(flagged.column("before").is_valid().to_numpy(zero_copy_only=False))
+    truth_pairs = flagged.filter(pa.array(~repeated))
+    candidates_for = np.unique(buyers[~repeated])
     model = build_model(spark, data, config, events=before, similar=False,
-                        candidates_for=buyers)  # fmt: skip
+                        candidates_for=candidates_for)  # fmt: skip
     train = Interactions(users=model.users, items=model.items, matrix=model.user_items)
     truth = _truth(train, truth_pairs)
     has_history = np.diff(train.matrix.indptr) > 0
     users = np.flatnonzero((np.diff(truth.indptr) > 0) & has_history)
-    targets_all = after.where(bought).select("user_id").distinct().toArrow().column("user_id")
-    all_buyers = set(np.asarray(targets_all.to_numpy(zero_copy_only=False), dtype=str).tolist())
-    new = len(all_buyers - set(train.users.ids[has_history].tolist()))
+    new = len(set(buyers.tolist()) - set(train.users.ids[has_history].tolist()))
     split = Truth(train=train, users=users, truth=sp.csr_matrix(truth[users] > 0),
                   new_shoppers=new)  # fmt: skip
-    popular = PopularityModel.fit(train.matrix)
-    return {
-        "holdout": {"split": "forward", "fraction": config.holdout_fraction,
-                    "users_scored": len(users), "new_shoppers": new,
-                    "through": "serving (home)", "engine": "spark"},
-        "model": evaluate_recommender(Recommender(model), split),
-        "popularity": evaluate(popular, split, in_stock=data.in_stock()),
-    }  # fmt: skip
+    return holdout_metrics(split, evaluate_recommender(Recommender(model), split), config,
+                           in_stock=data.in_stock(), engine="spark")  # fmt: skip
 
 
 def _truth(train: Interactions, pairs: Any) -> sp.csr_matrix:

@@ -324,9 +324,8 @@ def _stacked(table: pa.Table, name: str, width: int) -> np.ndarray:
 class Matrices:
     """What the weighted events are summed into (build_model's first step)."""
 
-    #: the events fitted on, and those of the mapped users and items with their row
-    #: ``u`` and column ``i`` (cached)
-    source: DataFrame
+    #: the events of the mapped users and items, with their row ``u`` and column ``i``
+    #: (cached)
     events: DataFrame
     users: IdMap
     #: ``u``, ``i``, ``w``: the weighted interactions (cached), and as a matrix
@@ -336,7 +335,8 @@ class Matrices:
     purchased: sp.csr_matrix
     #: ``u``, ``i``, ``w``: what was bought or carted (bought together's input)
     bought: DataFrame
-    #: the newest event (time decay counts back from it)
+    #: the oldest and the newest event (time decay counts back from the newest)
+    first: int
     now: int
     shape: tuple[int, int]
 
@@ -356,9 +356,9 @@ def matrices(
 
     source = data.events if events is None else events
     weights = dict(config.event_weights)
-    newest = source.agg(F.max("timestamp")).first()
-    assert newest is not None
-    now = int(newest[0])
+    window = source.agg(F.min("timestamp"), F.max("timestamp")).first()
+    assert window is not None
+    first, now = int(window[0]), int(window[1])
     counts = source.groupBy("user_id").count().where(F.col("count") >= config.min_user_events)
     users = IdMap.of(counts.select("user_id").toArrow().column("user_id"))
     user_codes = index_frame(spark, users, "user_id", "u")
@@ -372,10 +372,10 @@ def matrices(
     plain = event_weight(weights, None, now)
     bought = pairs(both.where(of(list(PURCHASES))), plain).withColumn("w", F.lit(1.0))
     return Matrices(
-        source=source, events=both, users=users, interactions=interactions,
+        events=both, users=users, interactions=interactions,
         user_items=to_csr(interactions, shape), purchased=to_csr(bought, shape),
         bought=pairs(both.where(of(list(config.bought_together_event_types))), plain),
-        now=now, shape=shape,
+        first=first, now=now, shape=shape,
     )  # fmt: skip
 
 
@@ -463,7 +463,7 @@ def build_model(
         catalog=catalog.aligned_to(items.ids),
         manifest={
             "version": "unpublished",
-            "data_window": data_window_of(*_time_range(built.source)),
+            "data_window": data_window_of(built.first, built.now),
             "parameters": config.as_dict(),
             "similar_items": neighbours.summary(),
             "engine": {"name": "spark", "spark": spark.version,
@@ -471,11 +471,3 @@ def build_model(
                        "ratings": f"alpha x weight - 1, at least {MIN_RATING:g}"},
         },
     )  # fmt: skip
-
-
-def _time_range(events: DataFrame) -> tuple[int, int]:
-    from pyspark.sql import functions as F
-
-    row = events.agg(F.min("timestamp"), F.max("timestamp")).first()
-    assert row is not None
-    return int(row[0]), int(row[1])
