@@ -26,20 +26,44 @@ def fixed(items: np.ndarray, scores: np.ndarray) -> Candidates:
     return lambda *_: (items, scores)
 
 
-def scan(trained: np.ndarray, score_all: Callable[[], np.ndarray]) -> Candidates:
-    """A stage scoring every ``trained`` item that passes the rules, best first."""
+def scan(
+    trained: np.ndarray,
+    score: Callable[[np.ndarray | None], np.ndarray],
+    likely: Callable[[int], np.ndarray | None] | None = None,
+) -> Candidates:
+    """A stage scoring every ``trained`` item that passes the rules, best first:
+    ``score(rows)`` scores some rows (sorted), or every trained item for None. With a
+    category filter only the category's items are scored. ``likely(size)``, for a
+    scan of ``size`` items, gives the rows a taste index says hold the best (None: no
+    index, or a scan small enough to be exact); they are scored if enough of them
+    pass, else the scan is exact."""
 
     def stage(wanted: int, allowed: Allowed) -> tuple[np.ndarray, np.ndarray]:
-        passing = trained & allowed(np.arange(len(trained)))  # the model's items
-        k = min(wanted, int(passing.sum()))
-        if k <= 0:
-            return np.array([], dtype=np.int64), np.array([], dtype=np.float32)
-        scores = np.where(passing, score_all(), -np.inf)
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return top, scores[top]
+        count = len(trained)  # the model's items
+        if likely is not None:
+            rows = likely(allowed.size(count))
+            if rows is not None:
+                passing = trained[rows] & allowed(rows)
+                if np.count_nonzero(passing) >= wanted:
+                    return _best(wanted, rows, passing, score(rows))
+        rows, passing = allowed.scope(count)
+        passing &= trained if rows is None else trained[rows]
+        return _best(wanted, rows, passing, score(rows) if passing.any() else NO_SCORES)
 
     return stage
+
+
+def _best(
+    wanted: int, rows: np.ndarray | None, passing: np.ndarray, scores: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``wanted`` best passing items of a scan, best first: (rows, scores)."""
+    k = min(wanted, int(np.count_nonzero(passing)))
+    if k <= 0:
+        return NONE, NO_SCORES
+    scores[~passing] = -np.inf
+    top = np.argpartition(-scores, k - 1)[:k]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return (top if rows is None else rows[top]), scores[top]
 
 
 def pick(n: int, allowed: Allowed, stages: list[Stage]) -> tuple[np.ndarray, np.ndarray, str]:

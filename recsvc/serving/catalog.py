@@ -46,7 +46,9 @@ class CatalogIndex:
     popular_scores: np.ndarray
     popular_by_category: np.ndarray
     popular_by_category_scores: np.ndarray
-    #: where each category's run starts in popular_by_category
+    #: each category's items in row order, in the same runs
+    by_category: np.ndarray
+    #: where each category's run starts in popular_by_category and by_category
     category_start: np.ndarray
 
     @classmethod
@@ -65,6 +67,7 @@ class CatalogIndex:
             popular_scores=popularity[order],
             popular_by_category=by_category,
             popular_by_category_scores=popularity[by_category],
+            by_category=np.argsort(code, kind="stable").astype(np.int32),
             category_start=np.searchsorted(code[by_category], np.arange(len(categories) + 1)),
         )
 
@@ -73,6 +76,12 @@ class CatalogIndex:
         code = int(np.searchsorted(self.categories, category))
         found = code < len(self.categories) and self.categories[code] == category
         return code if found else -1
+
+    def category_rows(self, code: int) -> np.ndarray:
+        """The rows of a category's items (by its code), in order; none for -1."""
+        if code < 0:
+            return NONE
+        return self.by_category[self.category_start[code] : self.category_start[code + 1]]
 
     def popular(self, category: str | None) -> tuple[np.ndarray, np.ndarray]:
         """Items most popular first, within a category if given: (items, popularity)."""

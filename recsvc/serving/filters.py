@@ -2,20 +2,17 @@
 
 A placement's rules (in stock only, nothing already bought or seen) and a request's
 filters (category, price range, ids to leave out) become one predicate over item
-rows, :data:`Allowed`, that every candidate source's items pass through.
+rows, :class:`Allowed`, that every candidate source's items pass through.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from .catalog import NONE, LiveCatalog
-
-#: which of some item rows pass a request's rules (a pad, -1, never does)
-Allowed = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,30 +31,57 @@ class Filters:
 NO_FILTERS = Filters()
 
 
-def allowed(
-    catalog: LiveCatalog, excluded: np.ndarray, *, in_stock: bool, filters: Filters
-) -> Allowed:
-    """Which of some items pass: not ``excluded`` (sorted rows), in stock if asked, and
-    within the filters' category and prices (read live from the catalog)."""
-    index = catalog.index
-    category = None if filters.category is None else index.code_of(filters.category)
-    stock, price = catalog.in_stock, catalog.price
+class Allowed:
+    """Which items a request may be shown: not ``excluded`` (sorted rows), in stock if
+    asked, and within the filters' category and prices (read live from the catalog).
+    Called with some item rows, it says which of them pass (a pad, -1, never does)."""
 
-    def passing(items: np.ndarray) -> np.ndarray:
+    def __init__(
+        self, catalog: LiveCatalog, excluded: np.ndarray, *, in_stock: bool, filters: Filters
+    ) -> None:
+        self.catalog, self.excluded, self.in_stock, self.filters = (
+            catalog, excluded, in_stock, filters)  # fmt: skip
+        index = catalog.index
+        self.category = None if filters.category is None else index.code_of(filters.category)
+
+    def __call__(self, items: np.ndarray) -> np.ndarray:
+        catalog, excluded = self.catalog, self.excluded
         # a pad (-1) reads the last entry of in_stock (False), and whatever it
         # reads below is masked by that
-        ok = stock[items] if in_stock else items >= 0
+        ok = catalog.in_stock[items] if self.in_stock else items >= 0
         if len(excluded):  # sorted: a binary search beats np.isin on short lists
             ok &= excluded.take(excluded.searchsorted(items), mode="clip") != items
-        if category is not None:
-            ok &= index.category_code[items] == category
-        if filters.min_price is not None:
-            ok &= price[items] >= filters.min_price
-        if filters.max_price is not None:
-            ok &= price[items] <= filters.max_price
-        return ok
+        if self.category is not None:
+            ok &= catalog.index.category_code[items] == self.category
+        return self._priced(ok, catalog.price[items])
 
-    return passing
+    def size(self, count: int) -> int:
+        """How many rows :meth:`scope` would look at."""
+        if self.category is None:
+            return count
+        rows = self.catalog.index.category_rows(self.category)
+        return int(rows.searchsorted(count))
+
+    def scope(self, count: int) -> tuple[np.ndarray | None, np.ndarray]:
+        """Where a scan of the first ``count`` rows (the model's items) need look: the
+        rows of the filters' category (sorted), or None for all ``count``; and which of
+        those pass. Without a category it costs a few passes over ``count`` booleans,
+        not a search per item."""
+        if self.category is not None:
+            rows = self.catalog.index.category_rows(self.category)
+            rows = rows[: rows.searchsorted(count)]
+            return rows, self(rows)
+        catalog, excluded = self.catalog, self.excluded
+        ok = catalog.in_stock[:count].copy() if self.in_stock else np.ones(count, dtype=bool)
+        ok[excluded[excluded < count]] = False
+        return None, self._priced(ok, catalog.price[:count])
+
+    def _priced(self, ok: np.ndarray, price: np.ndarray) -> np.ndarray:
+        if self.filters.min_price is not None:
+            ok &= price >= self.filters.min_price
+        if self.filters.max_price is not None:
+            ok &= price <= self.filters.max_price
+        return ok
 
 
 def union(parts: Sequence[np.ndarray]) -> np.ndarray:

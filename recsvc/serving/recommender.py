@@ -24,7 +24,7 @@ from ..artifact import Model
 from ..errors import InvalidRequest
 from .candidates import pick
 from .catalog import LiveCatalog, RecommendedItem
-from .filters import NO_FILTERS, Allowed, Filters, allowed, union
+from .filters import NO_FILTERS, Allowed, Filters, union
 from .placements import DEFAULT_PLACEMENTS, Placement
 from .sources import Moment, Parts
 from .strategies import STRATEGIES
@@ -177,7 +177,7 @@ class Recommender:
         if moment.item >= 0:
             excluded.append(np.array([moment.item]))
         in_stock = rules.in_stock_only if filters.in_stock is None else filters.in_stock
-        return allowed(parts.catalog, union(excluded), in_stock=in_stock, filters=filters)
+        return Allowed(parts.catalog, union(excluded), in_stock=in_stock, filters=filters)
 
     def _placement(self, name: str) -> Placement:
         try:

@@ -94,7 +94,9 @@ def session(parts: Parts, moment: Moment) -> list[Stage]:
         return []
     taste = parts.taste
     folded = taste.fold_in(moment.session, taste.view_weight, parts.history(moment.user))
-    return [("session", scan(taste.trained, lambda: taste.session_scores(folded, moment.latest)))]
+    return [("session", scan(taste.trained,
+                             lambda rows: taste.session_scores(folded, moment.latest, rows),
+                             lambda size: taste.likely(folded, size, moment.latest)))]  # fmt: skip
 
 
 def taste(parts: Parts, moment: Moment) -> list[Stage]:
@@ -106,7 +108,10 @@ def taste(parts: Parts, moment: Moment) -> list[Stage]:
     if user < 0 or len(moment.session):
         return []
     factors = parts.user_factors[user]
-    scan_all = ("personalized", scan(parts.taste.trained, lambda: parts.taste.scores(factors)))
+    scan_all = (
+        "personalized",
+        scan(parts.taste.trained, lambda rows: parts.taste.scores(factors, rows)),
+    )
     if not moment.placement.exclude_seen:
         return [scan_all]
     return [("personalized", fixed(parts.user_top_items[user], parts.user_top_scores[user])),
@@ -136,7 +141,9 @@ def similar(parts: Parts, moment: Moment) -> list[Stage]:
 
 def similar_scan(parts: Parts, moment: Moment) -> list[Stage]:
     """The catalog by cosine with the item."""
-    return [("similar", scan(parts.taste.trained, lambda: parts.taste.cosines(moment.item)))]
+    return [
+        ("similar", scan(parts.taste.trained, lambda rows: parts.taste.cosines(moment.item, rows)))
+    ]
 
 
 def bought_together(parts: Parts, moment: Moment) -> list[Stage]:
@@ -153,7 +160,8 @@ def cart_taste(parts: Parts, moment: Moment) -> list[Stage]:
         return []
     taste = parts.taste
     folded = taste.fold_in(moment.cart, taste.cart_weight, parts.history(moment.user))
-    return [("cart", scan(taste.trained, lambda: taste.scores(folded)))]
+    return [("cart", scan(taste.trained, lambda rows: taste.scores(folded, rows),
+                          lambda size: taste.likely(folded, size)))]  # fmt: skip
 
 
 def popular(parts: Parts, moment: Moment) -> list[Stage]:

@@ -44,6 +44,9 @@ class Taste:
         self.next_weight = float(parameters.get("next_items_weight", 0)) * bool(self.next_items.nnz)
         self.next_recent = int(parameters.get("next_items_recent", 10))
         self.next_decay = float(parameters.get("next_items_decay", 0.9))
+        #: large catalogs: a scan of more items than this probes the taste index
+        self.index = model.taste_index
+        self.exact_max_items = int(parameters.get("taste_scan_exact_max_items", 0))
 
     def __len__(self) -> int:
         """How many items have factors (the model's items)."""
@@ -70,25 +73,51 @@ class Taste:
         b = factors.T @ confidence
         return np.asarray(np.linalg.solve(a, b), dtype=np.float32)
 
-    def scores(self, taste: np.ndarray) -> np.ndarray:
-        """Every item's score for a taste."""
-        scores: np.ndarray = self.item_factors @ taste
+    def likely(self, taste: np.ndarray, size: int, latest: np.ndarray = NONE) -> np.ndarray | None:
+        """For a scan of ``size`` items: the rows (sorted) of the index's clusters that a
+        taste probes, and of what follows a session's ``latest`` items (scored whether
+        the clusters hold them or not); None without an index, or for a scan of at
+        most ``exact_max_items`` (it scores every item)."""
+        index = self.index
+        if index is None or size <= self.exact_max_items or not taste.any():
+            return None
+        scores = index.centroids[:, :-1] @ taste  # the lifted coordinate of a taste is 0
+        chosen = np.argpartition(-scores, index.probe - 1)[: index.probe]
+        starts, items = index.starts, index.items
+        parts = [items[starts[c] : starts[c + 1]] for c in chosen.tolist()]
+        if self.next_weight and len(latest):
+            parts.append(self.next_scores(latest)[0].astype(items.dtype))
+        rows: np.ndarray = np.unique(np.concatenate(parts))
+        return rows
+
+    def scores(self, taste: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Every item's score for a taste (a new array), or some rows' (sorted)."""
+        factors = self.item_factors if rows is None else self.item_factors[rows]
+        scores: np.ndarray = factors @ taste
         return scores
 
-    def session_scores(self, taste: np.ndarray, latest: np.ndarray) -> np.ndarray:
-        """A session's scores: its taste's, plus what users touched after its ``latest``
-        items (newest first) as training blends them (:mod:`recsvc.scoring`).
+    def session_scores(
+        self, taste: np.ndarray, latest: np.ndarray, rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        """A session's scores, of every item or of some rows (sorted): its taste's, plus
+        what users touched after its ``latest`` items (newest first) as training blends
+        them (:mod:`recsvc.scoring`).
 
         Next items score a few hundred items; the taste's spread over the catalog
-        comes from the gram matrix, so the catalog is scored once."""
-        scores = self.scores(taste)
+        comes from the gram matrix, so the catalog is scored at most once."""
+        scores = self.scores(taste, rows)
         if self.next_weight and len(latest):
             items, values = self.next_scores(latest)
-            count = len(scores)
+            count = len(self.item_factors)  # the catalog's spread, whatever is scored
             next_spread = spread(values.sum() / count, values @ values / count)
             mean = float(self.mean_factor @ taste)
             taste_spread = spread(mean, float(taste @ self.gram @ taste) / count)
-            scores[items] += added_weight(self.next_weight, taste_spread, next_spread) * values
+            values = added_weight(self.next_weight, taste_spread, next_spread) * values
+            if rows is None:
+                scores[items] += values
+            else:
+                at = _positions(rows, items)
+                scores[at[at >= 0]] += values[at >= 0]
         return scores
 
     def next_scores(self, latest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -106,10 +135,11 @@ class Taste:
         items, where = np.unique(np.concatenate(columns), return_inverse=True)
         return items, np.bincount(where, weights=np.concatenate(weights))
 
-    def cosines(self, item: int) -> np.ndarray:
-        """Every item's cosine with an item (of their factors)."""
-        scores = self.item_factors @ self.item_factors[item]
-        return np.asarray(scores / (self.item_norms * self.item_norms[item]))
+    def cosines(self, item: int, rows: np.ndarray | None = None) -> np.ndarray:
+        """Every item's cosine with an item (of their factors), or some rows'."""
+        norms = self.item_norms if rows is None else self.item_norms[rows]
+        scores = self.scores(self.item_factors[item], rows)
+        return np.asarray(scores / (norms * self.item_norms[item]))
 
     def with_followers(
         self, item: int, neighbours: np.ndarray, similarity: np.ndarray
@@ -134,6 +164,15 @@ class Taste:
         )
         order = np.argsort(-scores, kind="stable")
         return candidates[order], scores[order]
+
+
+def _positions(rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Where each of ``items`` is in ``rows`` (sorted), -1 where it is not."""
+    at = rows.searchsorted(items)
+    inside = at < len(rows)
+    found = np.zeros(len(items), dtype=bool)
+    found[inside] = rows[at[inside]] == items[inside]
+    return np.where(found, at, -1)
 
 
 def plain(matrix: sp.csr_matrix) -> sp.csr_matrix:

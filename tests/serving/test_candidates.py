@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from recsvc.serving.candidates import fixed, pick, scan
@@ -9,6 +11,19 @@ from recsvc.serving.candidates import fixed, pick, scan
 
 def everything(items: np.ndarray) -> np.ndarray:
     return items >= 0
+
+
+class Only:
+    """Which items pass, by a predicate over rows (no category: a scan looks at all)."""
+
+    def __init__(self, predicate: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.predicate = predicate
+
+    def __call__(self, items: np.ndarray) -> np.ndarray:
+        return self.predicate(items)
+
+    def scope(self, count: int) -> tuple[None, np.ndarray]:
+        return None, self.predicate(np.arange(count))
 
 
 def test_stages_are_walked_in_order_without_repeats() -> None:
@@ -42,16 +57,17 @@ def test_a_scan_ranks_the_trained_items_that_pass_and_runs_only_when_needed() ->
     trained = np.array([True, True, False, True])
     calls: list[int] = []
 
-    def score_all() -> np.ndarray:
+    def score_all(rows: np.ndarray | None) -> np.ndarray:
         calls.append(1)
+        assert rows is None
         return np.array([1.0, 3.0, 9.0, 2.0])
 
     stage = scan(trained, score_all)
-    items, scores = stage(2, everything)
+    items, scores = stage(2, Only(everything))
     assert items.tolist() == [1, 3]  # item 2 is untrained
     assert scores.tolist() == [3.0, 2.0]
-    assert stage(2, lambda items: np.zeros(len(items), bool))[0].tolist() == []
+    assert stage(2, Only(lambda items: np.zeros(len(items), bool)))[0].tolist() == []
     calls.clear()
     full = fixed(np.array([0, 1]), np.array([1.0, 1.0], np.float32))
-    pick(2, everything, [("fixed", full), ("scan", scan(trained, score_all))])
+    pick(2, Only(everything), [("fixed", full), ("scan", scan(trained, score_all))])
     assert calls == []  # the earlier stage gave enough
