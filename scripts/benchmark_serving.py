@@ -82,8 +82,12 @@ def timed(call: Callable[[int], object], count: int) -> tuple[float, float]:
     return float(np.median(times) * 1e3), float(np.percentile(times, 99) * 1e3)
 
 
-def in_process(store: Path, calls: int) -> list[tuple[str, float, float]]:
-    """Latency of each strategy, and of implicit's recommend as the reference."""
+def in_process(store: Path, calls: int) -> list[tuple[str, float, float, float | None]]:
+    """Latency of each strategy, and of implicit's recommend as the reference; and for
+    each strategy the share of the items of the exact scan (the same call to the model
+    without its taste index) that it gives, over the first 300 calls."""
+    from dataclasses import replace
+
     import implicit.cpu.als
     import scipy.sparse as sp
     from threadpoolctl import threadpool_limits
@@ -105,29 +109,43 @@ def in_process(store: Path, calls: int) -> list[tuple[str, float, float]]:
     reference.item_factors = np.array(model.item_factors)
     user_items = sp.csr_matrix(model.user_items)
     rows = model.users.index(users)
-    cases: list[tuple[str, Callable[[int], object]]] = [
-        ("implicit recommend (reference)",
-         lambda i: reference.recommend(rows[i], user_items[rows[i]], N=10)),
-        ("personalized (home)", lambda i: recommender.recommend(user_id=users[i])),
-        ("personalized + category filter", lambda i: recommender.recommend(
-            placement="category", user_id=users[i],
-            filters=Filters(category=categories[i % len(categories)]))),
-        ("session fold-in (5 recent items)",
-         lambda i: recommender.recommend(recent_items=list(items[i]))),
-        ("similar items (product)",
-         lambda i: recommender.recommend(placement="product", item_id=items[i][0])),
-        ("similar + taste (product, known user)", lambda i: recommender.recommend(
-            placement="product", item_id=items[i][0], user_id=users[i])),
-        ("cart (2 items)",
-         lambda i: recommender.recommend(placement="cart", cart_items=list(items[i][:2]))),
-        ("popular (unknown user)", lambda i: recommender.recommend(user_id=f"new-{i}")),
-    ]  # fmt: skip
-    results = []
+
+    def cases(r: Recommender) -> list[tuple[str, Callable[[int], object]]]:
+        return [
+            ("personalized (home)", lambda i: r.recommend(user_id=users[i])),
+            ("personalized + category filter", lambda i: r.recommend(
+                placement="category", user_id=users[i],
+                filters=Filters(category=categories[i % len(categories)]))),
+            ("session fold-in (5 recent items)",
+             lambda i: r.recommend(recent_items=list(items[i]))),
+            ("similar items (product)",
+             lambda i: r.recommend(placement="product", item_id=items[i][0])),
+            ("similar + taste (product, known user)", lambda i: r.recommend(
+                placement="product", item_id=items[i][0], user_id=users[i])),
+            ("cart (2 items)",
+             lambda i: r.recommend(placement="cart", cart_items=list(items[i][:2]))),
+            ("popular (unknown user)", lambda i: r.recommend(user_id=f"new-{i}")),
+        ]  # fmt: skip
+
+    exact = dict(cases(Recommender(replace(model, taste_index=None))))
+    results: list[tuple[str, float, float, float | None]] = []
     with threadpool_limits(1):
-        for name, call in cases:
+        implicit_call = lambda i: reference.recommend(rows[i], user_items[rows[i]], N=10)  # noqa: E731
+        timed(implicit_call, min(200, calls))
+        results.append(("implicit recommend (reference)", *timed(implicit_call, calls), None))
+        for name, call in cases(recommender):
             timed(call, min(200, calls))  # warm up
-            results.append((name, *timed(call, calls)))
+            median, p99 = timed(call, calls)
+            same = [_share(call(i), exact[name](i)) for i in range(min(300, calls))]
+            results.append((name, median, p99, float(np.mean(same))))
     return results
+
+
+def _share(got: object, truth: object) -> float:
+    """The share of ``truth``'s items (Recommendations) that ``got`` holds."""
+    wanted = {item["item_id"] for item in truth.items}  # type: ignore[attr-defined]
+    found = {item["item_id"] for item in got.items}  # type: ignore[attr-defined]
+    return len(wanted & found) / len(wanted) if wanted else 1.0
 
 
 def live_part(store: Path, calls: int, databases: list[str]) -> list[tuple[str, float, float]]:
@@ -511,12 +529,19 @@ def main(
     sizes = [int(s) for s in items.split(",")]
     stores = {size: prepare(size, data) for size in sizes}
     results = {size: in_process(store, calls) for size, store in stores.items()}
-    head = " | ".join(f"{s:,} items: median / p99" for s in sizes)
+    head = " | ".join(f"{s:,} items: median / p99 (same as exact)" for s in sizes)
     click.echo(f"| call | {head} |")
     click.echo("|---|" + "---:|" * len(sizes))
     for row, name in enumerate(r[0] for r in results[sizes[0]]):
-        cells = " | ".join(f"{results[s][row][1]:.3f} / {results[s][row][2]:.3f} ms" for s in sizes)
+        cells = " | ".join(f"{results[s][row][1]:.3f} / {results[s][row][2]:.3f} ms"
+                           + ("" if results[s][row][3] is None else f" ({results[s][row][3]:.3f})")
+                           for s in sizes)  # fmt: skip
         click.echo(f"| {name} | {cells} |")
+    from recsvc.artifact import ModelStore
+
+    for size, store in stores.items():
+        index = ModelStore(store).manifest().get("taste_index")
+        click.echo(f"\n{size:,} items: taste index {index or 'none (scans are exact)'}")
     if memory:
         click.echo("\nMemory of a served gunicorn (after 100 requests of each placement):\n")
         click.echo("| items | process | RSS | PSS |\n|---:|---|---:|---:|")
