@@ -304,10 +304,6 @@ class TrainingConfig(_FromEnvironment):
     #: many items, through an HNSW index above (recsvc.training.nearest)
     similar_items_per_item: int = 50
     similar_items_exact_max_items: int = 100_000
-    #: a catalog scan for a taste (session, cart, a shopper past their precomputed
-    #: items) scores every item up to this many; above, the version holds a taste
-    #: index and a scan of more items probes it (recsvc.training.taste_index)
-    taste_scan_exact_max_items: int = 100_000
     #: share of each user's latest events held out to evaluate before publishing
     holdout_fraction: float = field(
         default=0.2, metadata=option("Share of each user's latest events held out to evaluate.")
@@ -331,7 +327,6 @@ class TrainingConfig(_FromEnvironment):
             "candidates_per_user",
             "similar_items_per_item",
             "similar_items_exact_max_items",
-            "taste_scan_exact_max_items",
             "next_items_window",
             "next_items_recent",
             "next_items_neighbours",

@@ -205,12 +205,6 @@ def _gate_and_publish(
             f" {config.similar_items_exact_max_items:,}): recall@{similar['per_item']}"
             f" {similar['recall']:.3f} against exact on {similar['recall_sample']:,}"
             " sampled items")  # fmt: skip
-    index = model.manifest.get("taste_index")
-    if index:
-        say(f"catalog scans through a taste index ({len(model.items):,} items, above"
-            f" {config.taste_scan_exact_max_items:,}): {index['probe']} of {index['clusters']:,}"
-            f" clusters probed, recall@10 {index['recall_at_10']:.3f} against exact on"
-            f" {index['recall_sample']:,} sampled shoppers")  # fmt: skip
     model = with_manifest(model, _manifest(model, config, report))
     with timer("publish"):
         report.version = store.publish(model, promote=promote)
@@ -245,7 +239,6 @@ def _manifest(model: Model, config: TrainingConfig, report: TrainReport) -> dict
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "data_window": model.manifest["data_window"],
         "similar_items": model.manifest["similar_items"],
-        **{k: model.manifest[k] for k in ("taste_index",) if k in model.manifest},
         "engine": model.manifest.get("engine", {"name": "implicit"}),
         "counts": dict(report.counts),
         "parameters": config.as_dict(),

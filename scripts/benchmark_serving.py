@@ -84,10 +84,8 @@ def timed(call: Callable[[int], object], count: int) -> tuple[float, float]:
 
 def in_process(store: Path, calls: int) -> list[tuple[str, float, float, float | None]]:
     """Latency of each strategy, and of implicit's recommend as the reference; and for
-    each strategy the share of the items of the exact scan (the same call to the model
-    without its taste index) that it gives, over the first 300 calls."""
-    from dataclasses import replace
-
+    each strategy the share of the items of a scan of every item (the same call to a
+    recommender without the norm order) that it gives, over the first 300 calls."""
     import implicit.cpu.als
     import scipy.sparse as sp
     from threadpoolctl import threadpool_limits
@@ -127,7 +125,9 @@ def in_process(store: Path, calls: int) -> list[tuple[str, float, float, float |
             ("popular (unknown user)", lambda i: r.recommend(user_id=f"new-{i}")),
         ]  # fmt: skip
 
-    exact = dict(cases(Recommender(replace(model, taste_index=None))))
+    every_item = Recommender(model)
+    every_item.taste.norm_order = None
+    exact = dict(cases(every_item))
     results: list[tuple[str, float, float, float | None]] = []
     with threadpool_limits(1):
         implicit_call = lambda i: reference.recommend(rows[i], user_items[rows[i]], N=10)  # noqa: E731
@@ -537,11 +537,12 @@ def main(
                            + ("" if results[s][row][3] is None else f" ({results[s][row][3]:.3f})")
                            for s in sizes)  # fmt: skip
         click.echo(f"| {name} | {cells} |")
-    from recsvc.artifact import ModelStore
+    from recsvc.serving.taste import EXACT_SCAN_MAX_ITEMS
 
-    for size, store in stores.items():
-        index = ModelStore(store).manifest().get("taste_index")
-        click.echo(f"\n{size:,} items: taste index {index or 'none (scans are exact)'}")
+    click.echo(
+        f"\n(same as exact: the share of the items a scan of every item gives; scans"
+        f" go by the norm order above {EXACT_SCAN_MAX_ITEMS:,} items)"
+    )
     if memory:
         click.echo("\nMemory of a served gunicorn (after 100 requests of each placement):\n")
         click.echo("| items | process | RSS | PSS |\n|---:|---|---:|---:|")

@@ -251,8 +251,7 @@ def test_every_array_written_is_described_once() -> None:
     names = [spec.name for spec in ARRAYS]
     assert len(names) == len(set(names))
     assert [spec.name for spec in ARRAYS if spec.optional] == [
-        "next_items_indptr", "next_items_indices", "next_items_data",
-        "taste_centroids", "taste_cluster_starts", "taste_cluster_items"]  # fmt: skip
+        "next_items_indptr", "next_items_indices", "next_items_data"]  # fmt: skip
 
 
 def test_promote_and_rollback_refuse_a_version_that_would_not_load(store: ModelStore) -> None:

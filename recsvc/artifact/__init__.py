@@ -6,7 +6,7 @@ a version is plain arrays and a manifest.
 """
 
 from .layout import ARRAYS, FORMAT, MANIFEST, ArraySpec, load_version, verify_version, write_version
-from .model import Model, TasteIndex, with_manifest, with_version
+from .model import Model, with_manifest, with_version
 from .store import POINTER, ModelStore, VersionStore, iter_manifests, new_version_name
 
 __all__ = [
@@ -17,7 +17,6 @@ __all__ = [
     "ArraySpec",
     "Model",
     "ModelStore",
-    "TasteIndex",
     "VersionStore",
     "iter_manifests",
     "load_version",

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from ..data.catalog import Catalog
 from ..data.ids import IdMap
 from ..errors import CorruptVersion
-from .model import Model, TasteIndex
+from .model import Model
 
 FORMAT = 2
 MANIFEST = "manifest.json"
@@ -75,13 +75,7 @@ ARRAYS: tuple[ArraySpec, ...] = (
     *_csr_specs("purchased", "users"),
     *_csr_specs("bought_together", "items"),
     *_csr_specs("next_items", "items", optional=True),
-    # the taste index, for catalogs above taste_scan_exact_max_items
-    ArraySpec("taste_centroids", "float32", ("clusters", "factors+1"), optional=True),
-    ArraySpec("taste_cluster_starts", "int64", ("clusters+1",), optional=True),
-    ArraySpec("taste_cluster_items", "int32", ("indexed",), optional=True),
 )
-#: the taste index's arrays: a version holds all of them or none
-TASTE_INDEX = ("taste_centroids", "taste_cluster_starts", "taste_cluster_items")
 #: the CSR matrices among them: (name, rows, columns)
 MATRICES = (("user_items", "users", "items"), ("purchased", "users", "items"),
             ("bought_together", "items", "items"), ("next_items", "items", "items"))  # fmt: skip
@@ -108,13 +102,8 @@ def model_arrays(model: Model) -> dict[str, np.ndarray]:
         matrix: sp.csr_matrix = getattr(model, name)
         plain.update({f"{name}_indptr": matrix.indptr, f"{name}_indices": matrix.indices,
                       f"{name}_data": matrix.data})  # fmt: skip
-    index = model.taste_index
-    if index is not None:
-        plain.update(zip(TASTE_INDEX, (index.centroids, index.starts, index.items), strict=True))
     arrays = {}
     for spec in ARRAYS:
-        if spec.name not in plain:
-            continue
         array = np.asarray(plain[spec.name])
         if spec.dtype != "text":
             array = np.ascontiguousarray(array, dtype=spec.dtype)
@@ -211,18 +200,9 @@ def load_version(folder: Path, *, verify: bool = True) -> Model:
             arrays[spec.name] = np.load(folder / name, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise CorruptVersion(f"{folder.name}: {name} is unreadable: {exc}") from exc
-    if arrays.keys() & set(TASTE_INDEX) and not arrays.keys() >= set(TASTE_INDEX):
-        raise CorruptVersion(f"{folder.name}: the taste index's arrays are not all there")
     check_arrays(arrays, source=folder.name)
     check_values(arrays, source=folder.name)
     users, items = IdMap(arrays["user_ids"]), IdMap(arrays["item_ids"])
-    taste_index = None
-    if arrays.keys() >= set(TASTE_INDEX):
-        probe = int(manifest.get("taste_index", {}).get("probe", 0))
-        if not 0 < probe < len(arrays["taste_cluster_starts"]):
-            raise CorruptVersion(f"{folder.name}: the manifest's taste_index has no valid probe")
-        centroids, starts, indexed = (arrays[name] for name in TASTE_INDEX)
-        taste_index = TasteIndex(centroids, starts, indexed, probe)
     empty = sp.csr_matrix((len(items), len(items)), dtype=np.float32)
     csr = {name: _csr(arrays, name, (len(users) if rows == "users" else len(items), len(items)))
            if f"{name}_data" in arrays else empty for name, rows, _ in MATRICES}  # fmt: skip
@@ -248,7 +228,6 @@ def load_version(folder: Path, *, verify: bool = True) -> Model:
             available=arrays["item_available"],
         ),
         manifest=manifest,
-        taste_index=taste_index,
     )
 
 
@@ -281,16 +260,6 @@ def check_values(arrays: Mapping[str, np.ndarray], *, source: str) -> None:
     items = len(arrays["item_ids"])
     for name in ("user_top_items", "similar_items"):
         _in_range(arrays[name], -1, items, f"{name}.npy", source)
-    if "taste_cluster_items" in arrays:
-        _in_range(arrays["taste_cluster_items"], 0, items, "taste_cluster_items.npy", source)
-        starts = arrays["taste_cluster_starts"]
-        if (
-            starts[0] != 0
-            or starts[-1] != len(arrays["taste_cluster_items"])
-            or np.any(np.diff(starts) < 0)
-        ):
-            raise CorruptVersion(f"{source}: taste_cluster_starts.npy does not divide the"
-                                 " indexed items into clusters")  # fmt: skip
     for name, _, _ in MATRICES:
         if f"{name}_indptr" not in arrays:
             continue

@@ -14,21 +14,6 @@ from ..data.ids import IdMap
 
 
 @dataclass(frozen=True, eq=False)
-class TasteIndex:
-    """The trained items in clusters of their factors (recsvc.training.taste_index), for
-    large catalogs: a taste scores the items of its ``probe`` best clusters."""
-
-    #: each cluster's centre, in the lifted space (the factors and one coordinate more)
-    centroids: np.ndarray
-    #: where each cluster's run of ``items`` starts (clusters + 1 entries)
-    starts: np.ndarray
-    #: the trained items' rows, cluster after cluster
-    items: np.ndarray
-    #: how many clusters a taste probes
-    probe: int
-
-
-@dataclass(frozen=True, eq=False)
 class Model:
     """Everything one model version holds, in memory or memory-mapped from disk.
 
@@ -63,8 +48,6 @@ class Model:
     similar_scores: np.ndarray
     catalog: Catalog
     manifest: Mapping[str, Any]
-    #: for catalogs above ``taste_scan_exact_max_items``: what a catalog scan probes
-    taste_index: TasteIndex | None = None
 
     @property
     def version(self) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 
 from .catalog import NO_SCORES, NONE
 from .filters import Allowed
+from .taste import Ordered
 
 #: (how many are wanted, which items pass) -> (items, scores), best first
 Candidates = Callable[[int, Allowed], tuple[np.ndarray, np.ndarray]]
@@ -29,28 +30,65 @@ def fixed(items: np.ndarray, scores: np.ndarray) -> Candidates:
 def scan(
     trained: np.ndarray,
     score: Callable[[np.ndarray | None], np.ndarray],
-    likely: Callable[[int], np.ndarray | None] | None = None,
+    ordered: Callable[[str | None], Ordered | None] | None = None,
 ) -> Candidates:
     """A stage scoring every ``trained`` item that passes the rules, best first:
     ``score(rows)`` scores some rows (sorted), or every trained item for None. With a
-    category filter only the category's items are scored. ``likely(size)``, for a
-    scan of ``size`` items, gives the rows a taste index says hold the best (None: no
-    index, or a scan small enough to be exact); they are scored if enough of them
-    pass, else the scan is exact."""
+    category filter only the category's items are scored. ``ordered(category)`` gives
+    a norm order of the catalog or the category to go by (:func:`bounded`), or None to
+    score every item."""
 
     def stage(wanted: int, allowed: Allowed) -> tuple[np.ndarray, np.ndarray]:
-        count = len(trained)  # the model's items
-        if likely is not None:
-            rows = likely(allowed.size(count))
-            if rows is not None:
-                passing = trained[rows] & allowed(rows)
-                if np.count_nonzero(passing) >= wanted:
-                    return _best(wanted, rows, passing, score(rows))
-        rows, passing = allowed.scope(count)
+        by_norm = ordered(allowed.filters.category) if ordered is not None else None
+        if by_norm is not None:
+            return bounded(wanted, allowed, trained, score, by_norm)
+        rows, passing = allowed.scope(len(trained))  # the model's items
         passing &= trained if rows is None else trained[rows]
         return _best(wanted, rows, passing, score(rows) if passing.any() else NO_SCORES)
 
     return stage
+
+
+#: the rows a norm-ordered scan scores first; each band after is twice the one before
+FIRST_BAND = 2_048
+
+
+def bounded(
+    wanted: int,
+    allowed: Allowed,
+    trained: np.ndarray,
+    score: Callable[[np.ndarray | None], np.ndarray],
+    by_norm: Ordered,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``wanted`` best passing items of a scan through the norm order, best first:
+    bands of rows in falling norm are scored until the ``wanted``-th best passing score
+    is at least the bound of every row left, so the items are those of a scan of the
+    whole catalog (up to ties)."""
+    order, norms, bound, first = by_norm
+    rows_found, scores_found = [NONE], [NO_SCORES]
+    found, start, width = 0, 0, FIRST_BAND
+    while start < len(order):
+        rows = np.sort(order[start : start + width])
+        if len(first):  # scored in the first band, whatever their norm
+            rows = np.union1d(rows, first) if start == 0 else rows[~_among(rows, first)]
+        passing = trained[rows] & allowed(rows)
+        rows_found.append(rows[passing])
+        scores_found.append(score(rows)[passing])
+        found += int(np.count_nonzero(passing))
+        start, width = start + width, 2 * width
+        if found >= wanted and start < len(order):
+            scores = np.concatenate(scores_found)
+            if np.partition(scores, found - wanted)[found - wanted] >= bound * norms[start]:
+                break
+    return _best(wanted, np.concatenate(rows_found), np.ones(found, dtype=bool),
+                 np.concatenate(scores_found))  # fmt: skip
+
+
+def _among(rows: np.ndarray, sorted_items: np.ndarray) -> np.ndarray:
+    """Which of ``rows`` are among ``sorted_items``."""
+    at = sorted_items.searchsorted(rows).clip(max=len(sorted_items) - 1)
+    found: np.ndarray = sorted_items[at] == rows
+    return found
 
 
 def _best(

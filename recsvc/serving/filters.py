@@ -55,13 +55,6 @@ class Allowed:
             ok &= catalog.index.category_code[items] == self.category
         return self._priced(ok, catalog.price[items])
 
-    def size(self, count: int) -> int:
-        """How many rows :meth:`scope` would look at."""
-        if self.category is None:
-            return count
-        rows = self.catalog.index.category_rows(self.category)
-        return int(rows.searchsorted(count))
-
     def scope(self, count: int) -> tuple[np.ndarray | None, np.ndarray]:
         """Where a scan of the first ``count`` rows (the model's items) need look: the
         rows of the filters' category (sorted), or None for all ``count``; and which of

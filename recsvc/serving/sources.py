@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from ..artifact import Model
 from .candidates import Stage, fixed, scan
-from .catalog import LiveCatalog
+from .catalog import NO_SCORES, NONE, LiveCatalog
 from .taste import Taste, plain
 
 if TYPE_CHECKING:  # placements name strategies, which walk these sources
@@ -96,7 +96,7 @@ def session(parts: Parts, moment: Moment) -> list[Stage]:
     folded = taste.fold_in(moment.session, taste.view_weight, parts.history(moment.user))
     return [("session", scan(taste.trained,
                              lambda rows: taste.session_scores(folded, moment.latest, rows),
-                             lambda size: taste.likely(folded, size, moment.latest)))]  # fmt: skip
+                             lambda kind: taste.ordered(folded, kind, moment.latest)))]  # fmt: skip
 
 
 def taste(parts: Parts, moment: Moment) -> list[Stage]:
@@ -108,10 +108,9 @@ def taste(parts: Parts, moment: Moment) -> list[Stage]:
     if user < 0 or len(moment.session):
         return []
     factors = parts.user_factors[user]
-    scan_all = (
-        "personalized",
-        scan(parts.taste.trained, lambda rows: parts.taste.scores(factors, rows)),
-    )
+    taste = parts.taste
+    scan_all = ("personalized", scan(taste.trained, lambda rows: taste.scores(factors, rows),
+                                     lambda kind: taste.ordered(factors, kind)))  # fmt: skip
     if not moment.placement.exclude_seen:
         return [scan_all]
     return [("personalized", fixed(parts.user_top_items[user], parts.user_top_scores[user])),
@@ -161,7 +160,7 @@ def cart_taste(parts: Parts, moment: Moment) -> list[Stage]:
     taste = parts.taste
     folded = taste.fold_in(moment.cart, taste.cart_weight, parts.history(moment.user))
     return [("cart", scan(taste.trained, lambda rows: taste.scores(folded, rows),
-                          lambda size: taste.likely(folded, size)))]  # fmt: skip
+                          lambda kind: taste.ordered(folded, kind)))]  # fmt: skip
 
 
 def popular(parts: Parts, moment: Moment) -> list[Stage]:
@@ -171,11 +170,20 @@ def popular(parts: Parts, moment: Moment) -> list[Stage]:
 
 def bought_with(together: sp.csr_matrix, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The items bought with some items (their rows of the bought-together matrix
-    summed), most first: (items, summed similarity)."""
-    summed = np.asarray(together[items].sum(axis=0)).reshape(-1)
-    candidates = np.flatnonzero(summed)
-    order = candidates[np.argsort(-summed[candidates], kind="stable")]
-    return order, summed[order]
+    summed, in its dtype and the rows' order), most first, ties by row: (items, summed
+    similarity). Only the rows' entries are read, not a vector of the catalog's length
+    (2.7 ms of a cart's 3.9 at a million items)."""
+    rows = [slice(together.indptr[item], together.indptr[item + 1]) for item in items.tolist()]
+    if not rows:
+        return NONE, NO_SCORES
+    columns = np.concatenate([together.indices[row] for row in rows])
+    candidates, where = np.unique(columns, return_inverse=True)
+    summed = np.zeros(len(candidates), dtype=together.dtype)
+    np.add.at(summed, where, np.concatenate([together.data[row] for row in rows]))
+    kept = summed != 0  # a stored zero is no evidence
+    candidates, summed = candidates[kept], summed[kept]
+    order = np.argsort(-summed, kind="stable")
+    return candidates[order], summed[order]
 
 
 #: every candidate source, by the name strategies give it

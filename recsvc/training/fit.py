@@ -20,7 +20,6 @@ from ..config import TrainingConfig
 from ..data.catalog import Catalog
 from ..data.dataset import Dataset
 from ..data.events import PURCHASES, Events
-from . import taste_index
 from .matrix import Interactions, build_interactions, sequences
 from .models import (
     AlsModel,
@@ -121,14 +120,6 @@ def build_model(
         else:
             none = np.zeros((len(data.items), 0), dtype=np.int32)
             neighbours = Neighbours(none, none.astype(np.float32), "none")
-    popularity = _popularity(fits, matrix_key, interactions, events, config).counts
-    with timer("index tastes"):
-        index = None
-        if similar:
-            index = taste_index.for_catalog(
-                als.item_factors, popularity, als.user_factors,
-                exact_max_items=config.taste_scan_exact_max_items, seed=config.seed,
-            )  # fmt: skip
     with timer("fit bought-together"):
         together = fits.get(
             (*matrix_key, "together", config.bought_together_neighbours),
@@ -146,7 +137,7 @@ def build_model(
         purchased=purchased,
         bought_together=together.similarity,
         next_items=(next_items.following if next_items else sp.csr_matrix((len(data.items),) * 2)),
-        popularity=popularity,
+        popularity=_popularity(fits, matrix_key, interactions, events, config).counts,
         user_top_items=user_top_items,
         user_top_scores=user_top_scores,
         similar_items=neighbours.items,
@@ -157,9 +148,7 @@ def build_model(
             "data_window": data_window(events),
             "parameters": config.as_dict(),
             "similar_items": neighbours.summary(),
-            **({"taste_index": index.summary} if index else {}),
         },
-        taste_index=index.index if index else None,
     )
 
 

@@ -37,7 +37,6 @@ from ..config import TrainingConfig
 from ..data.catalog import Catalog
 from ..data.events import DAY, PURCHASES
 from ..data.ids import IdMap
-from . import taste_index
 from .fit import Timer, blended, data_window_of
 from .models import AlsModel, NextItemsModel, PopularityModel
 from .nearest import Neighbours
@@ -442,13 +441,6 @@ def build_model(
         else:
             none = np.zeros((len(items), 0), dtype=np.int32)
             neighbours = Neighbours(none, none.astype(np.float32), "none")
-    with timer("index tastes"):
-        index = None
-        if similar:
-            index = taste_index.for_catalog(
-                item_factors, popularity, user_factors,
-                exact_max_items=config.taste_scan_exact_max_items, seed=config.seed,
-            )  # fmt: skip
     with timer("fit bought-together"):
         together = to_csr(bought_together(built.bought, config.bought_together_neighbours),
                           (len(items), len(items)), "i", "j")  # fmt: skip
@@ -474,10 +466,8 @@ def build_model(
             "data_window": data_window_of(built.first, built.now),
             "parameters": config.as_dict(),
             "similar_items": neighbours.summary(),
-            **({"taste_index": index.summary} if index else {}),
             "engine": {"name": "spark", "spark": spark.version,
                        "master": spark.sparkContext.master, "als": settings,
                        "ratings": f"alpha x weight - 1, at least {MIN_RATING:g}"},
         },
-        taste_index=index.index if index else None,
     )  # fmt: skip
