@@ -78,6 +78,7 @@ class Recommender:
         self.placements = placements
         self.parts = Parts.of(model)
         self._user_ids = np.asarray(model.users.ids)  # a plain view: see Parts.of
+        self._user_id_width = model.users.width
         self._factored_items = len(self.parts.taste)
         #: the newest event the model learned from (epoch seconds): later ones are live
         last_event = model.manifest.get("data_window", {}).get("last_event")
@@ -198,6 +199,8 @@ class Recommender:
         if user_id is None:
             return -1
         ids = self._user_ids
+        if len(user_id) > self._user_id_width:  # unknown; and searching it would widen ids
+            return -1
         row = int(ids.searchsorted(user_id))
         return row if row < len(ids) and ids[row] == user_id else -1
 

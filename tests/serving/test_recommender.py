@@ -258,3 +258,11 @@ def test_recommendation_ids_are_uuid7_in_the_order_they_were_made() -> None:
     many = {recommendation_id() for _ in range(10_000)}
     assert len(many) == 10_000
     assert len({rid[-8:] for rid in many}) > 9_990  # the random part: what sampling reads
+
+
+def test_a_shopper_id_longer_than_any_known_is_a_new_shopper(trained_store: ModelStore) -> None:
+    recommender = Recommender(trained_store.load())
+    known = str(recommender.model.users.ids[0])
+    longer = known + "x" * (recommender.model.users.width - len(known) + 1)
+    assert recommender.recommend(user_id=longer).strategy == "popular"
+    assert recommender.recommend(user_id=known).strategy == "personalized"
