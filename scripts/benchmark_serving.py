@@ -7,7 +7,10 @@ For each catalog size a synthetic shop is generated and trained once (kept in
 var/bench/serving-<items>/). Then, in one run:
 
 1. In process: median and p99 of each Recommender call over thousands of calls, beside
-   implicit's own single-user ``recommend`` on the same factors (the reference).
+   implicit's own single-user ``recommend`` on the same factors (the reference); and
+   the share of the items of the same call to a recommender that scores every item
+   (above 100,000 items scans go by the items' norms, recsvc.serving.taste), over the
+   first 300 calls.
 2. Over HTTP (the first size only), servers side by side, each a gunicorn started as
    the Procfile starts it (WEB_CONCURRENCY=2): the service (scripts/bench_app.py: the
    app plus a trivial endpoint returning a same-size JSON body through the same app)
