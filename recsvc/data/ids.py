@@ -33,7 +33,9 @@ class IdMap:
         # truncated here, and never found
         query = wanted.astype(self.ids.dtype)
         pos = np.minimum(np.searchsorted(self.ids, query), len(self.ids) - 1)
-        found = (self.ids[pos] == query) & (np.char.str_len(wanted) <= self.width)
+        found = self.ids[pos] == query
+        if wanted.dtype.itemsize > self.ids.dtype.itemsize:  # some may have been cut
+            found &= np.char.str_len(wanted) <= self.width
         return np.where(found, pos, -1).astype(np.int64)
 
     @property

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .catalog import NO_SCORES, NONE
-from .filters import Allowed
+from .filters import Allowed, among
 from .taste import Ordered
 
 #: (how many are wanted, which items pass) -> (items, scores), best first
@@ -70,7 +70,7 @@ def bounded(
     while start < len(order):
         rows = np.sort(order[start : start + width])
         if len(first):  # scored in the first band, whatever their norm
-            rows = np.union1d(rows, first) if start == 0 else rows[~_among(rows, first)]
+            rows = np.union1d(rows, first) if start == 0 else rows[~among(rows, first)]
         passing = trained[rows] & allowed(rows)
         rows_found.append(rows[passing])
         scores_found.append(score(rows)[passing])
@@ -82,13 +82,6 @@ def bounded(
                 break
     return _best(wanted, np.concatenate(rows_found), np.ones(found, dtype=bool),
                  np.concatenate(scores_found))  # fmt: skip
-
-
-def _among(rows: np.ndarray, sorted_items: np.ndarray) -> np.ndarray:
-    """Which of ``rows`` are among ``sorted_items``."""
-    at = sorted_items.searchsorted(rows).clip(max=len(sorted_items) - 1)
-    found: np.ndarray = sorted_items[at] == rows
-    return found
 
 
 def _best(

@@ -49,8 +49,8 @@ class Allowed:
         # a pad (-1) reads the last entry of in_stock (False), and whatever it
         # reads below is masked by that
         ok = catalog.in_stock[items] if self.in_stock else items >= 0
-        if len(excluded):  # sorted: a binary search beats np.isin on short lists
-            ok &= excluded.take(excluded.searchsorted(items), mode="clip") != items
+        if len(excluded):
+            ok &= ~among(items, excluded)
         if self.category is not None:
             ok &= catalog.index.category_code[items] == self.category
         return self._priced(ok, catalog.price[items])
@@ -77,8 +77,17 @@ class Allowed:
         return ok
 
 
+def among(items: np.ndarray, sorted_items: np.ndarray) -> np.ndarray:
+    """Which of ``items`` are among ``sorted_items`` (a binary search beats np.isin on
+    short lists)."""
+    if not len(sorted_items):
+        return np.zeros(len(items), dtype=bool)
+    found: np.ndarray = sorted_items.take(sorted_items.searchsorted(items), mode="clip") == items
+    return found
+
+
 def union(parts: Sequence[np.ndarray]) -> np.ndarray:
-    """The items of some lists, sorted (for the binary search in :func:`allowed`, which
+    """The items of some lists, sorted (for the binary search in :func:`among`, which
     repeats do not disturb)."""
     parts = [part for part in parts if len(part)]
     if not parts:

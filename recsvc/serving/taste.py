@@ -105,10 +105,9 @@ class Taste:
         self.next_weight = float(parameters.get("next_items_weight", 0)) * bool(self.next_items.nnz)
         self.next_recent = int(parameters.get("next_items_recent", 10))
         self.next_decay = float(parameters.get("next_items_decay", 0.9))
-        #: a catalog of more items than this is scanned by the norm order
-        self.exact_max_items = EXACT_SCAN_MAX_ITEMS
+        #: a catalog of more items than EXACT_SCAN_MAX_ITEMS is scanned by the norm order
         self.norm_order = None
-        if len(self.item_factors) > self.exact_max_items:
+        if len(self.item_factors) > EXACT_SCAN_MAX_ITEMS:
             categories = np.asarray(model.catalog.category)[: len(self.item_factors)]
             self.norm_order = NormOrder.of(self.item_norms, self.trained, categories)
 
@@ -142,7 +141,7 @@ class Taste:
     ) -> Ordered | None:
         """A scan by ``taste`` of the catalog or a category through the norm order, with
         what follows a session's ``latest`` items (scored first: their scores are not
-        the taste's alone); None for a catalog of at most ``exact_max_items`` items,
+        the taste's alone); None for a catalog of at most ``EXACT_SCAN_MAX_ITEMS`` items,
         whose scans score every item."""
         if self.norm_order is None:
             return None

@@ -97,7 +97,6 @@ def recommenders(trained_store: ModelStore) -> tuple[Recommender, Recommender]:
     ordered = Recommender(model, PLACEMENTS)
     taste = ordered.taste
     assert taste.norm_order is None  # 300 items: within the threshold
-    taste.exact_max_items = 0
     taste.norm_order = NormOrder.of(taste.item_norms, taste.trained, model.catalog.category)
     return ordered, Recommender(replace(model), PLACEMENTS)
 
@@ -141,7 +140,7 @@ def test_the_norm_order_is_built_above_the_threshold_only(
     recommenders: tuple[Recommender, Recommender],
 ) -> None:
     _, exact = recommenders
-    assert exact.taste.exact_max_items == EXACT_SCAN_MAX_ITEMS == 100_000
+    assert EXACT_SCAN_MAX_ITEMS == 100_000
     assert exact.taste.norm_order is None
     order = NormOrder.of(exact.taste.item_norms, exact.taste.trained, exact.catalog.categories)
     assert np.array_equal(np.sort(order.rows), np.flatnonzero(exact.taste.trained))
