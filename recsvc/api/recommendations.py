@@ -19,6 +19,7 @@ from .schemas import (
     RecommendationsSchema,
     SimilarQuerySchema,
     UserRecommendationsQuerySchema,
+    is_id,
     recommendations_response,
 )
 from .schemas import (
@@ -36,7 +37,9 @@ _ID = Id()
 
 def path_id(value: str, field: str) -> str:
     """Check an id taken from the URL path by the same rules as the schemas."""
-    try:
+    if is_id(value):
+        return value
+    try:  # the field's own message
         checked: str = _ID.deserialize(value)
     except ma.ValidationError as exc:
         raise InvalidRequest(f"{field}: {exc.messages[0]}", field=field) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import marshmallow as ma
@@ -22,11 +23,34 @@ MAX_CONTEXT_ITEMS = 100
 MAX_CATALOG_BATCH = 5_000
 #: the most of one item an event may count (a database integer holds 2**31 - 1)
 MAX_QUANTITY = 1_000_000
+
+
 #: text the store can hold and a page can show: no control characters (NUL among them)
 #: and no lone surrogates (which UTF-8 cannot encode); the OpenAPI document states it
-PRINTABLE = validate.Regexp(
-    "^[^\\u0000-\\u001f\\u007f-\\u009f\\ud800-\\udfff]*$",
-    error="must be printable characters only (no control characters)",
+PRINTABLE_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f\\ud800-\\udfff]*$"
+_PRINTABLE = re.compile(PRINTABLE_PATTERN)
+
+
+def is_printable(value: str) -> bool:
+    """Whether the text, whole, is printable. Matched whole: Python's ``$`` also
+    matches before a final newline, so ``re.match`` alone let ``"id\\n"`` through;
+    the pattern stays one the OpenAPI document can state (ECMAScript's ``$`` is the
+    text's end)."""
+    return _PRINTABLE.fullmatch(value) is not None
+
+
+class _Printable(validate.Regexp):
+    """:func:`is_printable` as a field's validator; a ``Regexp`` so that the OpenAPI
+    document states its pattern."""
+
+    def __call__(self, value: Any) -> Any:
+        if not is_printable(value):
+            raise ma.ValidationError(self._format_error(value))
+        return value
+
+
+PRINTABLE = _Printable(
+    PRINTABLE_PATTERN, error="must be printable characters only (no control characters)"
 )
 
 
@@ -42,11 +66,17 @@ def Id(**kwargs: Any) -> ma.fields.String:  # noqa: N802 (a field factory, used 
     return Text(min_length=1, max_length=MAX_ID_LENGTH, **kwargs)
 
 
+def is_id(value: str) -> bool:
+    """Whether some text passes :func:`Id`'s rules (checked without marshmallow's
+    field machinery: about 1.5 µs of every request naming an id in its path)."""
+    return 0 < len(value) <= MAX_ID_LENGTH and is_printable(value)
+
+
 def path_id(name: str) -> dict[str, Any]:
     """The OpenAPI description of an id in a URL path: the rule :func:`Id` checks."""
     return {"in": "path", "name": name, "required": True,
             "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH,
-                       "pattern": PRINTABLE.regex.pattern}}  # fmt: skip
+                       "pattern": PRINTABLE_PATTERN}}  # fmt: skip
 
 
 class _Placements(validate.Validator):

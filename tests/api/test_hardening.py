@@ -54,6 +54,8 @@ def errors_of(response: Any) -> str:
         ({"session_id": "\ud800"}, "session_id"),
         ({"recommendation_id": "a\x00b"}, "recommendation_id"),
         ({"user_id": "u\ud800"}, "user_id"),
+        ({"user_id": "u1\n"}, "user_id"),  # Python's "$" matched before a final newline
+        ({"item_id": "\n"}, "item_id"),
         ({"quantity": 1e20}, "quantity"),
         ({"quantity": 2147483648}, "quantity"),
         ({"quantity": 1.5}, "quantity"),
@@ -78,11 +80,24 @@ def test_events_the_store_cannot_hold_are_refused(
 
 
 def test_text_the_store_cannot_hold_is_refused_in_the_catalog(shop_client: FlaskClient) -> None:
-    for bad in ({"title": "\ud800"}, {"category": "a\x00"}, {"price": 1e300}):
+    for bad in (
+        {"title": "\ud800"},
+        {"category": "a\x00"},
+        {"category": "shoes\n"},
+        {"price": 1e300},
+    ):
         response = shop_client.put("/v1/items/p3", json=bad, headers=WRITE)
         assert response.status_code == 422
         assert next(iter(bad)) in errors_of(response)
     assert count(shop_client, items) == 0
+
+
+def test_an_id_in_the_path_ending_in_a_newline_is_refused(shop_client: FlaskClient) -> None:
+    for path in ("/v1/users/u1%0A/recommendations", "/v1/items/p1%0A/similar"):
+        response = shop_client.get(path)
+        assert response.status_code == 422, path
+        assert "printable" in response.get_json()["message"]
+    assert shop_client.get("/v1/users/u1/recommendations").status_code == 200
 
 
 def test_the_same_item_twice_in_one_body_names_both_places(shop_client: FlaskClient) -> None:
