@@ -17,7 +17,7 @@ import re
 import sys
 import time
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 
 from .. import metrics
 from .auth import require_key
@@ -30,8 +30,6 @@ access_log = logging.getLogger("recsvc.access")
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 #: POST /v1/events' view, whose refused batches count as rejected events
 _EVENTS_ENDPOINT = "shop.post_events"
-#: whether this app writes access log lines (RECSVC_ACCESS_LOG=json)
-_LOG_KEY = "RECSVC_ACCESS_LOG_JSON"
 
 
 @blp.route("/metrics")
@@ -51,10 +49,12 @@ def metrics_view() -> Response:
 def init_app(app: Flask) -> None:
     """Give every request an id, and count, time and log it."""
     app.before_request(_start)
-    app.after_request(_finish)
     with app.app_context():
-        app.config[_LOG_KEY] = settings().access_log == "json"
-    if app.config[_LOG_KEY] and not access_log.handlers:
+        log_json = settings().access_log == "json"
+    # the access log's hook only where it is on: a hook that has nothing to do costs
+    # a request its call all the same
+    app.after_request(_finish_and_log if log_json else _finish)
+    if log_json and not access_log.handlers:
         handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(logging.Formatter("%(message)s"))
         access_log.addHandler(handler)
@@ -69,27 +69,44 @@ def new_request_id() -> str:
 
 def _start() -> None:
     g.started = time.perf_counter()
-    sent = request.headers.get("X-Request-ID", "")
-    g.request_id = sent if _SANE_ID.match(sent) else new_request_id()
+    sent = request.environ.get("HTTP_X_REQUEST_ID", "")  # as request.headers reads it
+    g.request_id = sent if _SANE_ID.fullmatch(sent) else new_request_id()
 
 
 def _finish(response: Response) -> Response:
-    request_id = g.get("request_id") or new_request_id()
+    """The request's id on its response; the request counted and timed."""
+    _observed(response)
+    return response
+
+
+def _finish_and_log(response: Response) -> Response:
+    """:func:`_finish`, and the request's access log line."""
+    request_id, endpoint, placement, seconds = _observed(response)
+    access_log.info(json.dumps({
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "request_id": request_id, "method": request.method, "path": request.path,
+        "endpoint": endpoint, "placement": placement or None,
+        "status": response.status_code, "ms": round(seconds * 1e3, 2),
+        "worker_pid": os.getpid(),
+    }))  # fmt: skip
+    return response
+
+
+def _observed(response: Response) -> tuple[str, str, str, float]:
+    """Set the response's request id and count the request: (request id, endpoint,
+    placement, seconds)."""
+    now = time.perf_counter()
+    found = vars(g._get_current_object())  # one lookup of the app context's g, not one per name
+    request_id = found.get("request_id") or new_request_id()
     response.headers["X-Request-ID"] = request_id
-    seconds = time.perf_counter() - g.get("started", time.perf_counter())
-    endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-    placement = g.get("placement", "")
-    metrics.count_request(endpoint, placement, str(response.status_code), seconds)
-    if request.endpoint == _EVENTS_ENDPOINT and response.status_code >= 400:
+    seconds = now - found.get("started", now)
+    rule = request.url_rule
+    endpoint = rule.rule if rule is not None else "unmatched"
+    placement = found.get("placement", "")
+    status = response.status_code
+    metrics.count_request(endpoint, placement, str(status), seconds)
+    if status >= 400 and rule is not None and rule.endpoint == _EVENTS_ENDPOINT:
         body = request.get_json(silent=True)
         batch = body.get("events") if isinstance(body, dict) else None
         metrics.EVENTS.labels("rejected").inc(len(batch) if isinstance(batch, list) else 1)
-    if current_app.config.get(_LOG_KEY):
-        access_log.info(json.dumps({
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "request_id": request_id, "method": request.method, "path": request.path,
-            "endpoint": endpoint, "placement": placement or None,
-            "status": response.status_code, "ms": round(seconds * 1e3, 2),
-            "worker_pid": os.getpid(),
-        }))  # fmt: skip
-    return response
+    return request_id, endpoint, placement, seconds
