@@ -4,7 +4,11 @@ The data's latest events (a forward split: the last ``holdout_fraction`` of the 
 in time; an evaluation on another protocol validates on that protocol) are set aside
 as validation; each candidate is fitted on what comes before
 them and scored through the serving recommender (the home placement, its default
-filters) on what each known shopper bought then that they never bought before. The
+filters) on what each known shopper bought then that they never bought before. Where
+that window scores fewer than ``ENOUGH_SHOPPERS`` shoppers, the window before it (as
+many events, the candidate fitted on what precedes it) is scored too, and a
+candidate's metrics are over the shoppers of both: one small window's noise chose
+worse models than two windows' average on the shops measured (docs/quality.md). The
 best by NDCG@10 among candidates with at least ``min_coverage`` of the catalog wins;
 its settings are what ``recsvc train --model auto`` refits on all the data and
 publishes. A time budget bounds the search: candidates are tried cheapest and most
@@ -24,16 +28,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import scipy.sparse as sp
 from tqdm import tqdm
 
 from ..config import TrainingConfig
 from ..data.dataset import Dataset
 from ..errors import ConfigError
+from ..serving.recommender import Recommender
 from ..training.fit import Fits
 from ..training.models import AUTO, model_named
-from .holdout import DEFAULT_SPLIT, holdout_for
-from .metrics import best_first
-from .served import evaluate_served
+from .holdout import DEFAULT_SPLIT, Holdout, holdout_for
+from .metrics import best_first, score
+from .served import fit_for, served_lists
 
 #: recency added to a taste: (weight, half-life in days)
 RECENCY = ((0.0, None), (1.0, 7.0), (2.0, 7.0), (1.0, 30.0), (2.0, 30.0))
@@ -41,6 +48,10 @@ RECENCY = ((0.0, None), (1.0, 7.0), (2.0, 7.0), (1.0, 30.0), (2.0, 30.0))
 INTERACTION_HALF_LIVES = (30.0, 90.0)
 #: ... and for an ALS taste, (factors, regularization) around recsvc's defaults
 ALS_GRID = ((64, 10.0), (128, 30.0), (32, 1.0), (64, 1.0))
+#: forward validation windows at most, each the holdout's share of the events: a window
+#: before the latest is added while those taken score fewer shoppers than this
+WINDOWS = 2
+ENOUGH_SHOPPERS = 5_000
 #: the settings a candidate's row in the manifest shows
 SHOWN = ("model", "next_items_weight", "popularity_weight", "popularity_half_life_days",
          "half_life_days", "als_factors", "als_regularization")  # fmt: skip
@@ -60,6 +71,47 @@ class Candidate:
         settings = {name: self.config.as_dict()[name] for name in SHOWN}
         return {"name": self.name, "settings": settings, "seconds": round(self.seconds, 2),
                 **{k: round(v, 4) for k, v in self.metrics.items()}}  # fmt: skip
+
+
+class Validation:
+    """The windows a choice scores candidates on, latest first, each with the parts
+    that candidates fitted on the same events share."""
+
+    def __init__(self, data: Dataset, config: TrainingConfig, *, split: str) -> None:
+        self.data = data
+        windows = [holdout_for(data, config, split=split)]
+        share = config.holdout_fraction
+        while (split == "forward" and len(windows) < WINDOWS
+               and sum(len(w.users) for w in windows) < ENOUGH_SHOPPERS):  # fmt: skip
+            left = 1 - share * len(windows)  # of the events, before the windows taken
+            if left - share < 0.5:  # a window's fit keeps at least half of the events
+                break
+            before = data.with_events(windows[-1].train_events)
+            windows.append(holdout_for(before, config.replace(holdout_fraction=share / left),
+                                       split=split))  # fmt: skip
+        self.windows: list[tuple[Holdout, Fits]] = [(window, Fits()) for window in windows]
+
+    def score(self, config: TrainingConfig) -> dict[str, float]:
+        """What ``recsvc train`` would publish with ``config``, fitted before each window
+        and scored through the serving recommender on its shoppers, all windows'
+        shoppers together (``windows``: how many)."""
+        lists, truths = [], []
+        for window, fits in self.windows:
+            recommender = Recommender(fit_for(self.data, window, config, fits=fits))
+            lists.append(served_lists(recommender, window))
+            truths.append(window.truth)
+        found = score(np.vstack(lists), sp.csr_matrix(sp.vstack(truths)),
+                      item_count=len(self.data.items))  # fmt: skip
+        return {**found, "windows": len(self.windows)}
+
+
+def validation_described(windows: float, config: TrainingConfig) -> str:
+    """What the choice validated on, in words (``windows``: how many were scored)."""
+    share = f"{config.holdout_fraction:g} of its events"
+    if windows == 1:
+        return f"forward, within the holdout's training part (the latest {share})"
+    return (f"forward, within the holdout's training part (the latest {int(windows)} windows"
+            f" of {share} each, their shoppers together)")  # fmt: skip
 
 
 def candidates(config: TrainingConfig, *, items: int) -> list[tuple[str, TrainingConfig]]:
@@ -125,12 +177,11 @@ def select(
     every candidate tried, best first. ``listed`` replaces the first round's candidates
     and ``refine`` (True unless ``listed`` is given) adds the second round's.
     :class:`ConfigError` if none reaches ``min_coverage``."""
-    validation = holdout_for(data, config, split=split)
+    validation = Validation(data, config, split=split)
     refine = listed is None if refine is None else refine
     listed = listed or candidates(config, items=len(data.items))
     deadline = clock() + budget
     tried: list[Candidate] = []
-    fits = Fits()  # the candidates' shared parts: one ALS, one EASE, one next-items...
 
     def best() -> Candidate:
         eligible = [c for c in sorted(tried, key=lambda c: best_first(c.metrics))
@@ -145,7 +196,7 @@ def select(
             if tried and clock() >= deadline:
                 return
             start = clock()
-            metrics = evaluate_served(data, validation, candidate, fits=fits)
+            metrics = validation.score(candidate)
             tried.append(Candidate(name, candidate, metrics, clock() - start))
 
     run(listed, "choosing the model")

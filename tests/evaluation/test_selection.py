@@ -139,3 +139,39 @@ def test_select_scores_the_winners_refinements_and_keeps_the_best(
     assert {"half_life_days", "als_factors", "als_regularization"} <= set(chosen.row()["settings"])
     # without refine, a given list is all that is tried
     assert [c.name for c in select(data, als, listed=[("als", als)])[1]] == ["als"]
+
+
+def test_a_small_window_is_joined_by_the_one_before_it(
+    small_shop: tuple[Path, Path], fast_config: TrainingConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from recsvc.evaluation import selection
+    from recsvc.evaluation.selection import Validation
+
+    data = read_dataset(Files(*small_shop), fast_config)
+    validation = Validation(data, fast_config, split="forward")
+    (latest, _), (earlier, _) = validation.windows  # a few hundred shoppers: two windows
+    assert latest.users.size < selection.ENOUGH_SHOPPERS
+    # the earlier window: the events just before the latest window, about as many
+    latest_window = len(data.events) - len(latest.train_events)
+    earlier_window = len(latest.train_events) - len(earlier.train_events)
+    assert abs(earlier_window - latest_window) <= 0.01 * len(data.events)
+    assert earlier.train_events.timestamp.max() < latest.train_events.timestamp.max()
+    # a candidate's metrics are over both windows' shoppers together
+    als = fast_config.replace(next_items_weight=0.0)
+    both = validation.score(als)
+    alone = [evaluate_served(data, w, als) for w, _ in validation.windows]
+    assert both["users"] == sum(a["users"] for a in alone) == latest.users.size + earlier.users.size
+    weighted = sum(a["ndcg@10"] * a["users"] for a in alone) / both["users"]
+    assert np.isclose(both["ndcg@10"], weighted)
+    assert both["windows"] == 2
+    # enough shoppers in the latest window: it alone
+    monkeypatch.setattr(selection, "ENOUGH_SHOPPERS", latest.users.size)
+    assert len(Validation(data, fast_config, split="forward").windows) == 1
+    # a protocol that is not a forward split validates on its own split, once
+    assert len(Validation(data, fast_config, split="user-time").windows) == 1
+    # no window whose fit would keep less than half of the events
+    wide = fast_config.replace(holdout_fraction=0.3)
+    monkeypatch.setattr(selection, "ENOUGH_SHOPPERS", 10**9)
+    assert len(Validation(data, wide, split="forward").windows) == 1
