@@ -308,6 +308,12 @@ class TrainingConfig(_FromEnvironment):
     holdout_fraction: float = field(
         default=0.2, metadata=option("Share of each user's latest events held out to evaluate.")
     )
+    #: shoppers a holdout scores at most; beyond, a sample of them (seeded): the metrics'
+    #: interval says how close it is, and scoring each of 1.2M shoppers took minutes
+    holdout_max_shoppers: int = field(
+        default=20_000,
+        metadata=option("Shoppers a holdout scores at most (a seeded sample beyond)."),
+    )
     #: a retrained model whose holdout NDCG@10 is more than this below the current
     #: version's (same holdout) is not published unless forced
     max_ndcg_drop: float = 0.01
@@ -331,6 +337,7 @@ class TrainingConfig(_FromEnvironment):
             "next_items_recent",
             "next_items_neighbours",
             "ease_neighbours",
+            "holdout_max_shoppers",
         )
         for name in counts:
             if getattr(self, name) < 1:

@@ -40,6 +40,13 @@ def test_train_prints_metrics_and_publishes(small_shop: tuple[Path, Path], model
     code, out = run("models", "list", "--models", str(models))
     assert code == 0
     assert out.startswith("* ")
+    # beyond --holdout-max-shoppers, a sample of the shoppers is scored, and it says so
+    code, out = run("train", "--events", str(events), "--items", str(items), "--models",
+                    str(models), *FAST, "--holdout-max-shoppers", "50", "--force")  # fmt: skip
+    assert code == 0, out
+    assert "50 users scored (a sample of " in out
+    holdout = ModelStore(models).manifest()["metrics"]["holdout"]
+    assert holdout["users_scored"] == 50 < holdout["sampled_from"]
 
 
 def test_bad_input_is_one_clear_line(tmp_path: Path, models: Path) -> None:

@@ -134,7 +134,8 @@ def _print_report(report: TrainReport, store: VersionStore) -> None:
     click.echo("counts: " + ", ".join(f"{k} {v:,}" for k, v in report.counts.items()))
     click.echo("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.steps.items()))
     holdout = report.metrics["holdout"]
-    click.echo(f"holdout ({holdout['split']}, {holdout['users_scored']:,} users scored):")
+    sample = f" (a sample of {holdout['sampled_from']:,})" if "sampled_from" in holdout else ""
+    click.echo(f"holdout ({holdout['split']}, {holdout['users_scored']:,} users scored{sample}):")
     click.echo(
         metrics_table(
             {"recsvc": report.metrics["model"], "popularity": report.metrics["popularity"]}
@@ -217,7 +218,7 @@ def evaluate_command(
         click.echo(json.dumps(tables if moments else tables["home"], indent=2))
         return
     span = f"last {test_days:g} days" if test_days else f"fraction {config.holdout_fraction:g}"
-    click.echo(f"split: {split}, holdout {span}: {len(holdout.users):,} shoppers scored,"
+    click.echo(f"split: {split}, holdout {span}: {holdout.scored},"
                f" {holdout.new_shoppers:,} new shoppers who bought (not scored)")  # fmt: skip
     for name, rows in tables.items():
         click.echo(f"\n{name}:")

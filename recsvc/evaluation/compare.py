@@ -189,7 +189,7 @@ def report_dataset(
         popularity=bias,
         candidates=[candidate.row() for candidate in tried],
         notes=[f"split {split}, holdout fraction {config.holdout_fraction:g},"
-               f" {len(holdout.users):,} users scored, {count:,} items; model settings:"
+               f" {holdout.scored}, {count:,} items; model settings:"
                f" {config.model}, ALS {config.als_factors} factors, regularization"
                f" {config.als_regularization:g}, alpha {config.als_alpha:g}; next items"
                f" weight {config.next_items_weight:g}, window {config.next_items_window},"

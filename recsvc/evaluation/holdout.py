@@ -92,6 +92,15 @@ class Truth:
     #: shoppers first seen in the test part who bought there (the cold-start path: not
     #: scored, counted apart)
     new_shoppers: int = 0
+    #: known shoppers with something to find, when ``users`` are a sample of them (0:
+    #: every one is scored)
+    sampled_from: int = 0
+
+    @property
+    def scored(self) -> str:
+        """How many shoppers are scored, in words."""
+        sample = f" (a sample of {self.sampled_from:,})" if self.sampled_from else ""
+        return f"{len(self.users):,} shoppers scored{sample}"
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -114,13 +123,16 @@ def make_holdout(
     target_types: Iterable[str] = PURCHASES,
     items: IdMap | None = None,
     test_days: float | None = None,
+    max_users: int | None = None,
+    seed: int = 0,
 ) -> Holdout:
     """Split events in time and build the training matrix and the ground truth.
 
     The truth of a user: items of ``target_types`` in the test part that the user did
     not touch in the training part; with the ``forward`` split, that the user did not
     buy in the training part (a shop's question: what will each shopper buy that they
-    never bought?).
+    never bought?). Beyond ``max_users`` such users, a sample of them (``seed``) is
+    scored.
     """
     test = holdout_mask(events, split=split, fraction=fraction, test_days=test_days)
     items = items or IdMap.of(events.item_id)
@@ -142,13 +154,23 @@ def make_holdout(
     truth = truth - truth.multiply(touched.matrix > 0)
     truth.eliminate_zeros()
     has_history = np.diff(train.matrix.indptr) > 0
-    users = np.flatnonzero((np.diff(truth.indptr) > 0) & has_history)
+    users, sampled_from = sampled(
+        np.flatnonzero((np.diff(truth.indptr) > 0) & has_history), max_users, seed=seed
+    )
     buyers = set(targets.user_id.unique().to_pylist())
     new = len(buyers - set(train.users.ids[has_history].tolist()))
     return Holdout(
         train=train, users=users, truth=sp.csr_matrix(truth[users] > 0),
-        train_events=train_events, new_shoppers=new,
+        train_events=train_events, new_shoppers=new, sampled_from=sampled_from,
     )  # fmt: skip
+
+
+def sampled(users: np.ndarray, most: int | None, *, seed: int) -> tuple[np.ndarray, int]:
+    """The users to score: all of them, or beyond ``most`` a sample of them (``seed``,
+    sorted); and how many there were when sampled (else 0)."""
+    if most is None or len(users) <= most:
+        return users, 0
+    return np.sort(np.random.default_rng(seed).choice(users, most, replace=False)), len(users)
 
 
 def holdout_for(
@@ -166,4 +188,6 @@ def holdout_for(
         min_user_events=config.min_user_events,
         min_item_users=config.min_item_users,
         items=data.items,
+        max_users=config.holdout_max_shoppers,
+        seed=config.seed,
     )

@@ -61,6 +61,7 @@ def holdout_metrics(
     return {
         "holdout": {"split": DEFAULT_SPLIT, "fraction": config.holdout_fraction,
                     "users_scored": len(split.users), "new_shoppers": split.new_shoppers,
+                    **({"sampled_from": split.sampled_from} if split.sampled_from else {}),
                     "through": "serving (home)", **about},
         "model": model,
         "popularity": evaluate(popular, split, in_stock=in_stock),

@@ -22,7 +22,7 @@ from ..data.events import PURCHASES
 from ..serving.recommender import Recommender
 from ..training.matrix import Interactions
 from ..training.spark import build_model
-from .holdout import Truth, cutoff_position, days_cutoff
+from .holdout import Truth, cutoff_position, days_cutoff, sampled
 from .served import evaluate_recommender, holdout_metrics
 
 if TYPE_CHECKING:
@@ -79,10 +79,11 @@ def evaluate_forward(
     train = Interactions(users=model.users, items=model.items, matrix=model.user_items)
     truth = _truth(train, truth_pairs)
     has_history = np.diff(train.matrix.indptr) > 0
-    users = np.flatnonzero((np.diff(truth.indptr) > 0) & has_history)
+    users, sampled_from = sampled(np.flatnonzero((np.diff(truth.indptr) > 0) & has_history),
+                                  config.holdout_max_shoppers, seed=config.seed)  # fmt: skip
     new = len(set(buyers.tolist()) - set(train.users.ids[has_history].tolist()))
     split = Truth(train=train, users=users, truth=sp.csr_matrix(truth[users] > 0),
-                  new_shoppers=new)  # fmt: skip
+                  new_shoppers=new, sampled_from=sampled_from)  # fmt: skip
     return holdout_metrics(split, evaluate_recommender(Recommender(model), split), config,
                            in_stock=data.in_stock(), engine="spark")  # fmt: skip
 

@@ -110,6 +110,35 @@ def test_the_forward_split_asks_what_known_shoppers_buy_that_they_never_bought(
     assert forward_cutoff(events, fraction=0.25) == 13 * d
 
 
+def test_beyond_its_most_shoppers_a_holdout_scores_a_seeded_sample(
+    events_of: Callable[[list[str]], Events],
+) -> None:
+    # 40 shoppers, each seen before the cut-off and buying a new item after it
+    rows = [f"u{u},i{u % 7},view,{u}" for u in range(40)]
+    rows += [f"u{u},j{u % 5},purchase,{1000 + u}" for u in range(40)]
+    events = events_of(rows)
+    whole = make_holdout(events, WEIGHTS, split="forward", fraction=0.5)
+    assert len(whole.users) == 40
+    assert whole.sampled_from == 0
+    assert whole.scored == "40 shoppers scored"
+    some = make_holdout(events, WEIGHTS, split="forward", fraction=0.5, max_users=15, seed=1)
+    assert len(some.users) == 15
+    assert some.sampled_from == 40
+    assert some.scored == "15 shoppers scored (a sample of 40)"
+    assert np.all(np.diff(some.users) > 0)
+    assert set(some.users) <= set(whole.users)
+    # each sampled shopper keeps their own truth
+    rows_of = {int(u): r for r, u in enumerate(whole.users)}
+    picked = [rows_of[int(u)] for u in some.users]
+    assert (some.truth != whole.truth[picked]).nnz == 0
+    again = make_holdout(events, WEIGHTS, split="forward", fraction=0.5, max_users=15, seed=1)
+    other = make_holdout(events, WEIGHTS, split="forward", fraction=0.5, max_users=15, seed=2)
+    assert again.users.tolist() == some.users.tolist() != other.users.tolist()
+    at_most = make_holdout(events, WEIGHTS, split="forward", fraction=0.5, max_users=40)
+    assert at_most.users.tolist() == whole.users.tolist()
+    assert at_most.sampled_from == 0
+
+
 def test_the_bootstrap_interval_of_a_mean() -> None:
     from recsvc.evaluation.metrics import bootstrap_interval
 
