@@ -95,3 +95,12 @@ def test_the_engine_scripts_explain_themselves(script: str) -> None:
     done = run(sys.executable, f"scripts/{script}", "--help")
     assert done.returncode == 0, done.stderr
     assert "spark" in done.stdout.lower()
+
+
+def test_the_holdout_benchmark_scores_a_sample_and_every_shopper(tmp_path: Path) -> None:
+    done = run(sys.executable, "scripts/benchmark_holdout.py", "--events", "20000",
+               "--holdout-max-shoppers", "50", "--data", tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = [line.split("|") for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert [row[1].strip() for row in rows[1:]] == ["a sample", "every shopper"]
+    assert int(rows[1][2].replace(",", "")) == 50 < int(rows[2][2].replace(",", ""))
