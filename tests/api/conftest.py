@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -14,6 +15,19 @@ from recsvc.artifact import ModelStore
 from recsvc.store.database import connect, upgrade
 
 ADMIN_KEY = "admin-key"
+
+
+def stored(client: FlaskClient, table: sa.Table) -> int:
+    """Rows of ``table`` in the app's event store, read through an engine of its own:
+    the app's bounds every call by the serving timeout (2 s), which merely connecting
+    on a busy machine has exceeded."""
+    url = client.application.extensions["recsvc"].shop.engine.url
+    engine = connect(url.render_as_string(hide_password=False))
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() or 0)
+    finally:
+        engine.dispose()
 
 
 def make_app(folder: Path, models: ModelStore) -> Flask:

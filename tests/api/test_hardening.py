@@ -18,6 +18,8 @@ from recsvc.app import create_app
 from recsvc.artifact import ModelStore
 from recsvc.store.database import events, items
 
+from .conftest import stored
+
 WRITE = {"Authorization": "Bearer write-key"}
 
 
@@ -30,11 +32,6 @@ def shop_client(db_url: str, trained_store: ModelStore) -> Iterator[FlaskClient]
                       "max_events_per_batch": 50})  # fmt: skip
     yield app.test_client()
     app.extensions["recsvc"].shop.engine.dispose()
-
-
-def count(client: FlaskClient, table: sa.Table) -> int:
-    with client.application.extensions["recsvc"].shop.engine.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() or 0)
 
 
 def event(**fields: Any) -> dict[str, Any]:
@@ -76,7 +73,7 @@ def test_events_the_store_cannot_hold_are_refused(
                                 content_type="application/json")  # fmt: skip
     assert response.status_code == 422, response.get_json()
     assert field in errors_of(response)
-    assert count(shop_client, events) == 0  # nothing of the batch
+    assert stored(shop_client, events) == 0  # nothing of the batch
 
 
 def test_text_the_store_cannot_hold_is_refused_in_the_catalog(shop_client: FlaskClient) -> None:
@@ -89,7 +86,7 @@ def test_text_the_store_cannot_hold_is_refused_in_the_catalog(shop_client: Flask
         response = shop_client.put("/v1/items/p3", json=bad, headers=WRITE)
         assert response.status_code == 422
         assert next(iter(bad)) in errors_of(response)
-    assert count(shop_client, items) == 0
+    assert stored(shop_client, items) == 0
 
 
 def test_an_id_in_the_path_ending_in_a_newline_is_refused(shop_client: FlaskClient) -> None:
@@ -106,7 +103,7 @@ def test_the_same_item_twice_in_one_body_names_both_places(shop_client: FlaskCli
     assert response.status_code == 422
     assert response.get_json()["errors"]["json"]["items"] == {
         "2": {"item_id": ["item 'a' is also at index 0: send each item once"]}}  # fmt: skip
-    assert count(shop_client, items) == 0
+    assert stored(shop_client, items) == 0
 
 
 def test_a_body_that_is_not_json_is_415(shop_client: FlaskClient) -> None:
@@ -117,7 +114,7 @@ def test_a_body_that_is_not_json_is_415(shop_client: FlaskClient) -> None:
     assert form.status_code == 415
     text = shop_client.post("/v1/recommendations", data='{"n": 3}', content_type="text/plain")
     assert text.status_code == 415
-    assert count(shop_client, items) == 0
+    assert stored(shop_client, items) == 0
 
 
 def test_json_nested_too_deeply_is_400(shop_client: FlaskClient) -> None:

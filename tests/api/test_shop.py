@@ -7,12 +7,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from recsvc.app import create_app
 from recsvc.artifact import ModelStore
 from recsvc.store.database import events
+
+from .conftest import stored
 
 KEY = {"Authorization": "Bearer write-key"}
 #: the proxy_to fixture (conftest.py): a URL in, (the proxy, the URL through it) out
@@ -28,12 +29,6 @@ def client(db_url: str, trained_store: ModelStore) -> Iterator[FlaskClient]:
     app.extensions["recsvc"].shop.engine.dispose()
 
 
-def stored_events(client: FlaskClient) -> int:
-    engine = client.application.extensions["recsvc"].shop.engine
-    with engine.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() or 0)
-
-
 def ev(**fields: object) -> dict[str, object]:
     return {"user_id": "u1", "item_id": "p1", "event_type": "view",
             "timestamp": "2026-11-01T10:00:00Z", **fields}  # fmt: skip
@@ -47,7 +42,7 @@ def test_a_valid_batch_is_stored_and_counted_once(client: FlaskClient) -> None:
     assert first.get_json() == {"stored": 2, "duplicates": 0}
     again = client.post("/v1/events", json=batch, headers=KEY)
     assert again.get_json() == {"stored": 0, "duplicates": 2}
-    assert stored_events(client) == 2
+    assert stored(client, events) == 2
 
 
 def test_one_bad_event_rejects_the_batch_naming_each_bad_index(client: FlaskClient) -> None:
@@ -58,7 +53,7 @@ def test_one_bad_event_rejects_the_batch_naming_each_bad_index(client: FlaskClie
     assert set(errors) == {"1", "3"}
     assert "unknown event type 'teleport'" in errors["1"]["event_type"][0]
     assert set(errors["3"]) == {"user_id", "timestamp"}
-    assert stored_events(client) == 0
+    assert stored(client, events) == 0
 
 
 def test_batch_limits_and_keys(client: FlaskClient) -> None:
@@ -69,7 +64,7 @@ def test_batch_limits_and_keys(client: FlaskClient) -> None:
     assert client.post("/v1/events", json={"events": [ev()]}).status_code == 401
     wrong = client.post("/v1/events", json={"events": [ev()]}, headers={"X-API-Key": "admin"})
     assert wrong.status_code == 403
-    assert stored_events(client) == 0
+    assert stored(client, events) == 0
 
 
 def test_catalog_put_patch_and_bulk(client: FlaskClient) -> None:
