@@ -44,7 +44,7 @@ def test_train_prints_metrics_and_publishes(small_shop: tuple[Path, Path], model
     code, out = run("train", "--events", str(events), "--items", str(items), "--models",
                     str(models), *FAST, "--holdout-max-shoppers", "50", "--force")  # fmt: skip
     assert code == 0, out
-    assert "50 users scored (a sample of " in out
+    assert "50 shoppers scored (a sample of " in out
     holdout = ModelStore(models).manifest()["metrics"]["holdout"]
     assert holdout["users_scored"] == 50 < holdout["sampled_from"]
 

@@ -14,7 +14,7 @@ from ..config import write_settings
 from ..data.dataset import Files, Source
 from ..data.spark import SparkFiles
 from ..evaluation.compare import evaluate_dataset, evaluate_moments_dataset, report_dataset
-from ..evaluation.holdout import DEFAULT_SPLIT, SPLITS, holdout_for
+from ..evaluation.holdout import DEFAULT_SPLIT, SPLITS, holdout_for, scored_described
 from ..evaluation.report import write_report
 from ..evaluation.tuning import best, tune, write_trials
 from ..pipeline import TrainReport, read_dataset, retrain_every, train
@@ -134,8 +134,8 @@ def _print_report(report: TrainReport, store: VersionStore) -> None:
     click.echo("counts: " + ", ".join(f"{k} {v:,}" for k, v in report.counts.items()))
     click.echo("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.steps.items()))
     holdout = report.metrics["holdout"]
-    sample = f" (a sample of {holdout['sampled_from']:,})" if "sampled_from" in holdout else ""
-    click.echo(f"holdout ({holdout['split']}, {holdout['users_scored']:,} users scored{sample}):")
+    scored = scored_described(holdout["users_scored"], holdout.get("sampled_from", 0))
+    click.echo(f"holdout ({holdout['split']}, {scored}):")
     click.echo(
         metrics_table(
             {"recsvc": report.metrics["model"], "popularity": report.metrics["popularity"]}

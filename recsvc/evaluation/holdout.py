@@ -99,8 +99,7 @@ class Truth:
     @property
     def scored(self) -> str:
         """How many shoppers are scored, in words."""
-        sample = f" (a sample of {self.sampled_from:,})" if self.sampled_from else ""
-        return f"{len(self.users):,} shoppers scored{sample}"
+        return scored_described(len(self.users), self.sampled_from)
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -163,6 +162,12 @@ def make_holdout(
         train=train, users=users, truth=sp.csr_matrix(truth[users] > 0),
         train_events=train_events, new_shoppers=new, sampled_from=sampled_from,
     )  # fmt: skip
+
+
+def scored_described(users: int, sampled_from: int = 0) -> str:
+    """``users`` shoppers scored (of ``sampled_from`` when a sample), in words."""
+    sample = f" (a sample of {sampled_from:,})" if sampled_from else ""
+    return f"{users:,} shoppers scored{sample}"
 
 
 def sampled(users: np.ndarray, most: int | None, *, seed: int) -> tuple[np.ndarray, int]:
