@@ -104,3 +104,16 @@ def test_the_holdout_benchmark_scores_a_sample_and_every_shopper(tmp_path: Path)
     rows = [line.split("|") for line in done.stdout.splitlines() if line.startswith("| ")]
     assert [row[1].strip() for row in rows[1:]] == ["a sample", "every shopper"]
     assert int(rows[1][2].replace(",", "")) == 50 < int(rows[2][2].replace(",", ""))
+
+
+def test_the_validation_windows_script_compares_designs(tmp_path: Path) -> None:
+    shop = run(sys.executable, "scripts/sample_data.py", "--out", tmp_path, "--events", "20000")
+    assert shop.returncode == 0, shop.stderr
+    done = run(sys.executable, "scripts/validation_windows.py", "--events",
+               tmp_path / "events.csv", "--items", tmp_path / "items.csv",
+               "--designs", "1x0.2,2x0.2")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = [line.split("|") for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert [row[1].strip() for row in rows[1:]] == ["1x0.2", "2x0.2"]
+    one, two = (int(row[2].replace(",", "")) for row in rows[1:])
+    assert two > one > 0  # the second window adds its shoppers
