@@ -8,41 +8,29 @@ The forward holdout of ``recsvc train`` is the test part, which no design reads.
 part before it, each design validates every first-round candidate of the model's choice
 (``recsvc.evaluation.selection.candidates``) on adjacent forward windows at its end
 (``--designs``: ``COUNTxSHARE``, e.g. ``2x0.2`` is the two latest windows of 0.2 of
-those events each, the candidates fitted on what precedes each window), its metrics
-over all its windows' shoppers. Reported per design: the candidate it chooses, that
-candidate's test NDCG@10, the best test NDCG@10 among the candidates, and whether the
-choice lies within the best's 95% interval. docs/quality.md ("How the design was
-chosen") summarizes seven data sets.
+those events each, the candidates fitted on what precedes each window; the windows of
+``recsvc.evaluation.selection.forward_windows``, so fewer where a fit would keep less
+than half of the events), its metrics over all its windows' shoppers. Reported per
+design: the candidate it chooses, that candidate's test NDCG@10, the best test NDCG@10
+among the candidates, and whether the choice lies within the best's 95% interval.
+docs/quality.md ("How the design was chosen") summarizes seven data sets.
 """
 
 from __future__ import annotations
 
+from itertools import islice
 from pathlib import Path
 
 import click
 import numpy as np
 
 from recsvc.config import TrainingConfig
-from recsvc.data.dataset import Dataset, Files
-from recsvc.evaluation.holdout import Holdout, forward_cutoff, holdout_for
-from recsvc.evaluation.selection import candidates
+from recsvc.data.dataset import Files
+from recsvc.evaluation.holdout import holdout_for
+from recsvc.evaluation.selection import candidates, forward_windows
 from recsvc.evaluation.served import evaluate_served
 from recsvc.pipeline import read_dataset
 from recsvc.training.fit import Fits
-
-
-def windows(past: Dataset, config: TrainingConfig, count: int, share: float) -> list[Holdout]:
-    """The ``count`` latest adjacent forward windows of ``past``, ``share`` of its events
-    each, latest first."""
-    found = []
-    for k in range(count):
-        keep = 1 - k * share  # of past's events, before the later windows
-        data = past
-        if k:
-            cut = forward_cutoff(past.events, fraction=1 - keep)
-            data = past.with_events(past.events.take(past.events.timestamp < cut))
-        found.append(holdout_for(data, config.replace(holdout_fraction=share / keep)))
-    return found
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,7 +56,8 @@ def main(events: Path, items: Path | None, designs: str) -> None:
     click.echo("|---|---:|---|---:|---|")
     for design in designs.split(","):
         count, share = design.split("x")
-        parts = windows(past, config, int(count), float(share))
+        share_config = config.replace(holdout_fraction=float(share))
+        parts = list(islice(forward_windows(past, share_config), int(count)))
         shoppers = np.array([len(w.users) for w in parts], dtype=float)
         caches = [Fits() for _ in parts]  # the candidates fitted on one window share parts
         validation = {}

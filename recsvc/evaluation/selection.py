@@ -24,7 +24,7 @@ scored the same way; the best of both rounds wins.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,16 +79,15 @@ class Validation:
 
     def __init__(self, data: Dataset, config: TrainingConfig, *, split: str) -> None:
         self.data = data
-        windows = [holdout_for(data, config, split=split)]
-        share = config.holdout_fraction
-        while (split == "forward" and len(windows) < WINDOWS
-               and sum(len(w.users) for w in windows) < ENOUGH_SHOPPERS):  # fmt: skip
-            left = 1 - share * len(windows)  # of the events, before the windows taken
-            if left - share < 0.5:  # a window's fit keeps at least half of the events
-                break
-            before = data.with_events(windows[-1].train_events)
-            windows.append(holdout_for(before, config.replace(holdout_fraction=share / left),
-                                       split=split))  # fmt: skip
+        windows: list[Holdout] = []
+        if split != "forward":  # another protocol validates on its own split, once
+            windows.append(holdout_for(data, config, split=split))
+        else:
+            for window in forward_windows(data, config):
+                windows.append(window)
+                if (len(windows) == WINDOWS
+                        or sum(len(w.users) for w in windows) >= ENOUGH_SHOPPERS):  # fmt: skip
+                    break
         self.windows: list[tuple[Holdout, Fits]] = [(window, Fits()) for window in windows]
 
     def score(self, config: TrainingConfig) -> dict[str, float]:
@@ -103,6 +102,22 @@ class Validation:
         found = score(np.vstack(lists), sp.csr_matrix(sp.vstack(truths)),
                       item_count=len(self.data.items))  # fmt: skip
         return {**found, "windows": len(self.windows)}
+
+
+def forward_windows(data: Dataset, config: TrainingConfig) -> Iterator[Holdout]:
+    """The latest forward window of ``data`` (the holdout's share of its events), then
+    each window before it, as many events, while a window's fit keeps at least half of
+    the events; each made when asked for."""
+    share = config.holdout_fraction
+    window = holdout_for(data, config, split="forward")
+    yield window
+    taken = 1
+    while 1 - share * (taken + 1) >= 0.5:
+        left = 1 - share * taken  # of the events, before the windows taken
+        before = data.with_events(window.train_events)
+        window = holdout_for(before, config.replace(holdout_fraction=share / left))
+        yield window
+        taken += 1
 
 
 def validation_described(windows: float, config: TrainingConfig) -> str:
