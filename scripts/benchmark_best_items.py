@@ -43,6 +43,10 @@ RANKERS = {
         "next_items_weight": 0.5, "popularity_weight": 1.0, "popularity_half_life_days": 7.0,
     },
     "item-kNN + next items": {"model": "itemknn", "next_items_weight": 0.5},
+    "item-kNN + next items + popularity (7-day)": {
+        "model": "itemknn", "next_items_weight": 0.5, "popularity_weight": 1.0,
+        "popularity_half_life_days": 7.0,
+    },
 }  # fmt: skip
 
 

@@ -342,3 +342,32 @@ def test_ease_equals_its_closed_form_solved_in_place(monkeypatch: pytest.MonkeyP
     expected = -inverse / np.diag(inverse)
     np.fill_diagonal(expected, 0)
     assert EaseModel.fit(matrix, regularization=5.0).weights == pytest.approx(expected, abs=1e-6)
+
+
+def test_rankers_with_factors_split_from_a_smaller_catalog_than_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ALS and its blends rank from split scores from SPLIT_MIN_ITEMS; sparse rankers,
+    and sparse ones with popularity (a low-rank part of rank 1), from
+    SPARSE_SPLIT_MIN_ITEMS."""
+    from recsvc.training.models import BlendModel, ItemKnnModel, base
+
+    matrix = checkerboard(items=30)
+    als = AlsModel.fit(matrix, factors=3, regularization=0.01, alpha=1.0, iterations=5,
+                       seed=1)  # fmt: skip
+    knn = ItemKnnModel.fit(matrix, neighbours=10)
+    popular = PopularityModel.fit(matrix)
+    calls: list[int] = []
+    split = base._top_split
+    monkeypatch.setattr(base, "_top_split", lambda *a: calls.append(1) or split(*a))
+    monkeypatch.setattr(base, "SPLIT_MIN_ITEMS", 30)  # the catalog: split from here
+    monkeypatch.setattr(base, "SPARSE_SPLIT_MIN_ITEMS", 31)
+    for name, ranker, splits in (
+        ("als", als, True),
+        ("als + popular", BlendModel([(als, 1.0), (popular, 0.3)]), True),
+        ("knn", knn, False),
+        ("knn + popular", BlendModel([(knn, 1.0), (popular, 0.3)]), False),
+    ):
+        calls.clear()
+        ranker.top_items(matrix, 5)
+        assert bool(calls) is splits, name

@@ -34,11 +34,13 @@ from ...scoring import spread
 BATCH_CELLS = 10_000_000
 #: users per batch when ranking from split scores (implicit's top-k holds 100 x items)
 SPLIT_BATCH_USERS = 2_000
-#: the catalog from which split scores rank, for rankers with a low-rank part (ALS and
-#: its blends), and for those whose scores are only sparse (item-kNN, next items, sparse
-#: EASE: more entries per user to merge); below, dense scores cost as little or less
-#: (docs/training-speed.md, "Best items without dense scores")
-SPLIT_MIN_ITEMS = 50_000
+#: the catalog from which split scores rank, for rankers with factors (ALS and its
+#: blends), and for the others, whose scores are sparse, or sparse plus popularity
+#: (item-kNN, next items, sparse EASE: more entries per user to merge); below, dense
+#: scores cost as little or less
+#: (docs/training-speed.md, "Best items without dense scores": split won from 17,888
+#: items on every day measured, and at 12,649 items on one of two)
+SPLIT_MIN_ITEMS = 15_000
 SPARSE_SPLIT_MIN_ITEMS = 200_000
 
 
@@ -136,8 +138,10 @@ class Ranker(ABC):
         scores = np.zeros((len(users), k), dtype=np.float32)
         keys = self.keys
         if keys is not None:
-            low_rank = keys.values.shape[1] > 0
-            split_from = SPLIT_MIN_ITEMS if low_rank else SPARSE_SPLIT_MIN_ITEMS
+            # factors (ALS's); popularity's counts alone are of rank 1, and leave the
+            # sparse part the bulk of the work
+            factored = keys.values.shape[1] > 1
+            split_from = SPLIT_MIN_ITEMS if factored else SPARSE_SPLIT_MIN_ITEMS
             keys = keys if user_items.shape[1] >= split_from else None
         batch = (SPLIT_BATCH_USERS if keys is not None
                  else max(1, BATCH_CELLS // max(user_items.shape[1], 1)))  # fmt: skip
