@@ -278,6 +278,14 @@ class TrainingConfig(_FromEnvironment):
         default=180.0, metadata=option("With --model auto: seconds the choice may take.",
                                        flag="--budget"),
     )  # fmt: skip
+    #: model auto: events the choice reads at most; beyond, every event of a seeded
+    #: sample of the shoppers (docs/scaling.md: the choice's cost stops growing with the
+    #: shop)
+    selection_max_events: int = field(
+        default=2_000_000,
+        metadata=option("With --model auto: events the choice reads at most (those of a"
+                        " seeded sample of the shoppers beyond)."),
+    )  # fmt: skip
     selection_min_coverage: float = field(
         default=0.0,
         metadata=option("With --model auto: the catalog coverage a candidate needs."),
@@ -338,6 +346,7 @@ class TrainingConfig(_FromEnvironment):
             "next_items_neighbours",
             "ease_neighbours",
             "holdout_max_shoppers",
+            "selection_max_events",
         )
         for name in counts:
             if getattr(self, name) < 1:

@@ -29,7 +29,7 @@ from .data.spark import session as spark_session
 from .errors import QualityGateFailed, RecsvcError
 from .evaluation.gate import gate
 from .evaluation.holdout import holdout_for
-from .evaluation.selection import select, validation_described
+from .evaluation.selection import select
 from .evaluation.served import evaluate_served, holdout_metrics
 from .evaluation.spark import evaluate_forward
 from .training.fit import build_model
@@ -98,7 +98,7 @@ def train(
                                    show_progress=show_progress)  # fmt: skip
         report.selection = {
             "chosen": chosen.name,
-            "validation": validation_described(chosen.metrics["windows"], config),
+            "validation": chosen.validation,
             "budget_seconds": config.selection_budget,
             "candidates": [candidate.row() for candidate in tried],
         }

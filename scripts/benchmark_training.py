@@ -28,9 +28,11 @@ from pathlib import Path
 import click
 from bench_shops import data_option, shop
 
+from recsvc.artifact import ModelStore
 
-def _run(args: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS in MiB, and stdout of one child process."""
+
+def _run(args: list[str]) -> tuple[float, float, str, str]:
+    """Wall seconds, peak RSS in MiB, stdout and stderr of one child process."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         child = subprocess.Popen(args, stdout=out, stderr=err, text=True)
@@ -41,7 +43,7 @@ def _run(args: list[str]) -> tuple[float, float, str]:
         err.seek(0)
         if child.returncode != 0:
             raise click.ClickException(f"{' '.join(args)} failed:\n{err.read()}")
-        return seconds, usage.ru_maxrss / 1024, out.read()
+        return seconds, usage.ru_maxrss / 1024, out.read(), err.read()
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,7 +69,7 @@ def main(sizes: str, data: Path, train_options: tuple[str, ...], plain_fit: Path
         events, items = folder / "events.parquet", folder / "items.parquet"
         with tempfile.TemporaryDirectory() as store:
             recsvc = str(Path(sys.executable).with_name("recsvc"))
-            train_s, train_mib, out = _run(
+            train_s, train_mib, out, err = _run(
                 [
                     recsvc,
                     "train",
@@ -81,22 +83,34 @@ def main(sizes: str, data: Path, train_options: tuple[str, ...], plain_fit: Path
                     *train_options,
                 ]
             )
-        plain_s, plain_mib, plain_out = _run([sys.executable, __file__, "--plain-fit", str(events)])
+            selection = ModelStore(store).manifest().get("selection") or {}
+        plain_s, plain_mib, plain_out, _ = _run(
+            [sys.executable, __file__, "--plain-fit", str(events)]
+        )
         plain = json.loads(plain_out)
         steps = next(line for line in out.splitlines() if line.startswith("time: "))[6:]
         counts = next(line for line in out.splitlines() if line.startswith("counts: "))[8:]
-        rows.append((size, train_s, train_mib, plain["fit_seconds"], plain_mib, steps, counts))
+        # what was trained, and how well: the choice (with --model auto) and the holdout
+        quality = [line for line in err.splitlines() if line.startswith("chose ")]
+        if selection:
+            seconds = sum(row["seconds"] for row in selection["candidates"])
+            quality.append(f"validated on: {selection['validation']}; the candidates' own"
+                           f" seconds {seconds:.1f}")  # fmt: skip
+        quality += out[out.index("holdout (") :].splitlines()
+        rows.append((size, train_s, train_mib, plain["fit_seconds"], plain_mib, steps, counts,
+                     quality))  # fmt: skip
         click.echo(f"{size:,} events: recsvc train {train_s:.1f} s, plain fit {plain_s:.1f} s"
                    f" (fit alone {plain['fit_seconds']:.1f} s)", err=True)  # fmt: skip
 
     click.echo("| events | `recsvc train` | peak RSS | plain implicit fit | peak RSS | ratio |")
     click.echo("|---:|---:|---:|---:|---:|---:|")
-    for size, train_s, train_mib, plain_s, plain_mib, _, _ in rows:
+    for size, train_s, train_mib, plain_s, plain_mib, *_ in rows:
         click.echo(f"| {size:,} | {train_s:.1f} s | {train_mib:,.0f} MiB | {plain_s:.1f} s |"
                    f" {plain_mib:,.0f} MiB | {train_s / plain_s:.1f}x |")  # fmt: skip
     click.echo()
-    for size, *_, steps, counts in rows:
+    for size, *_, steps, counts, quality in rows:
         click.echo(f"- {size:,} events ({counts}): {steps}")
+        click.echo("\n".join("  " + line for line in quality))
 
 
 def _plain_fit(events: Path) -> None:

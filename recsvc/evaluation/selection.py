@@ -14,6 +14,11 @@ its settings are what ``recsvc train --model auto`` refits on all the data and
 publishes. A time budget bounds the search: candidates are tried cheapest and most
 likely first, and none starts after the budget is spent.
 
+A shop of more than ``selection_max_events`` events is chosen for on a seeded sample of
+its shoppers (every event of each shopper sampled, the catalog whole): a candidate's
+fit then costs what it costs on a shop of that size, however large the shop, and the
+candidates the budget would have cut at 10M events are all tried (docs/scaling.md).
+
 The search has two rounds: the combinations (a taste, next items or not, recency at a
 few weights), then the winner refined one setting at a time: the interactions' time
 decay (an event's weight halving every 30 or 90 days) and, for an ALS taste, a small
@@ -59,12 +64,14 @@ SHOWN = ("model", "next_items_weight", "popularity_weight", "popularity_half_lif
 
 @dataclass(frozen=True)
 class Candidate:
-    """One candidate: its name, settings, validation metrics and fitting time."""
+    """One candidate: its name, settings, validation metrics and fitting time, and what
+    it was validated on, in words."""
 
     name: str
     config: TrainingConfig
     metrics: dict[str, float]
     seconds: float
+    validation: str = ""
 
     def row(self) -> dict[str, Any]:
         """The candidate as a row of the manifest's table."""
@@ -78,7 +85,10 @@ class Validation:
     that candidates fitted on the same events share."""
 
     def __init__(self, data: Dataset, config: TrainingConfig, *, split: str) -> None:
-        self.data = data
+        data, self.shoppers_sampled, self.shoppers = shoppers_sample(
+            data, config.selection_max_events, seed=config.seed
+        )
+        self.data, self.split, self.share = data, split, config.holdout_fraction
         windows: list[Holdout] = []
         if split != "forward":  # another protocol validates on its own split, once
             windows.append(holdout_for(data, config, split=split))
@@ -103,6 +113,41 @@ class Validation:
                       item_count=len(self.data.items))  # fmt: skip
         return {**found, "windows": len(self.windows)}
 
+    @property
+    def described(self) -> str:
+        """What the candidates are validated on, in words."""
+        share = f"{self.share:g} of its events"
+        if self.split != "forward":
+            text = f"{self.split}, within the holdout's training part ({share})"
+        elif len(self.windows) == 1:
+            text = f"forward, within the holdout's training part (the latest {share})"
+        else:
+            text = (f"forward, within the holdout's training part (the latest"
+                    f" {len(self.windows)} windows of {share} each, their shoppers"
+                    " together)")  # fmt: skip
+        if self.shoppers_sampled:
+            text += (f", on a sample of {self.shoppers_sampled:,} of its {self.shoppers:,}"
+                     f" shoppers ({len(self.data.events):,} events)")  # fmt: skip
+        return text
+
+
+def shoppers_sample(data: Dataset, most_events: int, *, seed: int) -> tuple[Dataset, int, int]:
+    """``data`` itself where it holds at most ``most_events`` events; beyond, every event
+    of a seeded sample of its shoppers, drawn in a random order while their events add up
+    to at most ``most_events`` (the catalog whole): (data, shoppers sampled, shoppers in
+    all), the counts 0 where not sampled."""
+    events = data.events
+    if len(events) <= most_events:
+        return data, 0, 0
+    coded = events.user_id.combine_chunks().dictionary_encode()
+    codes = coded.indices.to_numpy()
+    shoppers = len(coded.dictionary)
+    order = np.random.default_rng(seed).permutation(shoppers)
+    fits = np.cumsum(np.bincount(codes, minlength=shoppers)[order]) <= most_events
+    taken = np.zeros(shoppers, dtype=bool)
+    taken[order[fits]] = True
+    return data.with_events(events.take(taken[codes])), int(fits.sum()), shoppers
+
 
 def forward_windows(data: Dataset, config: TrainingConfig) -> Iterator[Holdout]:
     """The latest forward window of ``data`` (the holdout's share of its events), then
@@ -118,15 +163,6 @@ def forward_windows(data: Dataset, config: TrainingConfig) -> Iterator[Holdout]:
         window = holdout_for(before, config.replace(holdout_fraction=share / left))
         yield window
         taken += 1
-
-
-def validation_described(windows: float, config: TrainingConfig) -> str:
-    """What the choice validated on, in words (``windows``: how many were scored)."""
-    share = f"{config.holdout_fraction:g} of its events"
-    if windows == 1:
-        return f"forward, within the holdout's training part (the latest {share})"
-    return (f"forward, within the holdout's training part (the latest {int(windows)} windows"
-            f" of {share} each, their shoppers together)")  # fmt: skip
 
 
 def candidates(config: TrainingConfig, *, items: int) -> list[tuple[str, TrainingConfig]]:
@@ -212,7 +248,8 @@ def select(
                 return
             start = clock()
             metrics = validation.score(candidate)
-            tried.append(Candidate(name, candidate, metrics, clock() - start))
+            tried.append(Candidate(name, candidate, metrics, clock() - start,
+                                   validation.described))  # fmt: skip
 
     run(listed, "choosing the model")
     if refine and clock() < deadline:

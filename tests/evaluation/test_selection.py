@@ -175,3 +175,46 @@ def test_a_small_window_is_joined_by_the_one_before_it(
     wide = fast_config.replace(holdout_fraction=0.3)
     monkeypatch.setattr(selection, "ENOUGH_SHOPPERS", 10**9)
     assert len(Validation(data, wide, split="forward").windows) == 1
+
+
+def test_a_large_shop_is_chosen_for_on_a_sample_of_its_shoppers(
+    tmp_path: Path, small_shop: tuple[Path, Path], fast_config: TrainingConfig
+) -> None:
+    import re
+    from collections import Counter
+
+    from recsvc.evaluation.selection import Validation, shoppers_sample
+
+    data = read_dataset(Files(*small_shop), fast_config)
+    total = len(data.events)
+    # at most the cap: the shop itself
+    whole, sampled, shoppers = shoppers_sample(data, total, seed=fast_config.seed)
+    assert whole is data
+    assert sampled == shoppers == 0
+    # beyond: every event of each sampled shopper, no other, within the cap
+    cap = total // 3
+    sample, sampled, shoppers = shoppers_sample(data, cap, seed=fast_config.seed)
+    per_shopper = Counter(data.events.user_id.to_pylist())
+    taken = Counter(sample.events.user_id.to_pylist())
+    assert shoppers == len(per_shopper)
+    assert sampled == len(taken) < shoppers
+    assert all(per_shopper[user] == count for user, count in taken.items())
+    assert cap - max(per_shopper.values()) < len(sample.events) <= cap
+    assert sample.items is data.items
+    assert sample.catalog is data.catalog
+    # seeded: the same sample again, another with another seed
+    again = shoppers_sample(data, cap, seed=fast_config.seed)[0]
+    assert again.events.user_id.equals(sample.events.user_id)
+    other = shoppers_sample(data, cap, seed=fast_config.seed + 1)[0]
+    assert set(other.events.user_id.to_pylist()) != set(taken)
+    # the choice reads the sample, and says so in the manifest
+    config = fast_config.replace(model="auto", selection_budget=3.0, selection_max_events=cap)
+    validation = Validation(data, config, split="forward")
+    assert validation.data.events.user_id.equals(sample.events.user_id)
+    store = ModelStore(tmp_path / "models")
+    train(Files(*small_shop), config=config, store=store)
+    described = store.manifest()["selection"]["validation"]
+    assert described.startswith("forward, within the holdout's training part")
+    # (of the holdout's training part: its shoppers and events)
+    assert re.search(r", on a sample of [\d,]+ of its [\d,]+ shoppers \([\d,]+ events\)$",
+                     described)  # fmt: skip
