@@ -16,8 +16,9 @@ likely first, and none starts after the budget is spent.
 
 A shop of more than ``selection_max_events`` events is chosen for on a seeded sample of
 its shoppers (every event of each shopper sampled, the catalog whole): a candidate's
-fit then costs what it costs on a shop of that size, however large the shop, and the
-candidates the budget would have cut at 10M events are all tried (docs/scaling.md).
+fit then costs about what it costs on a shop of that size, however long the shop's
+history (not what grows with the catalog: sparse EASE's fit above 20,000 items), and
+at 10M events every first-round candidate is tried within the budget (docs/scaling.md).
 
 The search has two rounds: the combinations (a taste, next items or not, recency at a
 few weights), then the winner refined one setting at a time: the interactions' time
