@@ -31,8 +31,8 @@ from bench_shops import data_option, shop
 from recsvc.artifact import ModelStore
 
 
-def _run(args: list[str]) -> tuple[float, float, str, str]:
-    """Wall seconds, peak RSS in MiB, stdout and stderr of one child process."""
+def _run(args: list[str]) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS in MiB, and stdout of one child process."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         child = subprocess.Popen(args, stdout=out, stderr=err, text=True)
@@ -43,7 +43,7 @@ def _run(args: list[str]) -> tuple[float, float, str, str]:
         err.seek(0)
         if child.returncode != 0:
             raise click.ClickException(f"{' '.join(args)} failed:\n{err.read()}")
-        return seconds, usage.ru_maxrss / 1024, out.read(), err.read()
+        return seconds, usage.ru_maxrss / 1024, out.read()
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -69,7 +69,7 @@ def main(sizes: str, data: Path, train_options: tuple[str, ...], plain_fit: Path
         events, items = folder / "events.parquet", folder / "items.parquet"
         with tempfile.TemporaryDirectory() as store:
             recsvc = str(Path(sys.executable).with_name("recsvc"))
-            train_s, train_mib, out, err = _run(
+            train_s, train_mib, out = _run(
                 [
                     recsvc,
                     "train",
@@ -84,18 +84,20 @@ def main(sizes: str, data: Path, train_options: tuple[str, ...], plain_fit: Path
                 ]
             )
             selection = ModelStore(store).manifest().get("selection") or {}
-        plain_s, plain_mib, plain_out, _ = _run(
-            [sys.executable, __file__, "--plain-fit", str(events)]
-        )
+        plain_s, plain_mib, plain_out = _run([sys.executable, __file__, "--plain-fit", str(events)])
         plain = json.loads(plain_out)
         steps = next(line for line in out.splitlines() if line.startswith("time: "))[6:]
         counts = next(line for line in out.splitlines() if line.startswith("counts: "))[8:]
-        # what was trained, and how well: the choice (with --model auto) and the holdout
-        quality = [line for line in err.splitlines() if line.startswith("chose ")]
+        # what was trained, and how well: the choice (with --model auto, from the
+        # manifest) and the holdout
+        quality = []
         if selection:
-            seconds = sum(row["seconds"] for row in selection["candidates"])
-            quality.append(f"validated on: {selection['validation']}; the candidates' own"
-                           f" seconds {seconds:.1f}")  # fmt: skip
+            tried = selection["candidates"]  # best first
+            seconds = sum(row["seconds"] for row in tried)
+            quality.append(f"chose {selection['chosen']}: validation NDCG@10"
+                           f" {tried[0]['ndcg@10']:.4f} of {len(tried)} candidates, validated"
+                           f" on: {selection['validation']}; the candidates' own seconds"
+                           f" {seconds:.1f}")  # fmt: skip
         quality += out[out.index("holdout (") :].splitlines()
         rows.append((size, train_s, train_mib, plain["fit_seconds"], plain_mib, steps, counts,
                      quality))  # fmt: skip

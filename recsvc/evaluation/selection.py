@@ -72,7 +72,7 @@ class Candidate:
     config: TrainingConfig
     metrics: dict[str, float]
     seconds: float
-    validation: str = ""
+    validation: str
 
     def row(self) -> dict[str, Any]:
         """The candidate as a row of the manifest's table."""
