@@ -79,6 +79,7 @@ def filters_of(args: Mapping[str, Any]) -> Filters:
 
 
 @blp.route("/users/<user_id>/recommendations", parameters=[path_id_doc("user_id")])
+@blp.direct
 @blp.arguments(UserRecommendationsQuerySchema(), location="query")
 @blp.response(200, RecommendationsSchema())
 def user_recommendations(args: dict[str, Any], user_id: str) -> Response:
@@ -120,6 +121,7 @@ def moment_recommendations(body: dict[str, Any]) -> Response:
 
 
 @blp.route("/items/<item_id>/similar", parameters=[path_id_doc("item_id")])
+@blp.direct
 @blp.arguments(SimilarQuerySchema(), location="query")
 @blp.response(200, RecommendationsSchema())
 @blp.alt_response(404, description="The model does not know the item.")
@@ -132,6 +134,7 @@ def similar_items(args: dict[str, Any], item_id: str) -> Response:
 
 
 @blp.route("/popular")
+@blp.direct
 @blp.arguments(PopularQuerySchema(), location="query")
 @blp.response(200, RecommendationsSchema())
 def popular(args: dict[str, Any]) -> Response:

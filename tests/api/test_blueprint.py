@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import flask
 import marshmallow as ma
 import pytest
 from flask import Flask
@@ -65,3 +66,48 @@ def test_an_invalid_query_string_fails_every_time(app: tuple[Flask, list[Any]]) 
         response = client.get("/count?n=0")
         assert response.status_code == 422
         assert "n" in response.json["errors"]["query"]
+
+
+def test_a_direct_view_is_parsed_and_documented_as_its_decorators_say() -> None:
+    app = Flask(__name__)
+    app.config.update(API_TITLE="t", API_VERSION="1", OPENAPI_VERSION="3.0.2", TESTING=True)
+    blp = Blueprint("d", __name__)
+    seen: list[Any] = []
+
+    @blp.route("/direct/<name>")
+    @blp.direct
+    @blp.arguments(CountSchema(), location="query")
+    @blp.response(200, CountSchema())
+    def direct(args: Any, name: str) -> Any:
+        """A view that builds its own response."""
+        seen.append(args)
+        return flask.jsonify({"n": args["n"], "name": name}) if name != "plain" else dict(args)
+
+    api = Api(app)
+    api.register_blueprint(blp)
+    client = app.test_client()
+    assert client.get("/direct/a?n=5").json == {"n": 5, "name": "a"}
+    assert client.get("/direct/b?n=5").json == {"n": 5, "name": "b"}
+    assert seen[0] is seen[1]  # the same cached parse
+    refused = client.get("/direct/a?n=0")
+    assert refused.status_code == 422
+    assert "n" in refused.json["errors"]["query"]
+    with pytest.raises(TypeError, match=r"must return a flask\.Response"):
+        client.get("/direct/plain")  # a bug of the view's, not a response built for it
+    operation = api.spec.to_dict()["paths"]["/direct/{name}"]["get"]
+    assert [p["name"] for p in operation["parameters"] if p["in"] == "query"] == ["n"]
+    assert {"200", "422"} <= set(operation["responses"])
+    assert operation["summary"] == "A view that builds its own response."
+
+
+def test_direct_needs_a_query_schema_and_a_response_under_it() -> None:
+    blp = Blueprint("e", __name__)
+
+    def view(args: Any) -> Any:
+        return args
+
+    with pytest.raises(TypeError, match="needs one query-string"):
+        blp.direct(blp.response(200, CountSchema())(view))
+    with pytest.raises(TypeError, match="needs one query-string"):
+        blp.direct(blp.arguments(CountSchema(), location="json")(
+            blp.response(200, CountSchema())(view)))  # fmt: skip
