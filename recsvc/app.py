@@ -13,6 +13,7 @@ from .api import (
     assets,
     dashboard,
     experiments,
+    hotpath,
     model,
     observability,
     recommendations,
@@ -98,6 +99,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     observability.init_app(app)
     assets.init_app(app)
     app.register_blueprint(dashboard.blp)  # a page: not in the OpenAPI document
+    hotpath.init_app(app)  # in front of Flask: the shopper's recommendations, directly
     return app
 
 

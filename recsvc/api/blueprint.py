@@ -15,6 +15,7 @@ response without the three wrappers flask-smorest and webargs put around it
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from collections.abc import Callable
@@ -31,6 +32,8 @@ View = TypeVar("View", bound=Callable[..., Any])
 
 #: distinct query strings remembered (per process, all schemas together)
 QUERY_CACHE_SIZE = 4096
+#: a query string's arguments, read-only (each request that sends it gets the same)
+Parsed = MappingProxyType[str, Any]
 
 
 class Parser(FlaskParser):
@@ -51,20 +54,31 @@ class Parser(FlaskParser):
             abort(400, message="invalid JSON body: nested too deeply",
                   errors={"json": ["nested too deeply"]})  # fmt: skip
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: (schema, query string, options): what it parsed to; the oldest forgotten first
+        self._parsed: dict[tuple[Any, bytes, tuple[tuple[str, Any], ...]], Parsed] = {}
+
     def parse(self, argmap: Any, req: Any = None, *, location: str | None = None,
               **options: Any) -> Any:  # fmt: skip
         cacheable = options.get("validate") is None and options.get("error_headers") is None
         if location != "query" or not cacheable:
             return super().parse(argmap, req, location=location, **options)
-        query_string = (req or flask.request).query_string
-        return self._parse_query(argmap, query_string, tuple(sorted(options.items())))
+        key = (argmap, (req or flask.request).query_string, tuple(sorted(options.items())))
+        found = self._parsed.get(key)
+        if found is None:  # an invalid query string raises its 422 here, and is not kept
+            found = MappingProxyType(super().parse(argmap, req, location="query", **options))
+            if len(self._parsed) >= QUERY_CACHE_SIZE:
+                # (another thread may change it first, under threaded workers)
+                with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                    del self._parsed[next(iter(self._parsed))]
+            self._parsed[key] = found
+        return found
 
-    @functools.lru_cache(maxsize=QUERY_CACHE_SIZE)  # noqa: B019 (one parser per process)
-    def _parse_query(
-        self, argmap: Any, query_string: bytes, options: tuple[tuple[str, Any], ...]
-    ) -> MappingProxyType[str, Any]:
-        del query_string  # the key: the request's own is what gets parsed
-        return MappingProxyType(super().parse(argmap, location="query", **dict(options)))
+    def parsed(self, argmap: Any, query_string: bytes) -> Parsed | None:
+        """What ``query_string`` parsed to under ``argmap`` (without options) when a
+        request parsed it before; None otherwise. Needs no request."""
+        return self._parsed.get((argmap, query_string, ()))
 
 
 class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]  # flask-smorest is untyped

@@ -38,11 +38,15 @@ class OrjsonProvider(DefaultJSONProvider):
     def response(self, *args: Any, **kwargs: Any) -> Response:
         """A JSON response of the arguments, as :func:`flask.jsonify` makes it (indented
         in debug mode)."""
-        obj = self._prepare_response_obj(args, kwargs)
-        pretty = self.compact is False or (self.compact is None and self._app.debug)
-        body = self._encode(obj, indent=pretty) + b"\n"
+        body = self.body(self._prepare_response_obj(args, kwargs))
         # the app's response class (flask.Response unless changed), typed as werkzeug's
         return self._app.response_class(body, mimetype=self.mimetype)  # type: ignore[arg-type,return-value]
+
+    def body(self, obj: Any) -> bytes:
+        """A JSON response's body, as :meth:`response` writes it (recsvc.api.hotpath
+        sends it without a Response object)."""
+        pretty = self.compact is False or (self.compact is None and self._app.debug)
+        return self._encode(obj, indent=pretty) + b"\n"
 
     def _encode(self, obj: Any, *, indent: bool) -> bytes:
         option = _OPTIONS | (orjson.OPT_INDENT_2 if indent else 0)

@@ -16,6 +16,8 @@ import os
 import re
 import sys
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask, Response, g, request
 
@@ -67,10 +69,15 @@ def new_request_id() -> str:
     return os.urandom(16).hex()
 
 
+def request_id_of(environ: Mapping[str, Any]) -> str:
+    """The id a client sent (``X-Request-ID``) when it looks like one, else a new one."""
+    sent = environ.get("HTTP_X_REQUEST_ID", "")  # as request.headers reads it
+    return sent if _SANE_ID.fullmatch(sent) else new_request_id()
+
+
 def _start() -> None:
     g.started = time.perf_counter()
-    sent = request.environ.get("HTTP_X_REQUEST_ID", "")  # as request.headers reads it
-    g.request_id = sent if _SANE_ID.fullmatch(sent) else new_request_id()
+    g.request_id = request_id_of(request.environ)
 
 
 def _finish(response: Response) -> Response:
@@ -82,14 +89,20 @@ def _finish(response: Response) -> Response:
 def _finish_and_log(response: Response) -> Response:
     """:func:`_finish`, and the request's access log line."""
     request_id, endpoint, placement, seconds = _observed(response)
+    log_access(request_id, request.method, request.path, endpoint, placement,
+               response.status_code, seconds)  # fmt: skip
+    return response
+
+
+def log_access(request_id: str, method: str, path: str, endpoint: str, placement: str,
+               status: int, seconds: float) -> None:  # fmt: skip
+    """A request's access log line (``RECSVC_ACCESS_LOG=json``)."""
     access_log.info(json.dumps({
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "request_id": request_id, "method": request.method, "path": request.path,
+        "request_id": request_id, "method": method, "path": path,
         "endpoint": endpoint, "placement": placement or None,
-        "status": response.status_code, "ms": round(seconds * 1e3, 2),
-        "worker_pid": os.getpid(),
+        "status": status, "ms": round(seconds * 1e3, 2), "worker_pid": os.getpid(),
     }))  # fmt: skip
-    return response
 
 
 def _observed(response: Response) -> tuple[str, str, str, float]:

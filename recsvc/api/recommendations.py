@@ -10,6 +10,8 @@ from flask import Response, g
 
 from ..errors import InvalidRequest
 from ..serving.filters import Filters
+from ..serving.recommender import Recommendations
+from ..serving.service import Serving
 from .blueprint import Blueprint, json_body
 from .extension import serving
 from .schemas import (
@@ -33,6 +35,9 @@ blp = Blueprint(
 
 
 _ID = Id()
+#: the query of GET /v1/users/<user_id>/recommendations (recsvc.api.hotpath finds its
+#: parsed query strings by this instance)
+USER_QUERY = UserRecommendationsQuerySchema()
 
 
 def path_id(value: str, field: str) -> str:
@@ -49,12 +54,22 @@ def path_id(value: str, field: str) -> str:
 def recommend(
     *, placement: str, user_id: str | None = None, session_id: str | None = None, **context: Any
 ) -> Response:
+    """:func:`answer` from this process, as the view's response."""
+    g.placement = placement  # for the request's metrics and access log
+    result, experiment, variant = answer(serving(), placement=placement, user_id=user_id,
+                                         session_id=session_id, **context)  # fmt: skip
+    return recommendations_response(result, experiment=experiment, variant=variant)
+
+
+def answer(
+    process: Serving, *, placement: str, user_id: str | None = None,
+    session_id: str | None = None, **context: Any,
+) -> tuple[Recommendations, str | None, str | None]:  # fmt: skip
     """The answer of this process's current version, or of the shopper's variant when
     the placement runs an experiment, with what the shopper did after the model's data
     (live events, from this process's memory), recorded as an impression (in memory;
-    written in the background)."""
-    process = serving()
-    g.placement = placement  # for the request's metrics and access log
+    written in the background): (the list, its experiment, its variant). Needs no
+    request context (recsvc.api.hotpath calls it too)."""
     routed = process.route(placement, user_id, session_id)
     recommender = routed.recommender
     live = process.live.of(user_id, after=recommender.trained_until)
@@ -64,7 +79,7 @@ def recommend(
     if process.impressions is not None:
         process.impressions.record(result, user_id=user_id, session_id=session_id,
                                    experiment=experiment, variant=variant)  # fmt: skip
-    return recommendations_response(result, experiment=experiment, variant=variant)
+    return result, experiment, variant
 
 
 def filters_of(args: Mapping[str, Any]) -> Filters:
@@ -80,7 +95,7 @@ def filters_of(args: Mapping[str, Any]) -> Filters:
 
 @blp.route("/users/<user_id>/recommendations", parameters=[path_id_doc("user_id")])
 @blp.direct
-@blp.arguments(UserRecommendationsQuerySchema(), location="query")
+@blp.arguments(USER_QUERY, location="query")
 @blp.response(200, RecommendationsSchema())
 def user_recommendations(args: dict[str, Any], user_id: str) -> Response:
     """Recommendations for a shopper on a home or category page.
@@ -89,13 +104,15 @@ def user_recommendations(args: dict[str, Any], user_id: str) -> Response:
     Placements that need page context (product, cart) take it through
     `POST /v1/recommendations`.
     """
-    return recommend(
-        placement=args["placement"],
-        user_id=path_id(user_id, "user_id"),
-        session_id=args.get("session_id"),
-        n=args["n"],
-        filters=filters_of(args),
-    )
+    return recommend(**user_request(args, path_id(user_id, "user_id")))
+
+
+def user_request(args: Mapping[str, Any], user_id: str) -> dict[str, Any]:
+    """What ``GET /v1/users/<user_id>/recommendations`` asks of :func:`answer`, from its
+    parsed query and its checked id."""
+    return {"placement": args["placement"], "user_id": user_id,
+            "session_id": args.get("session_id"), "n": args["n"],
+            "filters": filters_of(args)}  # fmt: skip
 
 
 @blp.route("/recommendations", methods=["POST"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -30,15 +31,16 @@ def stored(client: FlaskClient, table: sa.Table) -> int:
         engine.dispose()
 
 
-def make_app(folder: Path, models: ModelStore) -> Flask:
-    """The app serving ``models``, with an event store (SQLite in ``folder``) and both keys."""
+def make_app(folder: Path, models: ModelStore, **config: Any) -> Flask:
+    """The app serving ``models``, with an event store (SQLite in ``folder``) and both
+    keys; ``config``: more of create_app's settings."""
     url = f"sqlite:///{folder / 'shop.db'}"
     engine = connect(url)
     upgrade(engine)
     engine.dispose()
     return create_app({"models": str(models.root), "database_url": url,
                        "admin_key": ADMIN_KEY, "write_key": "write-key", "reload_interval": 0,
-                       "catalog_interval": 0})  # fmt: skip
+                       "catalog_interval": 0, **config})  # fmt: skip
 
 
 @pytest.fixture
