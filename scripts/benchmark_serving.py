@@ -11,6 +11,8 @@ var/bench/serving-<items>/). Then, in one run:
    the share of the items of the same call to a recommender that scores every item
    (above 100,000 items scans go by the items' norms, recsvc.serving.taste), over the
    first 300 calls.
+   Then a shopper's recommendations request through the app's WSGI callable (no
+   server): answered by the hot path, by Flask's view, and by the bare Flask app.
 2. Over HTTP (the first size only), servers side by side, each a gunicorn started as
    the Procfile starts it (WEB_CONCURRENCY=2): the service (scripts/bench_app.py: the
    app plus a trivial endpoint returning a same-size JSON body through the same app)
@@ -44,6 +46,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
@@ -142,6 +145,52 @@ def in_process(store: Path, calls: int) -> list[tuple[str, float, float, float |
             median, p99 = timed(call, calls)
             same = [_share(call(i), exact[name](i)) for i in range(min(300, calls))]
             results.append((name, median, p99, float(np.mean(same))))
+    return results
+
+
+def through_the_app(store: Path, calls: int) -> list[tuple[str, float, float]]:
+    """A shopper's recommendations request through the app's WSGI callable, in this
+    process (no server, no sockets; impressions recorded): answered by the hot path
+    (recsvc/api/hotpath.py), by Flask's view (the hot path stepped over), and by the
+    bare Flask app returning the same body (scripts/bare_app.py). Median and p99 in
+    milliseconds of each over ``calls`` random known shoppers."""
+    import io
+    import json
+
+    from recsvc.app import create_app
+    from recsvc.artifact import ModelStore
+
+    app = create_app({"models": str(store), "database_url": event_store(store)})
+    model = ModelStore(store).load()
+    rng = np.random.default_rng(1)
+    users = model.users.ids[rng.integers(0, len(model.users), calls)].tolist()
+
+    def request(wsgi: Callable[..., Any], user: str) -> bytes:
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": f"/v1/users/{user}/recommendations",
+                   "QUERY_STRING": "", "SERVER_NAME": "bench", "SERVER_PORT": "80",
+                   "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
+                   "wsgi.input": io.BytesIO(), "wsgi.errors": sys.stderr,
+                   "wsgi.multithread": False, "wsgi.multiprocess": True,
+                   "wsgi.run_once": False}  # fmt: skip
+        return b"".join(wsgi(environ, lambda status, headers, exc_info=None: None))
+
+    hot = app.wsgi_app
+    body = request(app, users[0])  # Flask's: the query string's first request
+    with tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False) as file:
+        file.write(body)
+    os.environ["BENCH_BODY"] = file.name
+    import bare_app  # reads BENCH_BODY
+
+    os.unlink(file.name)
+    assert json.loads(body)["items"], "the benchmark's shopper got no items"
+    apps = [("through the app: the hot path", app),
+            ("through the app: Flask's view (the hot path stepped over)", hot.flask),  # type: ignore[attr-defined]
+            ("bare Flask, the same body", bare_app.app)]  # fmt: skip
+    results = []
+    for name, wsgi in apps:
+        timed(lambda i: request(wsgi, users[i]), min(200, calls))  # noqa: B023 (warm up)
+        results.append((name, *timed(lambda i: request(wsgi, users[i]), calls)))  # noqa: B023
+    app.extensions["recsvc"].serving.impressions.close()
     return results
 
 
@@ -553,6 +602,10 @@ def main(
         for size, store in stores.items():
             for name, rss, pss in memory_at(store, 100):
                 click.echo(f"| {size:,} | {name} | {rss:,.0f} MiB | {pss:,.0f} MiB |")
+    click.echo(f"\nA shopper's recommendations request in process, {sizes[0]:,} items:\n")
+    click.echo("| request | median / p99 |\n|---|---:|")
+    for name, median, p99 in through_the_app(stores[sizes[0]], calls):
+        click.echo(f"| {name} | {median:.3f} / {p99:.3f} ms |")
     click.echo(f"\nLive events, {sizes[0]:,} items:\n")
     click.echo("| call | median / p99 |\n|---|---:|")
     for name, median, p99 in live_part(stores[sizes[0]], calls, list(live_dbs)):
