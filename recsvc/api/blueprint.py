@@ -41,6 +41,11 @@ class Parser(FlaskParser):
     body over the size limit is 413, and JSON nested too deeply to parse is 400
     (Python's parser would recurse out)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: (schema, query string, options): what it parsed to; the oldest forgotten first
+        self._parsed: dict[tuple[Any, bytes, tuple[tuple[str, Any], ...]], Parsed] = {}
+
     def _raw_load_json(self, req: flask.Request) -> Any:
         # A streamed (chunked) body is cut at the size limit without an error by the
         # first read; parsed as it is, it would be "invalid JSON" instead of too large.
@@ -53,11 +58,6 @@ class Parser(FlaskParser):
         except RecursionError:
             abort(400, message="invalid JSON body: nested too deeply",
                   errors={"json": ["nested too deeply"]})  # fmt: skip
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        #: (schema, query string, options): what it parsed to; the oldest forgotten first
-        self._parsed: dict[tuple[Any, bytes, tuple[tuple[str, Any], ...]], Parsed] = {}
 
     def parse(self, argmap: Any, req: Any = None, *, location: str | None = None,
               **options: Any) -> Any:  # fmt: skip

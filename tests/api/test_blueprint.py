@@ -111,3 +111,25 @@ def test_direct_needs_a_query_schema_and_a_response_under_it() -> None:
     with pytest.raises(TypeError, match="needs one query-string"):
         blp.direct(blp.arguments(CountSchema(), location="json")(
             blp.response(200, CountSchema())(view)))  # fmt: skip
+
+
+def test_the_parser_keeps_at_most_its_size_forgetting_the_oldest(
+    app: tuple[Flask, list[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recsvc.api import blueprint
+
+    monkeypatch.setattr(blueprint, "QUERY_CACHE_SIZE", 2)
+    parser = blueprint.Parser()
+    schema = CountSchema()
+    with app[0].test_request_context("/count?n=1"):
+        first = parser.parse(schema, location="query")
+    for n in (2, 3):
+        with app[0].test_request_context(f"/count?n={n}"):
+            parser.parse(schema, location="query")
+    assert parser.parsed(schema, b"n=1") is None  # the oldest, forgotten
+    assert parser.parsed(schema, b"n=3") == {"n": 3}
+    assert len(parser._parsed) == 2
+    with app[0].test_request_context("/count?n=1"):
+        again = parser.parse(schema, location="query")
+    assert again == first
+    assert again is not first  # parsed anew
