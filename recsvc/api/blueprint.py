@@ -6,7 +6,9 @@ category=shoes``), millions of times. webargs validates one with its marshmallow
 schema in about 25 µs, a sixth of a recommendation request's own work
 (docs/serving-speed.md); the schema's answer for a query string never changes, so
 it is kept (per schema, for the most recent query strings) and handed out read-only.
-Invalid query strings are not kept: each time they raise the same 422.
+Invalid query strings are not kept: each time they raise the same 422. For the views
+:meth:`Blueprint.direct` runs, parameters their schema does not read (a cache-busting
+``_=<time>``) do not count: webargs ignores them in a query, so the parse is the same.
 
 :meth:`Blueprint.direct` runs a view that reads a query string and builds its own
 response without the three wrappers flask-smorest and webargs put around it
@@ -18,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import re
 from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -34,6 +37,8 @@ View = TypeVar("View", bound=Callable[..., Any])
 QUERY_CACHE_SIZE = 4096
 #: a query string's arguments, read-only (each request that sends it gets the same)
 Parsed = MappingProxyType[str, Any]
+#: a query parameter's name that reads as it is written (no escapes to decode)
+_PLAIN_NAME = re.compile(rb"[A-Za-z0-9_.\-]*")
 
 
 class Parser(FlaskParser):
@@ -64,8 +69,16 @@ class Parser(FlaskParser):
         cacheable = options.get("validate") is None and options.get("error_headers") is None
         if location != "query" or not cacheable:
             return super().parse(argmap, req, location=location, **options)
-        key = (argmap, (req or flask.request).query_string, tuple(sorted(options.items())))
-        found = self._parsed.get(key)
+        query_string = (req or flask.request).query_string
+        key: tuple[Any, bytes, tuple[tuple[str, Any], ...]]
+        if not options:  # Blueprint.direct's views: parameters the schema lacks are ignored
+            found = self.parsed(argmap, query_string)
+            key = (argmap, query_string, ())
+            if found is None:
+                key = (argmap, self._read_part(argmap, query_string), ())
+        else:
+            key = (argmap, query_string, tuple(sorted(options.items())))
+            found = self._parsed.get(key)
         if found is None:  # an invalid query string raises its 422 here, and is not kept
             found = MappingProxyType(super().parse(argmap, req, location="query", **options))
             if len(self._parsed) >= QUERY_CACHE_SIZE:
@@ -77,8 +90,25 @@ class Parser(FlaskParser):
 
     def parsed(self, argmap: Any, query_string: bytes) -> Parsed | None:
         """What ``query_string`` parsed to under ``argmap`` (without options) when a
-        request parsed it before; None otherwise. Needs no request."""
-        return self._parsed.get((argmap, query_string, ()))
+        request parsed it, or one that differs only by parameters the schema ignores,
+        before; None otherwise. Needs no request."""
+        found = self._parsed.get((argmap, query_string, ()))
+        if found is None and query_string:
+            found = self._parsed.get((argmap, self._read_part(argmap, query_string), ()))
+        return found
+
+    def _read_part(self, argmap: Any, query_string: bytes) -> bytes:
+        """``query_string`` without the parameters ``argmap`` does not read, where that
+        is plain from their raw name (a cache-busting ``_=1732...``, a tracking
+        ``utm_source=``): the schema leaves them out (webargs' EXCLUDE for queries), so
+        every such variant parses alike and is kept once. A name with escapes stays."""
+        fields = getattr(argmap, "fields", None)
+        if fields is None:  # a dict of fields, not a schema: kept as it is
+            return query_string
+        names = {(field.data_key or name).encode() for name, field in fields.items()}
+        return b"&".join(part for part in query_string.split(b"&")
+                         if part.partition(b"=")[0] in names
+                         or not _PLAIN_NAME.fullmatch(part.partition(b"=")[0]))  # fmt: skip
 
 
 class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]  # flask-smorest is untyped

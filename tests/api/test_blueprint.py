@@ -94,6 +94,16 @@ def test_a_direct_view_is_parsed_and_documented_as_its_decorators_say() -> None:
     assert "n" in refused.json["errors"]["query"]
     with pytest.raises(TypeError, match=r"must return a flask\.Response"):
         client.get("/direct/plain")  # a bug of the view's, not a response built for it
+    # a parameter the schema does not read (cache-busting, tracking): the same parse,
+    # kept once; a name written with escapes is read as werkzeug decodes it, never dropped
+    kept = len(blp.ARGUMENTS_PARSER._parsed)
+    for busting in ("_=1", "_=2&utm_source=x", "&&_=3"):
+        assert client.get(f"/direct/a?n=4&{busting}").json == {"n": 4, "name": "a"}
+    assert len(blp.ARGUMENTS_PARSER._parsed) == kept + 1
+    assert seen[-1] is seen[-2] is seen[-3]
+    assert client.get("/direct/a?%6E=7&_=4").json == {"n": 7, "name": "a"}
+    assert client.get("/direct/a?_=5").json == {"n": 10, "name": "a"}
+    assert client.get("/direct/a?n=0&_=6").status_code == 422
     operation = api.spec.to_dict()["paths"]["/direct/{name}"]["get"]
     assert [p["name"] for p in operation["parameters"] if p["in"] == "query"] == ["n"]
     assert {"200", "422"} <= set(operation["responses"])

@@ -28,8 +28,9 @@ def hot(client: FlaskClient) -> HotPath:
 
 def fresh(url: str) -> str:
     """``url`` with a query string no request has sent before (the parser, and so what
-    the hot path knows, is one per process; a parameter no schema has is ignored)."""
-    return f"{url}{'&' if '?' in url else '?'}fresh={uuid.uuid4().hex}"
+    the hot path knows, is one per process): a new session id (a parameter the schema
+    reads; one it does not read is ignored by the parser's memory too)."""
+    return f"{url}{'&' if '?' in url else '?'}session_id={uuid.uuid4().hex}"
 
 
 def answered_both_ways(client: FlaskClient, url: str, **kwargs: Any) -> tuple[Any, Any]:
@@ -78,6 +79,20 @@ def test_the_hot_path_answers_as_the_view_does(client: FlaskClient, query: str) 
     # both recorded as impressions, both counted in the metrics
     assert recorder.recorded == recorded + 2
     assert requests_counted(placement) == counted + 2
+
+
+def test_a_storefront_that_busts_caches_takes_the_hot_path(client: FlaskClient) -> None:
+    """A parameter the schema does not read (jQuery's ``_=<time>``, a tracking tag)
+    changes nothing in the answer, nor in which path gives it."""
+    user = known_user(client)
+    url = fresh(f"/v1/users/{user}/recommendations?n=4")
+    before = hot(client).answered
+    first = client.get(f"{url}&_=1")
+    assert hot(client).answered == before  # Flask's: the query's first request
+    later = [client.get(f"{url}&_={n}&utm_source=mail") for n in (2, 3)]
+    assert hot(client).answered == before + 2
+    for answer in later:
+        assert without_id(answer.get_json()) == without_id(first.get_json())
 
 
 def test_a_request_id_sent_is_honoured_and_a_bad_one_replaced(client: FlaskClient) -> None:
