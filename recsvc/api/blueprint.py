@@ -37,6 +37,8 @@ View = TypeVar("View", bound=Callable[..., Any])
 QUERY_CACHE_SIZE = 4096
 #: a query string's arguments, read-only (each request that sends it gets the same)
 Parsed = MappingProxyType[str, Any]
+#: what a parse is kept under: (schema, query string, the parse's options)
+_Key = tuple[Any, bytes, tuple[tuple[str, Any], ...]]
 #: a query parameter's name that reads as it is written (no escapes to decode)
 _PLAIN_NAME = re.compile(rb"[A-Za-z0-9_.\-]*")
 
@@ -49,7 +51,7 @@ class Parser(FlaskParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         #: (schema, query string, options): what it parsed to; the oldest forgotten first
-        self._parsed: dict[tuple[Any, bytes, tuple[tuple[str, Any], ...]], Parsed] = {}
+        self._parsed: dict[_Key, Parsed] = {}
 
     def _raw_load_json(self, req: flask.Request) -> Any:
         # A streamed (chunked) body is cut at the size limit without an error by the
@@ -70,15 +72,11 @@ class Parser(FlaskParser):
         if location != "query" or not cacheable:
             return super().parse(argmap, req, location=location, **options)
         query_string = (req or flask.request).query_string
-        key: tuple[Any, bytes, tuple[tuple[str, Any], ...]]
-        if not options:  # Blueprint.direct's views: parameters the schema lacks are ignored
-            found = self.parsed(argmap, query_string)
-            key = (argmap, query_string, ())
-            if found is None:
-                key = (argmap, self._read_part(argmap, query_string), ())
-        else:
-            key = (argmap, query_string, tuple(sorted(options.items())))
+        if options:
+            key: _Key = (argmap, query_string, tuple(sorted(options.items())))
             found = self._parsed.get(key)
+        else:  # Blueprint.direct's views: parameters the schema lacks are ignored
+            key, found = self._found(argmap, query_string)
         if found is None:  # an invalid query string raises its 422 here, and is not kept
             found = MappingProxyType(super().parse(argmap, req, location="query", **options))
             if len(self._parsed) >= QUERY_CACHE_SIZE:
@@ -92,10 +90,18 @@ class Parser(FlaskParser):
         """What ``query_string`` parsed to under ``argmap`` (without options) when a
         request parsed it, or one that differs only by parameters the schema ignores,
         before; None otherwise. Needs no request."""
-        found = self._parsed.get((argmap, query_string, ()))
+        return self._found(argmap, query_string)[1]
+
+    def _found(self, argmap: Any, query_string: bytes) -> tuple[_Key, Parsed | None]:
+        """The key an option-less parse of ``query_string`` is kept under (the query
+        string as sent when kept so, else its part ``argmap`` reads), and what it parsed
+        to (None: not kept)."""
+        key: _Key = (argmap, query_string, ())
+        found = self._parsed.get(key)
         if found is None and query_string:
-            found = self._parsed.get((argmap, self._read_part(argmap, query_string), ()))
-        return found
+            key = (argmap, self._read_part(argmap, query_string), ())
+            found = self._parsed.get(key)
+        return key, found
 
     def _read_part(self, argmap: Any, query_string: bytes) -> bytes:
         """``query_string`` without the parameters ``argmap`` does not read, where that
@@ -106,9 +112,12 @@ class Parser(FlaskParser):
         if fields is None:  # a dict of fields, not a schema: kept as it is
             return query_string
         names = {(field.data_key or name).encode() for name, field in fields.items()}
-        return b"&".join(part for part in query_string.split(b"&")
-                         if part.partition(b"=")[0] in names
-                         or not _PLAIN_NAME.fullmatch(part.partition(b"=")[0]))  # fmt: skip
+
+        def read(part: bytes) -> bool:
+            name = part.partition(b"=")[0]
+            return name in names or not _PLAIN_NAME.fullmatch(name)
+
+        return b"&".join(part for part in query_string.split(b"&") if read(part))
 
 
 class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]  # flask-smorest is untyped
@@ -125,13 +134,12 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]  # flask-smorest
         Put it right under ``@blp.route``; the view must build its own Response.
         """
         apidoc = getattr(documented, "_apidoc", {})
-        schemas = [p["schema"] for p in apidoc.get("arguments", {}).get("parameters", ())]
-        locations = [p["in"] for p in apidoc.get("arguments", {}).get("parameters", ())]
-        if locations != ["query"] or "response" not in apidoc:
+        parameters = apidoc.get("arguments", {}).get("parameters", [])
+        if [p["in"] for p in parameters] != ["query"] or "response" not in apidoc:
             raise TypeError(f"{documented.__name__}: direct() needs one query-string"
                             " @arguments and a @response under it")  # fmt: skip
         view = inspect.unwrap(documented)
-        schema, parse = schemas[0], self.ARGUMENTS_PARSER.parse
+        schema, parse = parameters[0]["schema"], self.ARGUMENTS_PARSER.parse
 
         @functools.wraps(documented)
         def called(**view_args: Any) -> flask.Response:
