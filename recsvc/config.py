@@ -290,6 +290,15 @@ class TrainingConfig(_FromEnvironment):
         default=0.0,
         metadata=option("With --model auto: the catalog coverage a candidate needs."),
     )
+    #: model auto: a retrain reuses the current version's choice (its model and the
+    #: settings the choice sets) made at most this many days ago, when every other
+    #: setting is the same; 0 chooses again every time
+    selection_reuse_days: float = field(
+        default=7.0,
+        metadata=option("With --model auto: reuse the current version's choice made at most"
+                        " this many days ago (0: choose every time).",
+                        flag="--reuse-choice-days"),
+    )  # fmt: skip
     #: events before this date (ISO 8601) or more than this many days in the future are
     #: refused, in files, imports and the API
     earliest_event: str = field(
@@ -365,6 +374,8 @@ class TrainingConfig(_FromEnvironment):
             raise ConfigError(
                 f"earliest_event must be an ISO 8601 date, got {self.earliest_event!r}"
             ) from None
+        if not self.selection_reuse_days >= 0:
+            raise ConfigError(f"selection_reuse_days must be >= 0, got {self.selection_reuse_days}")
         if not self.future_event_days >= 0:
             raise ConfigError(f"future_event_days must be >= 0, got {self.future_event_days}")
         if not set(self.bought_together_event_types) & set(self.event_weights):

@@ -29,7 +29,7 @@ from .data.spark import session as spark_session
 from .errors import QualityGateFailed, RecsvcError
 from .evaluation.gate import gate
 from .evaluation.holdout import holdout_for
-from .evaluation.selection import select
+from .evaluation.selection import chosen_record, reused_choice, select
 from .evaluation.served import evaluate_served, holdout_metrics
 from .evaluation.spark import evaluate_forward
 from .training.fit import build_model
@@ -89,22 +89,8 @@ def train(
 
     holdout = holdout_for(data, config)
     if config.model == AUTO:
-        # on the holdout's training part only: the holdout then scores the choice as it
-        # scores any model, on what the choice never read
-        with timer("choose the model"):
-            chosen, tried = select(data.with_events(holdout.train_events), config,
-                                   budget=config.selection_budget,
-                                   min_coverage=config.selection_min_coverage,
-                                   show_progress=show_progress)  # fmt: skip
-        report.selection = {
-            "chosen": chosen.name,
-            "validation": chosen.validation,
-            "budget_seconds": config.selection_budget,
-            "candidates": [candidate.row() for candidate in tried],
-        }
-        say(f"chose {chosen.name}: validation NDCG@10 {chosen.metrics['ndcg@10']:.4f}"
-            f" of {len(tried)} candidates")  # fmt: skip
-        config = chosen.config
+        config = _choose(data.with_events(holdout.train_events), config, store, report, timer,
+                         show_progress=show_progress, say=say)  # fmt: skip
 
     with timer("evaluate on holdout"):
         report.metrics = holdout_metrics(holdout, evaluate_served(data, holdout, config), config,
@@ -119,6 +105,42 @@ def train(
                                   timer=timer),
         force=force, promote=promote, say=say,
     )  # fmt: skip
+
+
+def _choose(
+    data: Dataset,
+    config: TrainingConfig,
+    store: VersionStore,
+    report: TrainReport,
+    timer: _StepTimer,
+    *,
+    show_progress: bool,
+    say: Callable[[str], None],
+) -> TrainingConfig:
+    """``--model auto``: the current version's choice while it may be reused, else a
+    new choice on ``data`` (the holdout's training part: the holdout then scores the
+    choice as it scores any model, on what the choice never read); the settings to fit."""
+    now = dt.datetime.now(dt.UTC)
+    current = store.current()
+    manifest = store.manifest(current) if current is not None else {}
+    reused = reused_choice(manifest, config, now=now)
+    if reused is not None:
+        selection = manifest["selection"]
+        # when it was chosen, not when reused: a choice is reused for its days, no longer
+        chosen_at = selection.get("chosen_at") or manifest.get("created")
+        report.selection = {**selection, "chosen_at": chosen_at, "reused_from": current}
+        say(f"reusing {current}'s choice, {selection['chosen']} (chosen {chosen_at}; reused"
+            f" while at most --reuse-choice-days {config.selection_reuse_days:g} old,"
+            " 0 chooses again)")  # fmt: skip
+        return reused
+    with timer("choose the model"):
+        chosen, tried = select(data, config, budget=config.selection_budget,
+                               min_coverage=config.selection_min_coverage,
+                               show_progress=show_progress)  # fmt: skip
+    report.selection = chosen_record(chosen, tried, config, now=now)
+    say(f"chose {chosen.name}: validation NDCG@10 {chosen.metrics['ndcg@10']:.4f}"
+        f" of {len(tried)} candidates")  # fmt: skip
+    return chosen.config
 
 
 def _train_on_spark(

@@ -13,6 +13,7 @@ Each runs in its own process, so its peak resident memory is its own.
     python scripts/benchmark_training.py                      # 1M and 10M events
     python scripts/benchmark_training.py --sizes 1000000,10000000,50000000
     python scripts/benchmark_training.py --sizes 1000000 --train-option=--model=auto
+    python scripts/benchmark_training.py --sizes 10000000 --retrain   # and a retrain
 """
 
 from __future__ import annotations
@@ -57,37 +58,37 @@ def _run(args: list[str]) -> tuple[float, float, str]:
     multiple=True,
     help="An option passed on to recsvc train, e.g. --train-option=--model=auto (repeatable).",
 )
+@click.option(
+    "--retrain",
+    is_flag=True,
+    help="Also time the same recsvc train again on the store it published to: a retrain,"
+    " which reuses the version's choice of the model (--reuse-choice-days).",
+)
 @click.option("--plain-fit", type=click.Path(dir_okay=False, path_type=Path), hidden=True)
-def main(sizes: str, data: Path, train_options: tuple[str, ...], plain_fit: Path | None) -> None:
+def main(
+    sizes: str, data: Path, train_options: tuple[str, ...], retrain: bool, plain_fit: Path | None
+) -> None:
     """Time end-to-end training against a plain implicit fit of the same matrix."""
     if plain_fit is not None:
         _plain_fit(plain_fit)
         return
-    rows = []
+    rows, retrains = [], []
     for size in (int(s) for s in sizes.split(",")):
         folder = shop(data / f"{size}", size)
         events, items = folder / "events.parquet", folder / "items.parquet"
         with tempfile.TemporaryDirectory() as store:
             recsvc = str(Path(sys.executable).with_name("recsvc"))
-            train_s, train_mib, out = _run(
-                [
-                    recsvc,
-                    "train",
-                    "--events",
-                    str(events),
-                    "--items",
-                    str(items),
-                    "--models",
-                    store,
-                    "--no-progress",
-                    *train_options,
-                ]
-            )
+            command = [recsvc, "train", "--events", str(events), "--items", str(items),
+                       "--models", store, "--no-progress", *train_options]  # fmt: skip
+            train_s, train_mib, out = _run(command)
             selection = ModelStore(store).manifest().get("selection") or {}
+            # the same command again, on a store whose current version it just published
+            again = _run(command) if retrain else None
         plain_s, plain_mib, plain_out = _run([sys.executable, __file__, "--plain-fit", str(events)])
         plain = json.loads(plain_out)
-        steps = next(line for line in out.splitlines() if line.startswith("time: "))[6:]
-        counts = next(line for line in out.splitlines() if line.startswith("counts: "))[8:]
+        if again is not None:
+            retrains.append((size, *again[:2], plain["fit_seconds"], _line(again[2], "time: ")))
+        steps, counts = _line(out, "time: "), _line(out, "counts: ")
         # what was trained, and how well: the choice (with --model auto, from the
         # manifest) and the holdout
         quality = []
@@ -113,6 +114,18 @@ def main(sizes: str, data: Path, train_options: tuple[str, ...], plain_fit: Path
     for size, *_, steps, counts, quality in rows:
         click.echo(f"- {size:,} events ({counts}): {steps}")
         click.echo("\n".join("  " + line for line in quality))
+    if retrains:
+        click.echo("\nThe same command again, on the store the first run published to:\n")
+        click.echo("| events | retrain | peak RSS | plain implicit fit | ratio | steps |")
+        click.echo("|---:|---:|---:|---:|---:|---|")
+        for size, train_s, train_mib, plain_s, steps in retrains:
+            click.echo(f"| {size:,} | {train_s:.1f} s | {train_mib:,.0f} MiB | {plain_s:.1f} s |"
+                       f" {train_s / plain_s:.1f}x | {steps} |")  # fmt: skip
+
+
+def _line(out: str, start: str) -> str:
+    """The rest of ``recsvc train``'s output line that starts with ``start``."""
+    return next(line for line in out.splitlines() if line.startswith(start))[len(start) :]
 
 
 def _plain_fit(events: Path) -> None:

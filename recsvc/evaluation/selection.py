@@ -25,12 +25,19 @@ few weights), then the winner refined one setting at a time: the interactions' t
 decay (an event's weight halving every 30 or 90 days) and, for an ALS taste, a small
 grid of its factors and regularization. Each refinement is a candidate like the others,
 scored the same way; the best of both rounds wins.
+
+A retrain reuses the current version's choice (:func:`reused_choice`) while it is at
+most ``selection_reuse_days`` old and every setting the choice does not set is the
+same: the choice costs many fits (docs/scaling.md), which a retrain every few hours
+need not repeat; ``--reuse-choice-days 0`` chooses again.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +65,7 @@ ALS_GRID = ((64, 10.0), (128, 30.0), (32, 1.0), (64, 1.0))
 #: before the latest is added while those taken score fewer shoppers than this
 WINDOWS = 2
 ENOUGH_SHOPPERS = 5_000
-#: the settings a candidate's row in the manifest shows
+#: the settings a candidate's row in the manifest shows: those the choice sets
 SHOWN = ("model", "next_items_weight", "popularity_weight", "popularity_half_life_days",
          "half_life_days", "als_factors", "als_regularization")  # fmt: skip
 
@@ -258,6 +265,52 @@ def select(
         run(refinements(winner.name, winner.config), "refining the choice")
     tried.sort(key=lambda c: best_first(c.metrics))
     return best(), tried
+
+
+def chosen_record(
+    chosen: Candidate, tried: Sequence[Candidate], config: TrainingConfig, *, now: dt.datetime
+) -> dict[str, Any]:
+    """What a manifest keeps of a choice (``selection``): the chosen candidate, when, its
+    settings, what it validated on, and every candidate tried."""
+    return {
+        "chosen": chosen.name,
+        "chosen_at": now.isoformat(timespec="seconds"),
+        "settings": {name: chosen.config.as_dict()[name] for name in SHOWN},
+        "validation": chosen.validation,
+        "budget_seconds": config.selection_budget,
+        "candidates": [candidate.row() for candidate in tried],
+    }
+
+
+def reused_choice(
+    manifest: Mapping[str, Any], config: TrainingConfig, *, now: dt.datetime
+) -> TrainingConfig | None:
+    """The settings to refit when a retrain with ``config`` (model auto) may reuse the
+    choice of the version whose ``manifest`` is given: that version was chosen for
+    (``selection``; not a fixed model), at most ``config.selection_reuse_days`` before
+    ``now``, with every setting the choice does not set equal to ``config``'s. None:
+    choose again."""
+    selection = manifest.get("selection") or {}
+    if not selection.get("chosen") or not config.selection_reuse_days:
+        return None
+    chosen_at = selection.get("chosen_at") or manifest.get("created")
+    try:
+        when = dt.datetime.fromisoformat(str(chosen_at))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    if (now - when).total_seconds() > config.selection_reuse_days * 86_400:
+        return None
+    try:
+        fitted = TrainingConfig.from_dict(manifest.get("parameters", {})).replace(
+            selection_reuse_days=config.selection_reuse_days
+        )
+    except (ConfigError, TypeError):  # settings this version cannot read
+        return None
+    # dataclasses.replace, not .replace: a setting the choice set may be None
+    unchosen = dataclasses.replace(fitted, **{name: getattr(config, name) for name in SHOWN})
+    return fitted if unchosen == config and fitted.model != AUTO else None
 
 
 def resolved(

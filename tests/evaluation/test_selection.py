@@ -218,3 +218,68 @@ def test_a_large_shop_is_chosen_for_on_a_sample_of_its_shoppers(
     # (of the holdout's training part: its shoppers and events)
     assert re.search(r", on a sample of [\d,]+ of its [\d,]+ shoppers \([\d,]+ events\)$",
                      described)  # fmt: skip
+
+
+def test_a_retrain_reuses_a_recent_choice_while_the_other_settings_stay(
+    tmp_path: Path, small_shop: tuple[Path, Path], fast_config: TrainingConfig
+) -> None:
+    store = ModelStore(tmp_path / "models")
+    config = fast_config.replace(model="auto", selection_budget=3.0)
+    first = train(Files(*small_shop), config=config, store=store)
+    assert "choose the model" in first.steps
+    assert first.selection is not None
+    chosen = first.selection["settings"]
+    # a retrain refits the same choice: no choice, and the gate needs no second evaluation
+    again = train(Files(*small_shop), config=config, store=store)
+    assert "choose the model" not in again.steps
+    assert again.selection is not None
+    assert again.selection["reused_from"] == first.version
+    assert again.selection["chosen_at"] == first.selection["chosen_at"]
+    assert again.selection["candidates"] == first.selection["candidates"]
+    parameters = store.manifest(first.version)["parameters"]
+    assert store.manifest(again.version)["parameters"] == parameters
+    assert again.gate is not None
+    assert again.gate["current_ndcg@10"] == again.gate["candidate_ndcg@10"]
+    assert again.metrics["model"] == first.metrics["model"]  # the same settings, data, seeds
+    # another setting the choice does not set: a new choice
+    other = train(Files(*small_shop), config=config.replace(als_iterations=3), store=store)
+    assert "choose the model" in other.steps
+    assert other.selection is not None
+    assert "reused_from" not in other.selection
+    # --reuse-choice-days 0: a new choice every time
+    fresh = config.replace(als_iterations=3, selection_reuse_days=0.0)
+    assert "choose the model" in train(Files(*small_shop), config=fresh, store=store).steps
+    assert {name: store.manifest()["parameters"][name] for name in chosen} == {
+        name: other.selection["settings"][name] for name in chosen
+    }
+
+
+def test_a_choice_is_reused_for_its_days_and_a_fixed_model_never() -> None:
+    import datetime as dt
+
+    from recsvc.evaluation.selection import reused_choice
+
+    config = TrainingConfig(selection_reuse_days=7.0)
+    chosen = config.replace(model="ease", next_items_weight=0.0, popularity_weight=1.0,
+                            popularity_half_life_days=30.0)  # fmt: skip
+    when = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    manifest = {"created": "2026-11-02T00:00:00+00:00", "parameters": chosen.as_dict(),
+                "selection": {"chosen": "ease + 1 x popularity (30-day)",
+                              "chosen_at": when.isoformat()}}  # fmt: skip
+    assert reused_choice(manifest, config, now=when + dt.timedelta(days=6.9)) == chosen
+    assert reused_choice(manifest, config, now=when + dt.timedelta(days=7.1)) is None
+    # a setting the choice sets that was None, or a version from before chosen_at
+    decayed = chosen.replace(half_life_days=30.0)
+    older = {**manifest, "parameters": decayed.as_dict(),
+             "selection": {"chosen": "ease, events halving every 30 days"}}  # fmt: skip
+    assert reused_choice(older, config, now=when + dt.timedelta(days=7.9)) == decayed
+    assert reused_choice(older, config, now=when + dt.timedelta(days=8.1)) is None
+    # other settings than the choice's, no choice made, or reuse turned off
+    assert reused_choice(manifest, config.replace(seed=7), now=when) is None
+    assert reused_choice({**manifest, "selection": None}, config, now=when) is None
+    assert reused_choice(manifest, config.replace(selection_reuse_days=0.0), now=when) is None
+    # the reuse window is the run's own setting, whatever the version's was
+    longer = config.replace(selection_reuse_days=30.0)
+    assert reused_choice(manifest, longer, now=when + dt.timedelta(days=20)) == chosen.replace(
+        selection_reuse_days=30.0
+    )
