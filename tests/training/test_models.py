@@ -164,6 +164,33 @@ def test_next_items_keep_each_items_most_frequent_followers() -> None:
     assert model.following[0].toarray() == pytest.approx(np.array([[0, 0.5, 1 / 3, 0]]))
 
 
+def test_next_items_counts_every_distance_and_keeps_the_strongest_ties_by_column() -> None:
+    """The followers, summed on several threads, against a loop over every pair; each
+    item's strongest, against sorting each row by (weight falling, column)."""
+    from recsvc.training.models.next_items import _following, _strongest
+
+    rng = np.random.default_rng(7)
+    rows = np.sort(rng.integers(0, 40, size=600))
+    cols = rng.integers(0, 12, size=600)
+    window, items = 7, 12
+    expected = np.zeros((items, items))
+    for p in range(len(rows)):
+        for q in range(p + 1, min(p + window, len(rows) - 1) + 1):
+            if rows[q] == rows[p] and cols[q] != cols[p]:
+                expected[cols[p], cols[q]] += 1 / (q - p)
+    following = _following(rows, cols, items, window)
+    assert following.toarray() == pytest.approx(expected, rel=1e-5)
+    # ties: weights of a few values, so many rows hold equal weights at the cut
+    ties = sp.csr_matrix(np.round(expected * 2) / 2, dtype=np.float32)
+    for k in (1, 3, 5):
+        kept = _strongest(ties, k).toarray()
+        for item, row in enumerate(ties.toarray()):
+            columns = np.flatnonzero(row)
+            best = columns[np.lexsort((columns, -row[columns]))][:k]
+            assert np.flatnonzero(kept[item]).tolist() == sorted(best.tolist())
+            assert kept[item][best] == pytest.approx(row[best])
+
+
 def test_popularity_never_gives_a_user_another_users_items_back() -> None:
     """Users asked for out of order on a matrix of exactly that many rows: each list
     leaves out the user's own items (rows are always the users' own)."""

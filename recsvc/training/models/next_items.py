@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import operator
+import os
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 
 import numpy as np
@@ -39,14 +43,7 @@ class NextItemsModel(Ranker):
         ``shape``: (users, items) of the matrix the model ranks for; each item keeps
         its ``neighbours`` most frequent followers (what scoring costs grows with them)."""
         users, items = shape
-        following = sp.csr_matrix((items, items), dtype=np.float32)
-        for distance in range(1, window + 1):
-            later = (rows[distance:] == rows[:-distance]) & (cols[distance:] != cols[:-distance])
-            following = following + sp.csr_matrix(
-                (np.full(int(later.sum()), 1.0 / distance, dtype=np.float32),
-                 (cols[:-distance][later], cols[distance:][later])),
-                shape=(items, items),
-            )  # fmt: skip
+        following = _following(rows, cols, items, window)
         totals = np.asarray(following.sum(axis=1)).ravel()
         following = sp.diags(1 / np.maximum(totals, 1e-9)).astype(np.float32) @ following
         following = _strongest(following.tocsr(), neighbours)
@@ -72,6 +69,32 @@ class NextItemsModel(Ranker):
         return sparse_split(self.recent[users] @ self.following)
 
 
+def _following(rows: np.ndarray, cols: np.ndarray, items: int, window: int) -> sp.csr_matrix:
+    """How often each item came within ``window`` events after another in a user's
+    history (``rows``, ``cols`` as :func:`~recsvc.training.matrix.sequences` orders
+    them), each time weighing 1/distance: the distances are shared out among threads
+    (numpy and scipy's sparse sums run outside the GIL), each summing its own, then
+    their sums are added."""
+
+    def summed(distances: range) -> sp.csr_matrix:
+        following = sp.csr_matrix((items, items), dtype=np.float32)
+        for distance in distances:
+            later = (rows[distance:] == rows[:-distance]) & (cols[distance:] != cols[:-distance])
+            following = following + sp.csr_matrix(
+                (np.full(int(later.sum()), 1.0 / distance, dtype=np.float32),
+                 (cols[:-distance][later], cols[distance:][later])),
+                shape=(items, items),
+            )  # fmt: skip
+        return following
+
+    threads = max(1, min(window, os.cpu_count() or 1))
+    # every thread-th distance each: pairs grow fewer with the distance, so shares even out
+    shares = [range(first, window + 1, threads) for first in range(1, threads + 1)]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        sums = list(pool.map(summed, shares))
+    return functools.reduce(operator.add, sums)
+
+
 def _strongest(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
     """Each row's ``k`` largest entries (ties broken by column)."""
     counts = np.diff(matrix.indptr)
@@ -80,7 +103,11 @@ def _strongest(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
     keep = np.ones(matrix.nnz, dtype=bool)
     for row in np.flatnonzero(counts > k):
         start, end = matrix.indptr[row], matrix.indptr[row + 1]
-        order = np.lexsort((matrix.indices[start:end], -matrix.data[start:end]))
-        keep[start + order[k:]] = False
+        data = matrix.data[start:end]
+        kth = np.partition(data, len(data) - k)[len(data) - k]  # the k-th largest
+        tied = np.flatnonzero(data == kth)  # of which the lowest columns fill the k
+        tied = tied[np.argsort(matrix.indices[start:end][tied], kind="stable")]
+        keep[start:end] = data > kth
+        keep[start + tied[: k - int(np.count_nonzero(data > kth))]] = True
     rows = np.repeat(np.arange(matrix.shape[0]), counts)[keep]
     return sp.csr_matrix((matrix.data[keep], (rows, matrix.indices[keep])), shape=matrix.shape)
