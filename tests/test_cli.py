@@ -128,8 +128,15 @@ def test_evaluate_on_the_forward_split(small_shop: tuple[Path, Path]) -> None:
 def test_help_explains_the_options() -> None:
     code, out = run("train", "--help")
     assert code == 0
-    for words in ("--events", "--half-life-days", "[default: 32]", "--max-ndcg-drop", "--force"):
+    for words in ("--events", "--half-life-days", "[default: 32]", "--max-ndcg-drop", "--force",
+                  "--reuse-choice-days"):  # fmt: skip
         assert words in out
+    # what only a retrain reads is not offered where nothing is retrained
+    for command in ("evaluate", "tune"):
+        code, out = run(command, "--help")
+        assert code == 0
+        assert "--budget" in out
+        assert "--reuse-choice-days" not in out
 
 
 def test_train_every_keeps_retraining(small_shop: tuple[Path, Path], models: Path) -> None:

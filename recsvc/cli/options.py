@@ -85,13 +85,26 @@ _CHOICES: Mapping[str, click.Choice[str]] = {"model": click.Choice([*MODELS, AUT
                                         "knn_weighting": click.Choice(WEIGHTINGS)}  # fmt: skip
 
 
+#: settings only ``recsvc train`` reads (a retrain's, beside a current version)
+TRAIN_ONLY = frozenset({"selection_reuse_days"})
+
+
 def training_options(command: Callable[..., None]) -> Callable[..., None]:
     """An option for each training setting that has one (config.option), named as the
     setting, so that the values go to TrainingConfig as they are."""
+    return _setting_options(command, skip=frozenset())
+
+
+def evaluation_options(command: Callable[..., None]) -> Callable[..., None]:
+    """:func:`training_options` but those only ``recsvc train`` reads (``TRAIN_ONLY``)."""
+    return _setting_options(command, skip=TRAIN_ONLY)
+
+
+def _setting_options(command: Callable[..., None], *, skip: frozenset[str]) -> Callable[..., None]:
     defaults = TrainingConfig()
     hints = get_type_hints(TrainingConfig)
     for setting in reversed(dataclasses.fields(TrainingConfig)):
-        if "help" not in setting.metadata:
+        if "help" not in setting.metadata or setting.name in skip:
             continue
         flag = setting.metadata["flag"] or "--" + setting.name.replace("_", "-")
         default = getattr(defaults, setting.name)

@@ -23,6 +23,7 @@ from .options import (
     data_options,
     database_option,
     domain_errors,
+    evaluation_options,
     metrics_table,
     open_shop,
     open_store,
@@ -147,7 +148,7 @@ def _print_report(report: TrainReport, store: VersionStore) -> None:
 
 @click.command("evaluate")
 @data_options
-@training_options
+@evaluation_options
 @click.option(
     "--split",
     type=click.Choice(SPLITS),
@@ -229,7 +230,7 @@ def evaluate_command(
 
 @click.command("tune")
 @data_options
-@training_options
+@evaluation_options
 @click.option(
     "--seconds",
     type=float,
