@@ -369,6 +369,14 @@ def test_ease_equals_its_closed_form_solved_in_place(monkeypatch: pytest.MonkeyP
     expected = -inverse / np.diag(inverse)
     np.fill_diagonal(expected, 0)
     assert EaseModel.fit(matrix, regularization=5.0).weights == pytest.approx(expected, abs=1e-6)
+    # in single precision (a catalog from SINGLE_MIN_ITEMS): the same weights within
+    # float32's error, and the same best items
+    monkeypatch.setattr(ease, "SINGLE_MIN_ITEMS", 300)
+    single = EaseModel.fit(matrix, regularization=5.0)
+    assert single.weights == pytest.approx(expected, abs=1e-5)
+    monkeypatch.setattr(ease, "SINGLE_MIN_ITEMS", 301)
+    double = EaseModel.fit(matrix, regularization=5.0)
+    assert np.array_equal(single.top_items(matrix, 10)[0], double.top_items(matrix, 10)[0])
 
 
 def test_rankers_with_factors_split_from_a_smaller_catalog_than_the_others(
