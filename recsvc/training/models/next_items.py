@@ -69,12 +69,16 @@ class NextItemsModel(Ranker):
         return sparse_split(self.recent[users] @ self.following)
 
 
+#: threads summing the followers at most
+SUMMING_THREADS = 2
+
+
 def _following(rows: np.ndarray, cols: np.ndarray, items: int, window: int) -> sp.csr_matrix:
     """How often each item came within ``window`` events after another in a user's
     history (``rows``, ``cols`` as :func:`~recsvc.training.matrix.sequences` orders
-    them), each time weighing 1/distance: the distances are shared out among threads
-    (numpy and scipy's sparse sums run outside the GIL), each summing its own, then
-    their sums are added."""
+    them), each time weighing 1/distance: the distances are shared out among (at most
+    ``SUMMING_THREADS``) threads (numpy's masks and scipy's sparse sums run outside the
+    GIL), each summing its own, then their sums are added."""
 
     def summed(distances: range) -> sp.csr_matrix:
         following = sp.csr_matrix((items, items), dtype=np.float32)
@@ -87,7 +91,9 @@ def _following(rows: np.ndarray, cols: np.ndarray, items: int, window: int) -> s
             )  # fmt: skip
         return following
 
-    threads = max(1, min(window, os.cpu_count() or 1))
+    # each thread holds a sum near the whole's size: two threads took 1.1 GB more than
+    # one at 50M events (docs/training-speed.md), so two, whatever the cores
+    threads = max(1, min(window, os.cpu_count() or 1, SUMMING_THREADS))
     # every thread-th distance each: pairs grow fewer with the distance, so shares even out
     shares = [range(first, window + 1, threads) for first in range(1, threads + 1)]
     with ThreadPoolExecutor(max_workers=threads) as pool:
