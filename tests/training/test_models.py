@@ -406,3 +406,39 @@ def test_rankers_with_factors_split_from_a_smaller_catalog_than_the_others(
         calls.clear()
         ranker.top_items(matrix, 5)
         assert bool(calls) is splits, name
+
+
+def test_the_low_rank_parts_best_by_bands_of_norm_are_those_of_every_item(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A large catalog's low-rank best items, scored in bands of falling norm until no
+    item left can beat the k-th best, against scoring every item: the same items and
+    scores (random scores: no ties), the filtered and excluded never, -FLT_MAX padding
+    where fewer pass; with bands of 1, 7 and 64 items, the queries of a band scored
+    all at once or a few at a time (``BAND_CELLS``)."""
+    from recsvc.training.models import base
+
+    rng = np.random.default_rng(3)
+    items, users, rank = 500, 40, 6
+    values = (rng.normal(size=(items, rank)) * rng.gamma(1.0, size=(items, 1))).astype(np.float32)
+    values[rng.random(items) < 0.05] = 0  # untouched items' keys
+    query = rng.normal(size=(users, rank)).astype(np.float32)
+    mask = rng.random((users, items)) < 0.2
+    mask[0] = True  # the first query may get nothing
+    filtered = sp.csr_matrix(mask.astype(np.float32))
+    exclude = rng.choice(items, size=30, replace=False)
+    scores = query @ values.T
+    scores[filtered.nonzero()] = -np.inf
+    scores[:, exclude] = -np.inf
+    floor = -np.finfo(np.float32).max
+    for band, cells in ((1, 10_000), (7, 10_000), (64, 10_000), (64, 200)):
+        monkeypatch.setattr(base, "FIRST_BAND", band)
+        monkeypatch.setattr(base, "BAND_CELLS", cells)
+        for k in (1, 10, 100):
+            ids, found = base.low_rank_top(base.Keys(values), query, k, filtered, exclude)
+            assert ids.shape == found.shape == (users, k)
+            assert np.all(found[0] == floor)  # nothing passes for the first
+            for user in range(1, users):
+                expected = np.argsort(-scores[user], kind="stable")[:k]
+                assert ids[user].tolist() == expected.tolist(), (band, k, user)
+                assert found[user] == pytest.approx(scores[user][expected], rel=1e-5)

@@ -9,8 +9,9 @@ Most rankers' scores are a low-rank part (users' factors times items' keys) plus
 sparse part (the items reached from a user's own: neighbours, followers) plus a
 constant per user (:class:`Split`); blends of them are too. On a large catalog
 (``SPLIT_MIN_ITEMS``, ``SPARSE_SPLIT_MIN_ITEMS``) their best items are found without
-a dense user x item matrix: the low-rank part's best items through implicit's top-k
-(the sparse part's items filtered out), merged with the sparse part's items scored
+a dense user x item matrix: the low-rank part's best items (the sparse part's items
+filtered out; :func:`low_rank_top`, which scores the items in bands of falling norm
+until none left can beat the best found), merged with the sparse part's items scored
 exactly. That is the same top-k as the dense scores' (but for ties within float
 error), at a cost that grows with the catalog only through the low-rank part.
 """
@@ -25,14 +26,13 @@ from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
-from implicit.cpu.topk import topk
 from tqdm import tqdm
 
 from ...scoring import spread
 
 #: dense scores computed at once while ranking: users per batch x items
 BATCH_CELLS = 10_000_000
-#: users per batch when ranking from split scores (implicit's top-k holds 100 x items)
+#: users per batch when ranking from split scores (a band's scores hold users x band)
 SPLIT_BATCH_USERS = 2_000
 #: the catalog from which split scores rank, for rankers with factors (ALS and its
 #: blends), and for the others, whose scores are sparse, or sparse plus popularity
@@ -82,6 +82,16 @@ class Keys:
         as64 = self.values.astype(np.float64)
         self.mean = as64.mean(axis=0) if self.count else np.zeros(as64.shape[1])
         self.gram = as64.T @ as64 / max(self.count, 1)
+
+    @cached_property
+    def by_norm(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The items in falling order of their keys' norm: (items, their keys in that
+        order, and each item's place in it)."""
+        norms = np.linalg.norm(self.values, axis=1)
+        items = np.argsort(-norms, kind="stable")
+        place = np.empty(self.count, dtype=np.int64)
+        place[items] = np.arange(self.count)
+        return items, np.ascontiguousarray(self.values[items]), place
 
 
 def no_keys(count: int) -> Keys:
@@ -206,10 +216,8 @@ def _top_split(
     reached = sp.csr_matrix((np.ones(sparse.nnz, dtype=np.float32), sparse.indices,
                              sparse.indptr), shape=sparse.shape)  # fmt: skip
     # the low-rank part's best of the items neither owned nor reached
-    low_ids, low_scores = topk(keys.values, np.ascontiguousarray(split.query, dtype=np.float32),
-                               k, filter_query_items=(own + reached).tocsr(),
-                               filter_items=exclude.astype(np.int32) if len(exclude) else None,
-                               num_threads=1)  # fmt: skip
+    low_ids, low_scores = low_rank_top(keys, np.ascontiguousarray(split.query, dtype=np.float32),
+                                       k, (own + reached).tocsr(), exclude)  # fmt: skip
     found = low_scores > np.finfo(np.float32).min / 2
     low_scores = np.where(found, low_scores + split.offset[:, None], -np.inf)
     # the reached items not owned, scored whole
@@ -229,6 +237,76 @@ def _top_split(
     ids = np.take_along_axis(ids, order, axis=1)
     values = np.take_along_axis(values, order, axis=1)
     return padded(ids.astype(np.int32), values.astype(np.float32))
+
+
+#: the items :func:`low_rank_top` scores first, by falling norm; each band after is
+#: twice the one before; and the scores it holds at once (queries x a band's items)
+FIRST_BAND = 2_048
+BAND_CELLS = 10_000_000
+
+
+def low_rank_top(
+    keys: Keys, query: np.ndarray, k: int, filtered: sp.csr_matrix, exclude: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's ``k`` best items by ``query @ keys.values.T``, its row of ``filtered``
+    and the columns ``exclude`` left out, best first (ties by item): (items int32,
+    scores float32), -FLT_MAX scored where fewer than ``k`` pass (as implicit's top-k
+    pads).
+
+    The items are scored in bands of falling key norm, and a query stops once its
+    ``k``-th best is at least its norm times the norm of every item left (no item
+    left can beat it, by Cauchy-Schwarz), so the lists are those of scoring every
+    item but for ties within float error (docs/scaling.md: 2.9 times faster than
+    implicit's top-k over every item at 28,284 items)."""
+    items, ordered, place = keys.by_norm
+    count, users = len(items), len(query)
+    k = min(k, count)
+    floor = np.float32(-np.finfo(np.float32).max)
+    best_ids = np.full((users, k), -1, dtype=np.int64)  # places in the norm order
+    best = np.full((users, k), floor, dtype=np.float32)
+    # what each query must not get: its filtered items and the excluded, by place
+    filtered_rows = np.repeat(np.arange(users), np.diff(filtered.indptr))
+    filtered_places = place[filtered.indices]
+    left_out = np.zeros(count, dtype=bool)
+    left_out[place[np.asarray(exclude, dtype=np.int64)]] = True
+    norms = np.linalg.norm(query, axis=1)
+    key_norms = np.linalg.norm(ordered, axis=1)
+    active = np.arange(users) if k else np.arange(0)
+    start, width = 0, FIRST_BAND
+    while start < count and len(active):
+        end = min(count, start + width)
+        in_band = (filtered_places >= start) & (filtered_places < end)
+        band_rows, band_places = filtered_rows[in_band], filtered_places[in_band] - start
+        at_once = max(1, BAND_CELLS // (end - start))
+        for part in range(0, len(active), at_once):
+            some = active[part : part + at_once]
+            scores = query[some] @ ordered[start:end].T
+            scores[:, left_out[start:end]] = floor
+            among = np.full(users, -1, dtype=np.int64)
+            among[some] = np.arange(len(some))
+            mine = among[band_rows] >= 0
+            scores[among[band_rows[mine]], band_places[mine]] = floor
+            # this band's k best, joined to the best so far
+            if scores.shape[1] > k:
+                top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+                scores = np.take_along_axis(scores, top, axis=1)
+                top += start
+            else:
+                top = np.broadcast_to(np.arange(start, end), scores.shape)
+            joined = np.hstack([best[some], scores])
+            joined_ids = np.hstack([best_ids[some], top])
+            keep = np.argpartition(-joined, k - 1, axis=1)[:, :k]
+            best[some] = np.take_along_axis(joined, keep, axis=1)
+            best_ids[some] = np.take_along_axis(joined_ids, keep, axis=1)
+        start, width = end, 2 * width
+        if start < count:  # done: the k-th best beats every item left
+            kth = best[active].min(axis=1)
+            active = active[~((kth > floor) & (kth >= norms[active] * key_norms[start]))]
+    ids = np.where(best_ids >= 0, items[np.maximum(best_ids, 0)], -1)
+    order = np.lexsort((ids, -best), axis=1)
+    return np.take_along_axis(ids, order, axis=1).astype(np.int32), np.take_along_axis(
+        best, order, axis=1
+    )
 
 
 #: cells of the padded rows ranked at once by :func:`_row_top`
