@@ -81,13 +81,18 @@ def test_best_items_benchmark_finds_the_same_lists_both_ways(tmp_path: Path) -> 
     done = run(sys.executable, "scripts/benchmark_best_items.py", "--events", "20000",
                "--items", "800", "--users", "200", "--data", tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    rows = [line.split("|") for line in done.stdout.splitlines() if line.startswith("| ")]
+    both, low_rank = done.stdout.split("\n\n")
+    rows = [line.split("|") for line in both.splitlines() if line.startswith("| ")]
     assert [row[1].strip() for row in rows[1:]] == [
         "ALS", "ALS + next items", "ALS + next items + popularity (7-day)",
         "item-kNN + next items", "item-kNN + next items + popularity (7-day)",
     ]  # fmt: skip
     for row in rows[1:]:
         assert float(row[4]) >= 0.99, row
+    # ALS's top 100 over every item and in bands of falling norm: the same lists
+    row = [line.split("|") for line in low_rank.splitlines() if line.startswith("| ")][-1]
+    assert row[1].strip() == "200 shoppers x 800 items"
+    assert float(row[4]) >= 0.99, row
 
 
 @pytest.mark.parametrize("script", ["compare_engines.py", "benchmark_engines.py"])
