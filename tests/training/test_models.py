@@ -5,6 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 from recsvc.training.models import AlsModel, BoughtTogetherModel, PopularityModel
+from recsvc.training.models.base import Keys
 
 
 def checkerboard(users: int = 40, items: int = 20) -> sp.csr_matrix:
@@ -397,6 +398,9 @@ def test_rankers_with_factors_split_from_a_smaller_catalog_than_the_others(
     monkeypatch.setattr(base, "_top_split", lambda *a: calls.append(1) or split(*a))
     monkeypatch.setattr(base, "SPLIT_MIN_ITEMS", 30)  # the catalog: split from here
     monkeypatch.setattr(base, "SPARSE_SPLIT_MIN_ITEMS", 31)
+    blend_keys = BlendModel([(als, 1.0), (popular, 0.3)]).keys
+    assert blend_keys is not None
+    assert blend_keys.groups == (3, 1)  # bounded part by part when ranked in bands
     for name, ranker, splits in (
         ("als", als, True),
         ("als + popular", BlendModel([(als, 1.0), (popular, 0.3)]), True),
@@ -415,7 +419,8 @@ def test_the_low_rank_parts_best_by_bands_of_norm_are_those_of_every_item(
     item left can beat the k-th best, against scoring every item: the same items and
     scores (random scores: no ties), the filtered and excluded never, -FLT_MAX padding
     where fewer pass; with bands of 1, 7 and 64 items, the queries of a band scored
-    all at once or a few at a time (``BAND_CELLS``)."""
+    all at once or a few at a time (``BAND_CELLS``); for factors alone, and for a
+    blend's keys (factors beside counts of another scale: bounded part by part)."""
     from recsvc.training.models import base
 
     rng = np.random.default_rng(3)
@@ -427,15 +432,35 @@ def test_the_low_rank_parts_best_by_bands_of_norm_are_those_of_every_item(
     mask[0] = True  # the first query may get nothing
     filtered = sp.csr_matrix(mask.astype(np.float32))
     exclude = rng.choice(items, size=30, replace=False)
-    scores = query @ values.T
-    scores[filtered.nonzero()] = -np.inf
-    scores[:, exclude] = -np.inf
+    # a blend's keys: factors beside popularity's counts, whose scale is another's
+    counts = rng.gamma(0.5, 300.0, size=(items, 1)).astype(np.float32)
+    blend = np.hstack([values, counts])
+    blend_query = np.hstack([query, rng.uniform(0, 0.02, size=(users, 1))]).astype(np.float32)
+    for keys, queries in ((base.Keys(values), query),
+                          (base.Keys(blend, groups=(rank, 0, 1)), blend_query)):  # fmt: skip
+        scores = queries @ keys.values.T
+        scores[filtered.nonzero()] = -np.inf
+        scores[:, exclude] = -np.inf
+        _check_low_rank_top(monkeypatch, keys, queries, filtered, exclude, scores)
+
+
+def _check_low_rank_top(
+    monkeypatch: pytest.MonkeyPatch,
+    keys: Keys,
+    query: np.ndarray,
+    filtered: sp.csr_matrix,
+    exclude: np.ndarray,
+    scores: np.ndarray,
+) -> None:
+    from recsvc.training.models import base
+
     floor = -np.finfo(np.float32).max
+    users = len(query)
     for band, cells in ((1, 10_000), (7, 10_000), (64, 10_000), (64, 200)):
         monkeypatch.setattr(base, "FIRST_BAND", band)
         monkeypatch.setattr(base, "BAND_CELLS", cells)
         for k in (1, 10, 100):
-            ids, found = base.low_rank_top(base.Keys(values), query, k, filtered, exclude)
+            ids, found = base.low_rank_top(keys, query, k, filtered, exclude)
             assert ids.shape == found.shape == (users, k)
             assert np.all(found[0] == floor)  # nothing passes for the first
             for user in range(1, users):

@@ -31,7 +31,9 @@ class BlendModel(Ranker):
         keys = [ranker.keys for ranker, _ in self.parts]
         if any(part is None for part in keys):
             return None
-        return Keys(np.hstack([part.values for part in keys if part is not None]))
+        present = [part for part in keys if part is not None]
+        return Keys(np.hstack([part.values for part in present]),
+                    groups=[group for part in present for group in part.groups])  # fmt: skip
 
     def split(self, users: np.ndarray, rows: sp.csr_matrix) -> Split:
         """Each part's split scaled by weight / its spread, less its mean: the weighted
