@@ -216,6 +216,19 @@ class TrainingConfig(_FromEnvironment):
         metadata=option("ALS confidence scaling (confidence = alpha x weight).", flag="--alpha"),
     )
     als_iterations: int = field(default=15, metadata=option("ALS iterations.", flag="--iterations"))
+    #: the version's ALS fit starts from the holdout's factors (fitted on the same
+    #: settings, most of the same events) and runs this many iterations; 0: every
+    #: als_iterations from random factors. Measured in docs/training-speed.md: 1 to 8
+    #: warm iterations score as a cold fit on the next weeks and agree with it as a
+    #: fit of another seed does
+    als_warm_iterations: int = field(
+        default=3,
+        metadata=option(
+            "ALS iterations of the version's fit, which starts from the holdout's factors"
+            " (0: all --iterations from random factors).",
+            flag="--warm-iterations",
+        ),
+    )
     #: what ranks a user's best items (the precomputed candidates of the home and
     #: category placements): a model of recsvc.training.models.MODELS, checked there, or
     #: auto, chosen on the shop's own latest events (recsvc.evaluation.selection)
@@ -360,6 +373,8 @@ class TrainingConfig(_FromEnvironment):
         for name in counts:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.als_warm_iterations < 0:
+            raise ConfigError(f"als_warm_iterations must be >= 0, got {self.als_warm_iterations}")
         if self.als_regularization < 0 or not self.als_alpha > 0:
             raise ConfigError("als_regularization must be >= 0 and als_alpha > 0")
         if self.popularity_weight < 0 or (

@@ -28,11 +28,11 @@ from .data.spark import SparkFiles
 from .data.spark import session as spark_session
 from .errors import QualityGateFailed, RecsvcError
 from .evaluation.gate import gate
-from .evaluation.holdout import holdout_for
+from .evaluation.holdout import Holdout, holdout_for
 from .evaluation.selection import chosen_record, reused_choice, select
-from .evaluation.served import evaluate_served, holdout_metrics
+from .evaluation.served import evaluate_model, evaluate_served, fit_for, holdout_metrics
 from .evaluation.spark import evaluate_forward
-from .training.fit import build_model
+from .training.fit import Start, build_model
 from .training.models import AUTO, check_model
 from .training.spark import SPARK_MODELS
 from .training.spark import build_model as build_spark_model
@@ -93,8 +93,7 @@ def train(
                          show_progress=show_progress, say=say)  # fmt: skip
 
     with timer("evaluate on holdout"):
-        report.metrics = holdout_metrics(holdout, evaluate_served(data, holdout, config), config,
-                                         in_stock=data.in_stock())  # fmt: skip
+        report.metrics, start = _evaluate(data, holdout, config)
 
     def score(settings: TrainingConfig) -> float:
         return evaluate_served(data, holdout_for(data, settings), settings)["ndcg@10"]
@@ -102,9 +101,20 @@ def train(
     return _gate_and_publish(
         config, store, report, timer, score=score,
         build=lambda: build_model(data.events, data, config, show_progress=show_progress,
-                                  timer=timer),
+                                  timer=timer, start=start),
         force=force, promote=promote, say=say,
     )  # fmt: skip
+
+
+def _evaluate(data: Dataset, holdout: Holdout, config: TrainingConfig
+              ) -> tuple[dict[str, Any], Start]:  # fmt: skip
+    """The holdout's metrics (what `recsvc train` would publish, fitted on the holdout's
+    training part and served), and that fit's ALS factors, the version's fit's start;
+    the rest of the holdout's model is let go here."""
+    fitted = fit_for(data, holdout, config)
+    metrics = holdout_metrics(holdout, evaluate_model(fitted, holdout), config,
+                              in_stock=data.in_stock())  # fmt: skip
+    return metrics, Start.of(fitted)
 
 
 def _choose(

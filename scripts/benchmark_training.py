@@ -2,9 +2,11 @@
 
 For each size of synthetic shop (generated once into var/bench/, Parquet), runs:
 
-- ``recsvc train``: read events and catalog, evaluate on the holdout (one ALS fit on
-  the training part), build the matrix, fit ALS and the bought-together model, write
-  and publish the artifact, into a throwaway model store;
+- ``recsvc train``: read events and catalog (with ``--model auto``, choose the model),
+  evaluate on the holdout (the model fitted on the training part), build the matrix,
+  fit ALS (``--warm-iterations`` from the holdout's factors), next items and the
+  bought-together model, precompute the candidates, write and publish the artifact,
+  into a throwaway model store;
 - a plain fit: the same matrix (built outside the timing) fitted by
   ``implicit.cpu.als.AlternatingLeastSquares`` with the same parameters.
 

@@ -129,7 +129,7 @@ def test_help_explains_the_options() -> None:
     code, out = run("train", "--help")
     assert code == 0
     for words in ("--events", "--half-life-days", "[default: 32]", "--max-ndcg-drop", "--force",
-                  "--reuse-choice-days"):  # fmt: skip
+                  "--reuse-choice-days", "--warm-iterations"):  # fmt: skip
         assert words in out
     # what only a retrain reads is not offered where nothing is retrained
     for command in ("evaluate", "tune"):
@@ -137,6 +137,7 @@ def test_help_explains_the_options() -> None:
         assert code == 0
         assert "--budget" in out
         assert "--reuse-choice-days" not in out
+        assert "--warm-iterations" not in out
 
 
 def test_train_every_keeps_retraining(small_shop: tuple[Path, Path], models: Path) -> None:

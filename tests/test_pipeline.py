@@ -26,6 +26,11 @@ def test_train_publishes_an_evaluated_version(
     assert manifest["parameters"]["als_factors"] == 8
     assert manifest["data_window"]["first_event"] < manifest["data_window"]["last_event"]
     assert set(report.steps) >= {"read events", "evaluate on holdout", "fit ALS", "publish"}
+    # the version's ALS went on from the holdout's: 3 iterations, not fast_config's 5
+    assert manifest["engine"] == {
+        "name": "implicit",
+        "als": {"iterations": 3, "from": "the holdout's factors"},
+    }
     assert "fit ALS: done in" in " ".join(said)
     fitted = next(line for line in said if line.startswith("fit ALS: done in"))
     assert int(fitted.split("peak memory so far ")[1].split(" MiB")[0].replace(",", "")) > 10

@@ -85,8 +85,9 @@ _CHOICES: Mapping[str, click.Choice[str]] = {"model": click.Choice([*MODELS, AUT
                                         "knn_weighting": click.Choice(WEIGHTINGS)}  # fmt: skip
 
 
-#: settings only ``recsvc train`` reads (a retrain's, beside a current version)
-TRAIN_ONLY = frozenset({"selection_reuse_days"})
+#: settings only ``recsvc train`` reads (a retrain's, beside a current version; the
+#: version's own fit, after the holdout)
+TRAIN_ONLY = frozenset({"selection_reuse_days", "als_warm_iterations"})
 
 
 def training_options(command: Callable[..., None]) -> Callable[..., None]:

@@ -304,7 +304,8 @@ def reused_choice(
         return None
     try:
         fitted = TrainingConfig.from_dict(manifest.get("parameters", {})).replace(
-            selection_reuse_days=config.selection_reuse_days
+            selection_reuse_days=config.selection_reuse_days,
+            als_warm_iterations=config.als_warm_iterations,
         )
     except (ConfigError, TypeError):  # settings this version cannot read
         return None

@@ -28,7 +28,13 @@ def evaluate_served(
     """Fit what `recsvc train` would publish on the holdout's training part and score the
     serving recommender's home lists, with its default filters (``fits``: parts shared
     with other models fitted on the same part)."""
-    return evaluate_recommender(Recommender(fit_for(data, holdout, config, fits=fits)), holdout)
+    return evaluate_model(fit_for(data, holdout, config, fits=fits), holdout)
+
+
+def evaluate_model(model: Model, holdout: Truth) -> dict[str, float]:
+    """The home lists of a model fitted on the holdout's training part (:func:`fit_for`),
+    served with the default filters, scored."""
+    return evaluate_recommender(Recommender(model), holdout)
 
 
 def fit_for(

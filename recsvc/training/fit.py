@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -20,6 +21,7 @@ from ..config import TrainingConfig
 from ..data.catalog import Catalog
 from ..data.dataset import Dataset
 from ..data.events import PURCHASES, Events
+from ..data.ids import IdMap
 from .matrix import Interactions, build_interactions, sequences
 from .models import (
     AlsModel,
@@ -30,6 +32,7 @@ from .models import (
     Ranker,
     fit_als,
     model_named,
+    warm_iterations,
 )
 from .nearest import Neighbours
 
@@ -54,6 +57,38 @@ class Fits:
         return part
 
 
+@dataclass(frozen=True)
+class Start:
+    """ALS factors a version's fit starts from: the holdout's, fitted with the same
+    settings on the events before its cut-off, by user and item id (the version's
+    users are more; a new one starts from random factors, as every one does cold)."""
+
+    users: IdMap
+    items: IdMap
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+
+    @classmethod
+    def of(cls, model: Model) -> Start:
+        """The factors of a fitted model (its own arrays: nothing else is kept)."""
+        return cls(model.users, model.items, model.user_factors, model.item_factors)
+
+    def aligned(self, users: IdMap, items: IdMap, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """(user factors, item factors) with one row per id of ``users`` and ``items``:
+        this start's where it has the id, small random ones (implicit's own start,
+        seeded) where not."""
+        rng = np.random.default_rng(seed)
+        factors = self.item_factors.shape[1]
+        aligned = []
+        for ids, known, values in ((users, self.users, self.user_factors),
+                                   (items, self.items, self.item_factors)):  # fmt: skip
+            rows = known.index(ids.ids)
+            part = rng.random((len(ids), factors), dtype=np.float32) * np.float32(0.01)
+            part[rows >= 0] = values[rows[rows >= 0]]
+            aligned.append(part)
+        return aligned[0], aligned[1]
+
+
 def _settings(config: TrainingConfig, *names: str) -> tuple[Any, ...]:
     values = config.as_dict()
     return tuple(repr(values[name]) for name in names)
@@ -75,6 +110,7 @@ def build_model(
     similar: bool = True,
     candidates_for: Sequence[str] | None = None,
     fits: Fits | None = None,
+    start: Start | None = None,
 ) -> Model:
     """Everything a model version holds, fitted on ``events`` (all, or a holdout's training
     part) over the dataset's items and catalog.
@@ -82,25 +118,36 @@ def build_model(
     To score a holdout, ``similar=False`` skips the item neighbours (the home placement
     does not use them) and ``candidates_for`` limits the precomputed candidates to the
     users to be scored (the others get none). Models fitted on the same events may share
-    their parts through ``fits``."""
+    their parts through ``fits``. With ``start`` (and ``als_warm_iterations`` > 0), ALS
+    runs its warm iterations from those factors."""
     fits = fits or Fits()
     matrix_key = ("matrices", *_settings(config, *_MATRIX))
     with timer("build matrix"):
         interactions, bought, purchased = fits.get(
             matrix_key, lambda: _matrices(events, data, config)
         )
+    warm = None  # the version's fit from the holdout's factors, a holdout's from random
+    if start is not None and warm_iterations(config) > 0:
+        warm = start.aligned(interactions.users, interactions.items, config.seed)
     with timer("fit ALS"):
-        als = fits.get(
-            (*matrix_key, "als", *_settings(config, *_ALS)),
-            lambda: fit_als(interactions.matrix, config, show_progress=show_progress),
-        )
-    with timer("precompute candidates"):
-        next_items = None
-        if config.next_items_weight > 0:
+        if warm is not None:
+            als = fit_als(interactions.matrix, config, start=warm, show_progress=show_progress)
+        else:
+            als = fits.get(
+                (*matrix_key, "als", *_settings(config, *_ALS)),
+                lambda: fit_als(interactions.matrix, config, show_progress=show_progress),
+            )
+    fitted_as = {"iterations": config.als_iterations, "from": "random factors"}
+    if warm is not None:
+        fitted_as = {"iterations": warm_iterations(config), "from": "the holdout's factors"}
+    next_items = None
+    if config.next_items_weight > 0:
+        with timer("fit next items"):
             next_items = fits.get(
                 (*matrix_key, "next", *_settings(config, *_NEXT)),
                 lambda: fit_next_items(interactions, events, config),
             )
+    with timer("precompute candidates"):
         ranker = fit_ranker(
             interactions, events, config, als, next_items, fits=fits, key=matrix_key
         )
@@ -148,6 +195,7 @@ def build_model(
             "data_window": data_window(events),
             "parameters": config.as_dict(),
             "similar_items": neighbours.summary(),
+            "engine": {"name": "implicit", "als": fitted_as},
         },
     )
 

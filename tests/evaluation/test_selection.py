@@ -283,3 +283,6 @@ def test_a_choice_is_reused_for_its_days_and_a_fixed_model_never() -> None:
     assert reused_choice(manifest, longer, now=when + dt.timedelta(days=20)) == chosen.replace(
         selection_reuse_days=30.0
     )
+    # so is the version's warm start: it changes neither the choice nor the holdout
+    cold = config.replace(als_warm_iterations=0)
+    assert reused_choice(manifest, cold, now=when) == chosen.replace(als_warm_iterations=0)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import scipy.sparse as sp
 
 from ...config import TrainingConfig
@@ -51,21 +52,35 @@ __all__ = [
     "check_model",
     "fit_als",
     "model_named",
+    "warm_iterations",
 ]
 
 
-def fit_als(matrix: sp.csr_matrix, config: TrainingConfig, *, show_progress: bool = False
-            ) -> AlsModel:  # fmt: skip
-    """ALS with the configuration's hyperparameters."""
+def fit_als(
+    matrix: sp.csr_matrix,
+    config: TrainingConfig,
+    *,
+    start: tuple[np.ndarray, np.ndarray] | None = None,
+    show_progress: bool = False,
+) -> AlsModel:
+    """ALS with the configuration's hyperparameters; from ``start`` (user and item
+    factors of the matrix's rows and columns, see :meth:`AlsModel.fit`), its
+    ``als_warm_iterations`` (at most ``als_iterations``)."""
     return AlsModel.fit(
         matrix,
         factors=config.als_factors,
         regularization=config.als_regularization,
         alpha=config.als_alpha,
-        iterations=config.als_iterations,
+        iterations=warm_iterations(config) if start is not None else config.als_iterations,
         seed=config.seed,
+        start=start,
         show_progress=show_progress,
     )
+
+
+def warm_iterations(config: TrainingConfig) -> int:
+    """The ALS iterations of a fit started from earlier factors."""
+    return min(config.als_warm_iterations, config.als_iterations)
 
 
 @dataclass(frozen=True)

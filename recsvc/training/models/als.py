@@ -33,10 +33,12 @@ class AlsModel(Ranker):
         alpha: float,
         iterations: int,
         seed: int,
+        start: tuple[np.ndarray, np.ndarray] | None = None,
         show_progress: bool = False,
     ) -> AlsModel:
         """Fit on a user x item matrix with all cores (implicit's OpenMP, BLAS on one
-        thread as implicit recommends)."""
+        thread as implicit recommends); ``start``: the (user, item) factors the
+        iterations start from, one row per row and column of ``matrix`` (else random)."""
         with threadpool_limits(1, "blas"):
             model = implicit.cpu.als.AlternatingLeastSquares(
                 factors=factors,
@@ -46,6 +48,10 @@ class AlsModel(Ranker):
                 random_state=seed,
                 num_threads=0,
             )
+            if start is not None:  # implicit starts from factors already set
+                model.user_factors, model.item_factors = (
+                    np.array(part, dtype=np.float32, order="C") for part in start
+                )
             model.fit(matrix, show_progress=show_progress)
         # ranks with one thread: nothing multi-threaded runs after fitting, so a
         # process that forks later (a test, a benchmark) cannot hang (the fork +
