@@ -467,3 +467,29 @@ def _check_low_rank_top(
                 expected = np.argsort(-scores[user], kind="stable")[:k]
                 assert ids[user].tolist() == expected.tolist(), (band, k, user)
                 assert found[user] == pytest.approx(scores[user][expected], rel=1e-5)
+
+
+# below and above 2 x k x BLOCK columns (a partition of every cell, then of the k blocks of
+# smallest minimum), with a last slice as long as the others and a short one
+@pytest.mark.parametrize("count", [40, 3_200, 3_216, 12_649])
+def test_the_smallest_columns_through_block_minima_are_those_of_a_full_sort(count: int) -> None:
+    from recsvc.training.models import base
+
+    rng = np.random.default_rng(count)
+    k = 100
+    cost = -(rng.exponential(size=(60, count)) ** 3).astype(np.float32)
+    cost[:, rng.integers(0, count, 30)] = np.inf  # the users' own items
+    cost[0, : max(count - 50, 0)] = np.inf  # fewer than k to rank
+    cost[1, :] = np.round(cost[1, :])  # ties
+    cost[2, -1] = -1e9  # the best in the short last slice
+    k = min(k, count)
+    found = base.smallest(cost, k)
+    expected = np.argsort(cost, axis=1, kind="stable")[:, :k]
+    # the same values in the same order; the same columns where no value ties (the
+    # filtered-out items all cost inf)
+    values = np.take_along_axis(cost, expected, axis=1)
+    assert np.array_equal(np.take_along_axis(cost, found, axis=1), values)
+    finite = np.isfinite(values)
+    assert np.array_equal(np.where(finite, found, -1)[3:], np.where(finite, expected, -1)[3:])
+    assert found[2, 0] == count - 1
+    assert all(len(set(row)) == k for row in found.tolist())
