@@ -122,3 +122,20 @@ def test_the_validation_windows_script_compares_designs(tmp_path: Path) -> None:
     assert [row[1].strip() for row in rows[1:]] == ["1x0.2", "2x0.2"]
     one, two = (int(row[2].replace(",", "")) for row in rows[1:])
     assert two > one > 0  # the second window adds its shoppers
+
+
+def test_the_warm_start_script_scores_cold_and_warm_fits_on_the_future(tmp_path: Path) -> None:
+    shop = run(sys.executable, "scripts/sample_data.py", "--out", tmp_path, "--events", "20000")
+    assert shop.returncode == 0, shop.stderr
+    done = run(sys.executable, "scripts/warm_start.py", "--events", tmp_path / "events.csv",
+               "--items", tmp_path / "items.csv", "--warm", "1,2", "--short", "2")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = [line.split("|") for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert [row[1].strip() for row in rows[1:]] == [
+        "cold", "cold, another seed", "cold, 2 iterations", "warm, 1 iteration",
+        "warm, 2 iterations",
+    ]  # fmt: skip
+    assert float(rows[1][5]) == 1.0  # the cold fit against itself
+    for row in rows[2:]:
+        assert 0 < float(row[3]) < 1
+        assert 0 < float(row[5]) < 1
