@@ -469,9 +469,10 @@ def _check_low_rank_top(
                 assert found[user] == pytest.approx(scores[user][expected], rel=1e-5)
 
 
-# below and above 2 x k x BLOCK columns (a partition of every cell, then of the k blocks of
-# smallest minimum), with a last slice as long as the others and a short one
-@pytest.mark.parametrize("count", [40, 3_200, 3_216, 12_649])
+# up to k blocks (a partition of every cell), and more (of the k blocks of smallest
+# minimum): blocks of 2 at 250 columns, of 4 at 3,200 and 3,217 (the last slice as long
+# as the others, and short), of 7 at 12,649 and 12,650
+@pytest.mark.parametrize("count", [40, 250, 3_200, 3_217, 12_649, 12_650])
 def test_the_smallest_columns_through_block_minima_are_those_of_a_full_sort(count: int) -> None:
     from recsvc.training.models import base
 
