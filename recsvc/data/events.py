@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import pyarrow.compute as pc
 from ..config import TimeBounds
 from ..errors import DataError
 from .files import check_ids, column_or_none, raise_for_rows, read_table
+from .ids import IdMap
 
 REQUIRED_COLUMNS = ("user_id", "item_id", "event_type", "timestamp")
 #: seconds in a day (half-lives and windows are given in days)
@@ -55,11 +57,12 @@ class Events:
         return len(self.timestamp)
 
     def take(self, rows: np.ndarray) -> Events:
-        """The events at the given row positions (or where a boolean mask is true)."""
+        """The events at the given row positions (or where a boolean mask is true); the
+        ids' encodings (:meth:`codes`) already made go with them."""
         if rows.dtype == bool:
             rows = np.flatnonzero(rows)
         indices = pa.array(rows)
-        return Events(
+        taken = Events(
             user_id=self.user_id.take(indices),
             item_id=self.item_id.take(indices),
             event_type=self.event_type[rows],
@@ -67,6 +70,26 @@ class Events:
             timestamp=self.timestamp[rows],
             quantity=self.quantity[rows],
         )
+        for name, (values, positions) in self._encoded.items():
+            taken._encoded[name] = (values, positions[rows])
+        return taken
+
+    def codes(self, column: str, ids: IdMap) -> np.ndarray:
+        """Each event's row or column in ``ids`` of its ``column`` (user_id, item_id), -1
+        where not in the map. The column's distinct values are found once per events
+        (and kept by :meth:`take`): a lookup then costs a search of those and a gather,
+        where looking up every event's text took 21 s of a 50M-event holdout."""
+        if column not in self._encoded:
+            encoded = pc.dictionary_encode(getattr(self, column)).combine_chunks()
+            positions = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+            self._encoded[column] = (pa.chunked_array([encoded.dictionary]), positions)
+        values, positions = self._encoded[column]
+        return ids.codes(values)[positions]
+
+    @cached_property
+    def _encoded(self) -> dict[str, tuple[pa.ChunkedArray, np.ndarray]]:
+        """By column: its distinct values, and each event's position among them."""
+        return {}
 
     def of_types(self, names: Iterable[str]) -> np.ndarray:
         """Boolean mask of the events whose type is one of ``names``."""

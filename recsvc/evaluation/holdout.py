@@ -49,7 +49,7 @@ def holdout_mask(
         return test
     if split != "user-time":
         raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    user = IdMap.of(events.user_id).codes(events.user_id)
+    user = events.codes("user_id", IdMap.of(events.user_id))
     # by user, then time, then position in the file (a stable sort by time per user)
     order = np.lexsort((np.arange(len(events)), events.timestamp, user))
     counts = np.bincount(user)

@@ -98,7 +98,7 @@ def served_lists(
 def last_items(holdout: Holdout, *, count: int = 5) -> dict[int, list[str]]:
     """Each scored user's last ``count`` distinct training items, oldest first."""
     events = holdout.train_events
-    users = holdout.train.users.codes(events.user_id)
+    users = events.codes("user_id", holdout.train.users)
     items = np.asarray(events.item_id.to_numpy(zero_copy_only=False)).astype(str).tolist()
     order = np.lexsort((np.arange(len(events)), events.timestamp, users))
     scored = set(holdout.users.tolist())

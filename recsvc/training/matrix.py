@@ -74,8 +74,8 @@ def build_interactions(
         users = IdMap.of(counts.field("values").filter(enough))
     if items is None:
         items = IdMap.of(events.item_id)
-    rows = users.codes(events.user_id)
-    cols = items.codes(events.item_id)
+    rows = events.codes("user_id", users)
+    cols = events.codes("item_id", items)
     keep = (rows >= 0) & (cols >= 0)
     matrix = sp.csr_matrix(
         (weight[keep], (rows[keep], cols[keep])),
@@ -94,8 +94,8 @@ def build_interactions(
 def sequences(events: Events, users: IdMap, items: IdMap) -> tuple[np.ndarray, np.ndarray]:
     """Each event's (user row, item column), grouped by user, in time order within a
     user (stable: ties keep the file's order); events of ids not in the maps left out."""
-    rows = users.codes(events.user_id)
-    cols = items.codes(events.item_id)
+    rows = events.codes("user_id", users)
+    cols = events.codes("item_id", items)
     order = np.lexsort((np.arange(len(rows)), events.timestamp, rows))
     order = order[(rows[order] >= 0) & (cols[order] >= 0)]
     return rows[order], cols[order]

@@ -156,3 +156,28 @@ def test_take_and_of_types(write_csv: WriteCsv) -> None:
     assert bought.item_id.to_pylist() == ["a", "b"]
     assert bought.timestamp.tolist() == [2, 3]
     assert np.array_equal(events.take(np.array([2, 0])).timestamp, [3, 1])
+
+
+def test_ids_encoded_once_give_the_rows_of_a_text_lookup_and_go_with_a_take() -> None:
+    from recsvc.data.events import Events
+    from recsvc.data.ids import IdMap
+
+    users = ["u2", "u1", "u9", "u2", "u1", "u3"]
+    events = Events(
+        user_id=pa.chunked_array([pa.array(users[:4]), pa.array(users[4:])]),  # two chunks
+        item_id=pa.chunked_array([pa.array(["a", "b", "a", "c", "b", "a"])]),
+        event_type=np.zeros(6, dtype=np.int64), event_types=("view",),
+        timestamp=np.arange(6), quantity=np.ones(6, dtype=np.int64),
+    )  # fmt: skip
+    known = IdMap(np.array(["u1", "u2", "u3"]))
+    assert events.codes("user_id", known).tolist() == [1, 0, -1, 1, 0, 2]
+    assert events.codes("user_id", known).tolist() == known.codes(events.user_id).tolist()
+    # a take after the encoding keeps it, and looks up as its own text would
+    later = events.take(np.array([False, True, True, False, True, True]))
+    assert "user_id" in later._encoded
+    assert later.codes("user_id", known).tolist() == [0, -1, 0, 2]
+    assert later.codes("item_id", IdMap(np.array(["a", "b"]))).tolist() == [1, 0, 1, 0]
+    # another map over the same encoding; and no events at all
+    assert events.codes("user_id", IdMap(np.array(["u9"]))).tolist() == [-1, -1, 0, -1, -1, -1]
+    none = events.take(np.zeros(6, dtype=bool))
+    assert none.codes("item_id", known).tolist() == []
