@@ -187,6 +187,13 @@ class ServingConfig(_FromEnvironment):
             raise ConfigError(f"database_timeout must be > 0, got {self.database_timeout}")
 
 
+#: settings only ``recsvc train`` reads: how long a retrain reuses the current version's
+#: choice, and the version's own fit after the holdout. They change neither a choice nor
+#: a holdout, so ``evaluate`` and ``tune`` do not offer them and a retrain that differs
+#: only in them reuses the choice (recsvc.evaluation.selection.reused_choice)
+TRAIN_ONLY = frozenset({"selection_reuse_days", "als_warm_iterations"})
+
+
 @dataclass(frozen=True, kw_only=True)
 class TrainingConfig(_FromEnvironment):
     """What `recsvc train` and `recsvc evaluate` do, and with which hyperparameters."""

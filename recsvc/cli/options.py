@@ -15,6 +15,7 @@ import sqlalchemy.exc
 
 from ..artifact import VersionStore
 from ..config import (
+    TRAIN_ONLY,
     ServingConfig,
     TrainingConfig,
     format_event_weights,
@@ -83,11 +84,6 @@ def data_options(command: Callable[..., None]) -> Callable[..., None]:
 #: options whose values are a fixed list
 _CHOICES: Mapping[str, click.Choice[str]] = {"model": click.Choice([*MODELS, AUTO]),
                                         "knn_weighting": click.Choice(WEIGHTINGS)}  # fmt: skip
-
-
-#: settings only ``recsvc train`` reads (a retrain's, beside a current version; the
-#: version's own fit, after the holdout)
-TRAIN_ONLY = frozenset({"selection_reuse_days", "als_warm_iterations"})
 
 
 def training_options(command: Callable[..., None]) -> Callable[..., None]:

@@ -45,7 +45,7 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm import tqdm
 
-from ..config import TrainingConfig
+from ..config import TRAIN_ONLY, TrainingConfig
 from ..data.dataset import Dataset
 from ..errors import ConfigError
 from ..serving.recommender import Recommender
@@ -304,8 +304,7 @@ def reused_choice(
         return None
     try:
         fitted = TrainingConfig.from_dict(manifest.get("parameters", {})).replace(
-            selection_reuse_days=config.selection_reuse_days,
-            als_warm_iterations=config.als_warm_iterations,
+            **{name: getattr(config, name) for name in TRAIN_ONLY}
         )
     except (ConfigError, TypeError):  # settings this version cannot read
         return None
