@@ -221,7 +221,7 @@ def smallest(cost: np.ndarray, k: int) -> np.ndarray:
     smallest, which every other block's exceeds (but for ties): so those are among the
     ``k`` blocks of smallest minimum, and only their cells are partitioned. Block ``j``
     is columns ``j, j + blocks, ...``, so its minima are ``width`` vectorized passes
-    over the row's slices. A partition of every cell cost 1.4x (2,048 columns) to 4.6x
+    over the row's slices. A partition of every cell cost 1.3x (2,048 columns) to 4.5x
     (28,284) more (docs/training-speed.md)."""
     rows, count = cost.shape
     width = max(2, int(np.sqrt(count / (2 * max(k, 1)))))
