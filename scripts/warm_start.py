@@ -37,8 +37,18 @@ from recsvc.training.models import fit_als
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--events", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.option("--items", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "--events",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Events file (.csv, .parquet or .jsonl), as recsvc train reads it.",
+)
+@click.option(
+    "--items",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Catalog file (only items in stock are recommended, as served).",
+)
 @click.option(
     "--warm", default="1,3", show_default=True, help="Warm iterations to try, comma-separated."
 )
