@@ -45,6 +45,7 @@ def test_options_override_environment() -> None:
         ({"RECSVC_NEXT_ITEMS_DECAY": "0"}, "next_items_decay in (0, 1]"),
         ({"RECSVC_NEXT_ITEMS_WEIGHT": "-1"}, "next_items_weight must be >= 0"),
         ({"RECSVC_NEXT_ITEMS_WINDOW": "0"}, "next_items_window must be at least 1"),
+        ({"RECSVC_ALS_WARM_ITERATIONS": "-1"}, "als_warm_iterations must be >= 0, got -1"),
     ],
 )
 def test_bad_settings_say_what_is_wrong(environ: dict[str, str], words: str) -> None:
