@@ -117,7 +117,7 @@ def _low_rank_alone(als: AlsModel, matrix: sp.csr_matrix, ranked: np.ndarray) ->
                             num_threads=1)  # fmt: skip
             seconds["every item"] += time.perf_counter() - begin
             begin = time.perf_counter()
-            bands, _ = base.low_rank_top(keys, factors[users], 100, own, none)
+            bands, _, _ = base.low_rank_top(keys, factors[users], 100, own, none)
             seconds["bands"] += time.perf_counter() - begin
             same.append(np.mean(every == bands))
     click.echo()

@@ -261,12 +261,14 @@ def test_ease_above_its_catalog_limit_is_sparse() -> None:
     assert isinstance(MODELS["ease"].fit(train, None, TrainingConfig(), None), EaseModel)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("first_band", [2_048, 16])
 def test_best_items_from_split_scores_equal_the_dense_ones(
-    monkeypatch: pytest.MonkeyPatch,
+    first_band: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Rankers whose scores split (low rank + sparse + a constant per user) rank without
     dense scores on a large catalog (here: any); the lists and scores equal those of the
-    dense path (``_top``)."""
+    dense path (``_top``). With bands of 16 items, many shoppers stop before the last,
+    so some of the items their sparse part reaches are scored past the bands."""
     from recsvc.training.models import (
         BlendModel,
         ItemKnnModel,
@@ -308,6 +310,7 @@ def test_best_items_from_split_scores_equal_the_dense_ones(
         assert np.array_equal(scores_, dense_scores), name
     monkeypatch.setattr(base, "SPLIT_MIN_ITEMS", items)
     monkeypatch.setattr(base, "SPARSE_SPLIT_MIN_ITEMS", items)
+    monkeypatch.setattr(base, "FIRST_BAND", first_band)
     for name, ranker in rankers.items():
         assert ranker.keys is not None, name
         split_items, split_scores = ranker.top_items(matrix, 30, users=some)
@@ -460,13 +463,33 @@ def _check_low_rank_top(
         monkeypatch.setattr(base, "FIRST_BAND", band)
         monkeypatch.setattr(base, "BAND_CELLS", cells)
         for k in (1, 10, 100):
-            ids, found = base.low_rank_top(keys, query, k, filtered, exclude)
+            ids, found, _ = base.low_rank_top(keys, query, k, filtered, exclude)
             assert ids.shape == found.shape == (users, k)
             assert np.all(found[0] == floor)  # nothing passes for the first
             for user in range(1, users):
                 expected = np.argsort(-scores[user], kind="stable")[:k]
                 assert ids[user].tolist() == expected.tolist(), (band, k, user)
                 assert found[user] == pytest.approx(scores[user][expected], rel=1e-5)
+    # with values added to some items' scores (a sparse part's): each list is the best
+    # of the items scanned (those placed before the query's reach in the norm order),
+    # added values included, and no item past the reach that nothing is
+    # added to could have entered it (bands of 64: some queries stop early)
+    rng = np.random.default_rng(5)
+    items = scores.shape[1]
+    added = sp.random(users, items, density=0.05, random_state=6, format="csr",
+                      data_rvs=lambda n: rng.gamma(1.0, 2.0, n), dtype=np.float32)  # fmt: skip
+    place = keys.by_norm[2]
+    whole = np.where(np.isfinite(scores), scores + added.toarray(), -np.inf)
+    for k in (1, 10):
+        ids, found, reach = base.low_rank_top(keys, query, k, filtered, exclude, added=added)
+        assert np.any(reach < items)  # some queries stop early: the case checked
+        for user in range(1, users):
+            scanned = np.where(place < reach[user], whole[user], -np.inf)
+            expected = np.argsort(-scanned, kind="stable")[:k]
+            assert ids[user].tolist() == expected.tolist(), (k, user)
+            assert found[user] == pytest.approx(scanned[expected], rel=1e-5)
+            past = (place >= reach[user]) & (added[user].toarray().ravel() == 0)
+            assert np.all(scores[user][past] <= found[user][-1] + 1e-5), (k, user)
 
 
 # up to k blocks (a partition of every cell), and more (of the k blocks of smallest

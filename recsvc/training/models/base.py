@@ -9,11 +9,11 @@ Most rankers' scores are a low-rank part (users' factors times items' keys) plus
 sparse part (the items reached from a user's own: neighbours, followers) plus a
 constant per user (:class:`Split`); blends of them are too. On a large catalog
 (``SPLIT_MIN_ITEMS``, ``SPARSE_SPLIT_MIN_ITEMS``) their best items are found without
-a dense user x item matrix: the low-rank part's best items (the sparse part's items
-filtered out; :func:`low_rank_top`, which scores the items in bands of falling norm
-until none left can beat the best found), merged with the sparse part's items scored
-exactly. That is the same top-k as the dense scores' (but for ties within float
-error), at a cost that grows with the catalog only through the low-rank part.
+a dense user x item matrix: the low-rank part scored in bands of falling norm, the
+sparse part added to the items it reaches, until no item left can beat the best found
+(:func:`low_rank_top`), merged with the reached items past the last band, scored
+whole. That is the same top-k as the dense scores' (but for ties within float error),
+at a cost that grows with the catalog only through the low-rank part.
 """
 
 from __future__ import annotations
@@ -94,11 +94,16 @@ class Keys:
                          for a, b in itertools.pairwise(edges.tolist())], axis=1)  # fmt: skip
 
     @cached_property
+    def norms(self) -> np.ndarray:
+        """Each item's key norm within each group (items x groups)."""
+        return self.group_norms(self.values)
+
+    @cached_property
     def by_norm(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The items in falling order of their keys' norms (each group's relative to its
         largest, summed): (items, their keys in that order, each item's place in it,
         and for each place the largest norm of each group from there on)."""
-        norms = self.group_norms(self.values)
+        norms = self.norms
         relative = norms / np.maximum(norms.max(axis=0, initial=0.0), 1e-30)
         items = np.argsort(-relative.sum(axis=1), kind="stable")
         place = np.empty(self.count, dtype=np.int64)
@@ -247,28 +252,37 @@ def _top_split(
     keys: Keys, split: Split, rows: sp.csr_matrix, k: int, exclude: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best items of each row's split scores, its own items (``rows``) and the
-    columns ``exclude`` left out: the low-rank part's best among the items the sparse
-    part leaves at 0, merged with the sparse part's items, scored whole."""
+    columns ``exclude`` left out: the low-rank part's bands scored with the sparse part
+    added (:func:`low_rank_top`), merged with the sparse part's items past where a row's
+    bands stopped, scored whole."""
     users = rows.shape[0]
     sparse = sp.csr_matrix(split.sparse, dtype=np.float32)
     own = sp.csr_matrix((np.ones(rows.nnz, dtype=np.float32), rows.indices, rows.indptr),
                         shape=rows.shape)  # fmt: skip
-    reached = sp.csr_matrix((np.ones(sparse.nnz, dtype=np.float32), sparse.indices,
-                             sparse.indptr), shape=sparse.shape)  # fmt: skip
-    # the low-rank part's best of the items neither owned nor reached
-    low_ids, low_scores = low_rank_top(keys, np.ascontiguousarray(split.query, dtype=np.float32),
-                                       k, (own + reached).tocsr(), exclude)  # fmt: skip
+    low_ids, low_scores, reach = low_rank_top(
+        keys, np.ascontiguousarray(split.query, dtype=np.float32), k, own, exclude, added=sparse
+    )
     found = low_scores > np.finfo(np.float32).min / 2
     low_scores = np.where(found, low_scores + split.offset[:, None], -np.inf)
-    # the reached items not owned, scored whole
+    # the reached items no band of their row scored, not owned, scored whole; only those
+    # whose bound (their sparse score plus the query's norm times their key's, group by
+    # group) reaches the row's k-th best can enter its list
     reached_rows = np.repeat(np.arange(users, dtype=np.int64), np.diff(sparse.indptr))
+    late = keys.by_norm[2][sparse.indices] >= reach[reached_rows]
+    late_rows, late_cols = reached_rows[late], sparse.indices[late]
+    bound = np.einsum("ij,ij->i", keys.group_norms(split.query)[late_rows],
+                      keys.norms[late_cols]) + sparse.data[late]  # fmt: skip
+    kth = low_scores[:, -1] - split.offset if k else np.full(users, -np.inf)
+    enters = bound + 1e-5 * np.abs(bound) + 1e-6 >= kth[late_rows]  # float error
+    late[late] = enters
+    late_rows, late_cols = late_rows[enters], late_cols[enters]
     count = np.int64(sparse.shape[1])
     owned = np.repeat(np.arange(users, dtype=np.int64), np.diff(rows.indptr)) * count
-    keep = ~np.isin(reached_rows * count + sparse.indices, owned + rows.indices)
-    keep &= ~np.isin(sparse.indices, exclude)
-    rows_of, cols_of = reached_rows[keep], sparse.indices[keep]
+    keep = ~np.isin(late_rows * count + late_cols, owned + rows.indices)
+    keep &= ~np.isin(late_cols, exclude)
+    rows_of, cols_of = late_rows[keep], late_cols[keep]
     whole = (np.einsum("ij,ij->i", split.query[rows_of], keys.values[cols_of], dtype=np.float64)
-             + sparse.data[keep] + split.offset[rows_of])  # fmt: skip
+             + sparse.data[late][keep] + split.offset[rows_of])  # fmt: skip
     best_ids, best_scores = _row_top(rows_of, cols_of, whole, users, k)
     # both lists merged, best first
     ids = np.hstack([best_ids, low_ids.astype(np.int64)])
@@ -286,45 +300,62 @@ BAND_CELLS = 10_000_000
 
 
 def low_rank_top(
-    keys: Keys, query: np.ndarray, k: int, filtered: sp.csr_matrix, exclude: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each query's ``k`` best items by ``query @ keys.values.T``, its row of ``filtered``
-    and the columns ``exclude`` left out, best first (ties by item): (items int32,
-    scores float32), -FLT_MAX scored where fewer than ``k`` pass (as implicit's top-k
-    pads).
+    keys: Keys,
+    query: np.ndarray,
+    k: int,
+    filtered: sp.csr_matrix,
+    exclude: np.ndarray,
+    *,
+    added: sp.csr_matrix | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each query's ``k`` best items by ``query @ keys.values.T`` (plus its row of
+    ``added``, where given), its row of ``filtered`` and the columns ``exclude`` left
+    out, best first (ties by item): (items int32, scores float32, and how far each
+    query's bands went: no item at or past that place in the norm order was scored),
+    -FLT_MAX scored where fewer than ``k`` pass (as implicit's top-k pads).
 
     The items are scored in bands of falling key norm, and a query stops once its
-    ``k``-th best is at least what any item left could score: the sum over the keys'
-    groups (a blend's parts) of the query's norm in the group times the largest norm
-    left in it (Cauchy-Schwarz, group by group), so the lists are those of scoring
-    every item but for ties within float error (docs/training-speed.md)."""
+    ``k``-th best is at least what any item left could score by its key: the sum over
+    the keys' groups (a blend's parts) of the query's norm in the group times the
+    largest norm left in it (Cauchy-Schwarz, group by group). So without ``added`` the
+    lists are those of scoring every item (but for ties within float error); with it,
+    those of every item but the ``added`` ones past a query's reach, which the caller
+    scores (docs/training-speed.md)."""
     items, ordered, place, largest = keys.by_norm
     count, users = len(items), len(query)
     k = min(k, count)
     floor = np.float32(-np.finfo(np.float32).max)
     best_ids = np.full((users, k), -1, dtype=np.int64)  # places in the norm order
     best = np.full((users, k), floor, dtype=np.float32)
-    # what each query must not get: its filtered items and the excluded, by place
-    filtered_rows = np.repeat(np.arange(users), np.diff(filtered.indptr))
-    filtered_places = place[filtered.indices]
+    reach = np.zeros(users, dtype=np.int64)
+    edges = _band_edges(count)
+    # what each query must not get (its filtered items), and what is added to its
+    # scores, by band
+    floored = _Banded.of(filtered, place, edges)
+    raised = _Banded.of(added, place, edges) if added is not None else None
     left_out = np.zeros(count, dtype=bool)
     left_out[place[np.asarray(exclude, dtype=np.int64)]] = True
     norms = keys.group_norms(query)
     active = np.arange(users) if k else np.arange(0)
-    start, width = 0, FIRST_BAND
-    while start < count and len(active):
-        end = min(count, start + width)
-        in_band = (filtered_places >= start) & (filtered_places < end)
-        band_rows, band_places = filtered_rows[in_band], filtered_places[in_band] - start
+    for band, (start, end) in enumerate(itertools.pairwise(edges.tolist())):
+        if not len(active):
+            break
+        band_floored = floored.band(band, start)
+        band_raised = raised.band(band, start) if raised is not None else None
         at_once = max(1, BAND_CELLS // (end - start))
         for part in range(0, len(active), at_once):
             some = active[part : part + at_once]
             scores = query[some] @ ordered[start:end].T
-            scores[:, left_out[start:end]] = floor
             among = np.full(users, -1, dtype=np.int64)
             among[some] = np.arange(len(some))
-            mine = among[band_rows] >= 0
-            scores[among[band_rows[mine]], band_places[mine]] = floor
+            if band_raised is not None:
+                rows, places, values = band_raised
+                mine = among[rows] >= 0
+                scores[among[rows[mine]], places[mine]] += values[mine]
+            rows, places, _ = band_floored
+            mine = among[rows] >= 0
+            scores[among[rows[mine]], places[mine]] = floor
+            scores[:, left_out[start:end]] = floor
             # this band's k best, joined to the best so far
             if scores.shape[1] > k:
                 cost = np.negative(scores, out=scores)
@@ -338,16 +369,50 @@ def low_rank_top(
             keep = np.argpartition(-joined, k - 1, axis=1)[:, :k]
             best[some] = np.take_along_axis(joined, keep, axis=1)
             best_ids[some] = np.take_along_axis(joined_ids, keep, axis=1)
-        start, width = end, 2 * width
-        if start < count:  # done: the k-th best beats every item left
+        reach[active] = end
+        if end < count:  # done: the k-th best beats every item left
             kth = best[active].min(axis=1)
-            bound = norms[active] @ largest[start]
+            bound = norms[active] @ largest[end]
             active = active[~((kth > floor) & (kth >= bound))]
     ids = np.where(best_ids >= 0, items[np.maximum(best_ids, 0)], -1)
     order = np.lexsort((ids, -best), axis=1)
-    return np.take_along_axis(ids, order, axis=1).astype(np.int32), np.take_along_axis(
-        best, order, axis=1
-    )
+    return (np.take_along_axis(ids, order, axis=1).astype(np.int32),
+            np.take_along_axis(best, order, axis=1), reach)  # fmt: skip
+
+
+def _band_edges(count: int) -> np.ndarray:
+    """Where :func:`low_rank_top`'s bands of ``count`` places start and end."""
+    edges, width = [0], FIRST_BAND
+    while edges[-1] < count:
+        edges.append(min(count, edges[-1] + width))
+        width *= 2
+    return np.asarray(edges)
+
+
+@dataclass(frozen=True)
+class _Banded:
+    """A sparse matrix's entries (row, place in the norm order, value), band by band."""
+
+    rows: np.ndarray
+    places: np.ndarray
+    values: np.ndarray
+    #: where each band's entries start (and the last ends)
+    starts: np.ndarray
+
+    @classmethod
+    def of(cls, matrix: sp.csr_matrix, place: np.ndarray, edges: np.ndarray) -> _Banded:
+        """``matrix``'s entries by band (``edges``), each item at its ``place``."""
+        rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+        places = place[matrix.indices]
+        bands = (np.searchsorted(edges, places, side="right") - 1).astype(np.int8)
+        order = np.argsort(bands, kind="stable")  # a radix sort of small integers
+        starts = np.searchsorted(bands[order], np.arange(len(edges)))
+        return cls(rows[order], places[order], matrix.data[order], starts)
+
+    def band(self, band: int, start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The entries of a band: rows, places counted from the band's ``start``, values."""
+        low, high = self.starts[band], self.starts[band + 1]
+        return self.rows[low:high], self.places[low:high] - start, self.values[low:high]
 
 
 #: cells of the padded rows ranked at once by :func:`_row_top`
