@@ -32,7 +32,7 @@ from .evaluation.holdout import Holdout, holdout_for
 from .evaluation.selection import chosen_record, reused_choice, select
 from .evaluation.served import evaluate_model, evaluate_served, fit_for, holdout_metrics
 from .evaluation.spark import evaluate_forward
-from .training.fit import Start, build_model
+from .training.fit import Followers, Start, build_model
 from .training.models import AUTO, check_model
 from .training.spark import SPARK_MODELS
 from .training.spark import build_model as build_spark_model
@@ -109,12 +109,13 @@ def train(
 def _evaluate(data: Dataset, holdout: Holdout, config: TrainingConfig
               ) -> tuple[dict[str, Any], Start]:  # fmt: skip
     """The holdout's metrics (what `recsvc train` would publish, fitted on the holdout's
-    training part and served), and that fit's ALS factors, the version's fit's start;
-    the rest of the holdout's model is let go here."""
-    fitted = fit_for(data, holdout, config)
+    training part and served), and that fit's ALS factors and follower counts, the
+    version's fit's start; the rest of the holdout's model is let go here."""
+    followers: list[Followers] = []
+    fitted = fit_for(data, holdout, config, followers=followers.append)
     metrics = holdout_metrics(holdout, evaluate_model(fitted, holdout), config,
                               in_stock=data.in_stock())  # fmt: skip
-    return metrics, Start.of(fitted)
+    return metrics, Start.of(fitted, followers[0] if followers else None)
 
 
 def _choose(

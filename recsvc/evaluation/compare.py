@@ -100,7 +100,7 @@ def evaluate_dataset(
     ):  # fmt: skip
         ranker = fit_ranker(holdout.train, holdout.train_events, variant, als)
         rows[name] = evaluate(ranker, holdout)
-    rows["next items"] = evaluate(fit_next_items(holdout.train, holdout.train_events, config),
+    rows["next items"] = evaluate(fit_next_items(holdout.train, holdout.train_events, config)[0],
                                   holdout)  # fmt: skip
     # with model auto, chosen on the training part only (its own forward validation)
     served, _ = resolved(config, data.with_events(holdout.train_events), split=split)

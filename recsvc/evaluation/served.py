@@ -6,6 +6,7 @@ already seen or bought left out), asked for each scored user's home placement.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ from ..data.dataset import Dataset
 from ..serving.filters import Filters
 from ..serving.recommender import Recommender
 from ..serving.sources import bought_with
-from ..training.fit import Fits, build_model
+from ..training.fit import Fits, Followers, build_model
 from ..training.models import PopularityModel
 from .holdout import DEFAULT_SPLIT, Holdout, Truth
 from .metrics import evaluate, score
@@ -44,12 +45,14 @@ def fit_for(
     *,
     similar: bool = False,
     fits: Fits | None = None,
+    followers: Callable[[Followers], None] | None = None,
 ) -> Model:
     """The model `recsvc train` would publish, fitted on the holdout's training part with
-    candidates for the scored users only (``similar``: with item neighbours too)."""
+    candidates for the scored users only (``similar``: with item neighbours too;
+    ``followers``: given its next items' follower counts, as :func:`build_model`)."""
     scored = holdout.train.users.ids[holdout.users]
     return build_model(holdout.train_events, data, config, similar=similar,
-                       candidates_for=scored, fits=fits)  # fmt: skip
+                       candidates_for=scored, fits=fits, followers=followers)  # fmt: skip
 
 
 def holdout_metrics(

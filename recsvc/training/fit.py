@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
@@ -31,6 +31,7 @@ from .models import (
     PopularityModel,
     Ranker,
     fit_als,
+    follower_counts,
     model_named,
     warm_iterations,
 )
@@ -58,20 +59,47 @@ class Fits:
 
 
 @dataclass(frozen=True)
+class Followers:
+    """A fit's follower counts (:func:`~.models.next_items.follower_counts`, before
+    next items normalize and cut them) and how many of each user's events they
+    counted, by user id."""
+
+    users: IdMap
+    counted: np.ndarray
+    counts: sp.csr_matrix
+    window: int
+
+
+@dataclass(frozen=True)
 class Start:
-    """ALS factors a version's fit starts from: the holdout's, fitted with the same
-    settings on the events before its cut-off, by user and item id (the version's
-    users are more; a new one starts from random factors, as every one does cold)."""
+    """What a version's fit starts from: the holdout's, fitted with the same settings on
+    the events before its cut-off. ALS's factors by user and item id (the version's
+    users are more; a new one starts from random factors, as every one does cold); and
+    the holdout's follower counts, which the version's next items add the pairs after
+    the cut-off to (each user's events before it are the beginning of their history)."""
 
     users: IdMap
     items: IdMap
     user_factors: np.ndarray
     item_factors: np.ndarray
+    #: handed over once (:meth:`take_followers`): 1.3 GB at 50M events, not to be held
+    #: through the rest of the version's fit
+    _followers: list[Followers] = field(default_factory=list, repr=False)
 
     @classmethod
-    def of(cls, model: Model) -> Start:
-        """The factors of a fitted model (its own arrays: nothing else is kept)."""
-        return cls(model.users, model.items, model.user_factors, model.item_factors)
+    def of(cls, model: Model, followers: Followers | None = None) -> Start:
+        """The factors of a fitted model (its own arrays: nothing else is kept), and the
+        follower counts its next items were fitted from."""
+        kept = [followers] if followers is not None else []
+        return cls(model.users, model.items, model.user_factors, model.item_factors, kept)
+
+    def take_followers(self, config: TrainingConfig) -> Followers | None:
+        """The holdout's follower counts, where the version's can add to them (the same
+        window; no user left out of the holdout's for too few events had two), once."""
+        followers = self._followers.pop() if self._followers else None
+        if followers is None or followers.window != config.next_items_window:
+            return None
+        return followers if config.min_user_events <= 2 else None
 
     def aligned(self, users: IdMap, items: IdMap, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """(user factors, item factors) with one row per id of ``users`` and ``items``:
@@ -111,6 +139,7 @@ def build_model(
     candidates_for: Sequence[str] | None = None,
     fits: Fits | None = None,
     start: Start | None = None,
+    followers: Callable[[Followers], None] | None = None,
 ) -> Model:
     """Everything a model version holds, fitted on ``events`` (all, or a holdout's training
     part) over the dataset's items and catalog.
@@ -119,7 +148,9 @@ def build_model(
     does not use them) and ``candidates_for`` limits the precomputed candidates to the
     users to be scored (the others get none). Models fitted on the same events may share
     their parts through ``fits``. With ``start`` (and ``als_warm_iterations`` > 0), ALS
-    runs its warm iterations from those factors."""
+    runs its warm iterations from those factors, and next items add to its follower
+    counts. ``followers`` is called with the follower counts of the next items fitted
+    here (a holdout's, for the version's :class:`Start`)."""
     fits = fits or Fits()
     matrix_key = ("matrices", *_settings(config, *_MATRIX))
     with timer("build matrix"):
@@ -142,11 +173,16 @@ def build_model(
         fitted_as = {"iterations": warm_iterations(config), "from": "the holdout's factors"}
     next_items = None
     if config.next_items_weight > 0:
+        earlier = start.take_followers(config) if start is not None else None
+
+        def fit_next() -> NextItemsModel:
+            model, counted = fit_next_items(interactions, events, config, earlier=earlier)
+            if followers is not None:
+                followers(counted)
+            return model
+
         with timer("fit next items"):
-            next_items = fits.get(
-                (*matrix_key, "next", *_settings(config, *_NEXT)),
-                lambda: fit_next_items(interactions, events, config),
-            )
+            next_items = fits.get((*matrix_key, "next", *_settings(config, *_NEXT)), fit_next)
     with timer("precompute candidates"):
         ranker = fit_ranker(
             interactions, events, config, als, next_items, fits=fits, key=matrix_key
@@ -266,7 +302,7 @@ def fit_ranker(
         lambda: kind.fit(train, events, config, als),
     )
     if config.next_items_weight > 0:
-        next_items = next_items or fit_next_items(train, events, config)
+        next_items = next_items or fit_next_items(train, events, config)[0]
     popularity = None
     if config.popularity_weight > 0:
         popularity = _popularity(fits, key, train, events, config)
@@ -307,14 +343,27 @@ def fit_popularity(train: Interactions, events: Events, config: TrainingConfig) 
                                       half_life_days=config.popularity_half_life_days)  # fmt: skip
 
 
-def fit_next_items(train: Interactions, events: Events, config: TrainingConfig) -> NextItemsModel:
-    """What the users of ``train`` touch after each item, from ``events``."""
+def fit_next_items(
+    train: Interactions, events: Events, config: TrainingConfig, *, earlier: Followers | None = None
+) -> tuple[NextItemsModel, Followers]:
+    """What the users of ``train`` touch after each item, from ``events``, and the follower
+    counts it was fitted from. With ``earlier`` (the counts of the beginning of these
+    users' histories), only the pairs after it are counted and added."""
     rows, cols = sequences(events, train.users, train.items)
-    return NextItemsModel.fit(
-        rows, cols, shape=train.matrix.shape, window=config.next_items_window,
-        recent=config.next_items_recent, decay=config.next_items_decay,
-        neighbours=config.next_items_neighbours,
+    window, items = config.next_items_window, len(train.items)
+    if earlier is None:
+        counts = follower_counts(rows, cols, items, window)
+    else:
+        known = earlier.users.index(train.users.ids)
+        counted = np.zeros(len(train.users), dtype=np.int64)
+        counted[known >= 0] = earlier.counted[known[known >= 0]]
+        counts = earlier.counts + follower_counts(rows, cols, items, window, counted=counted)
+    model = NextItemsModel.fit(
+        rows, cols, shape=train.matrix.shape, window=window, recent=config.next_items_recent,
+        decay=config.next_items_decay, neighbours=config.next_items_neighbours, counts=counts,
     )  # fmt: skip
+    lengths = np.bincount(rows, minlength=len(train.users))
+    return model, Followers(train.users, lengths, counts, window)
 
 
 def data_window(events: Events) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from recsvc.config import TrainingConfig
 from recsvc.data.dataset import Files
@@ -86,6 +87,41 @@ def test_the_version_s_als_starts_from_the_holdout_s_factors_and_converges_in_fe
     # 0 warm iterations: the version's fit from random factors, all its iterations
     _, off = fitted(config.replace(als_warm_iterations=0), start)
     assert off == cold_as
+
+
+@pytest.mark.parametrize("split", ["forward", "user-time", "global-time"])
+def test_the_version_s_next_items_add_the_pairs_after_the_holdout_s_to_its_counts(
+    ml100k: Path, split: str
+) -> None:
+    """The version's follower counts, the holdout's plus the pairs whose later event is
+    after its cut-off, are those counted from scratch (each user's training events are
+    the beginning of their history, whatever the split); handed over once, and not
+    where the holdout left out users who had pairs (min_user_events above 2)."""
+    from recsvc.evaluation.holdout import make_holdout
+    from recsvc.evaluation.served import fit_for
+    from recsvc.training.fit import Followers, Start
+
+    config = TrainingConfig(model="als", als_iterations=1, candidates_per_user=5)
+    data = read_dataset(Files(ml100k / "events.csv", ml100k / "items.csv"), config)
+    holdout = make_holdout(data.events, config.event_weights, split=split, items=data.items)
+
+    def counts(start: Start | None) -> Followers:
+        kept: list[Followers] = []
+        build_model(data.events, data, config, similar=False, start=start,
+                    followers=kept.append)  # fmt: skip
+        return kept[0]
+
+    kept: list[Followers] = []
+    start = Start.of(fit_for(data, holdout, config, followers=kept.append), kept[0])
+    assert kept[0].counts.nnz > 0
+    added = counts(start)
+    scratch = counts(None)
+    assert added.counts.nnz == scratch.counts.nnz > kept[0].counts.nnz
+    np.testing.assert_allclose(added.counts.toarray(), scratch.counts.toarray(), rtol=1e-5)
+    assert np.array_equal(added.counted, scratch.counted)
+    assert start.take_followers(config) is None  # taken by the version's fit
+    again = Start.of(fit_for(data, holdout, config), kept[0])
+    assert again.take_followers(config.replace(min_user_events=3)) is None
 
 
 def test_a_start_s_factors_go_to_the_same_ids_and_new_ones_start_small_and_random() -> None:

@@ -166,9 +166,10 @@ def test_next_items_keep_each_items_most_frequent_followers() -> None:
 
 
 def test_next_items_counts_every_distance_and_keeps_the_strongest_ties_by_column() -> None:
-    """The followers, summed on several threads, against a loop over every pair; each
+    """The followers, summed on several threads, against a loop over every pair, and
+    the same as the counts of each user's first events plus the pairs after them; each
     item's strongest, against sorting each row by (weight falling, column)."""
-    from recsvc.training.models.next_items import _following, _strongest
+    from recsvc.training.models.next_items import _strongest, follower_counts
 
     rng = np.random.default_rng(7)
     rows = np.sort(rng.integers(0, 40, size=600))
@@ -179,8 +180,17 @@ def test_next_items_counts_every_distance_and_keeps_the_strongest_ties_by_column
         for q in range(p + 1, min(p + window, len(rows) - 1) + 1):
             if rows[q] == rows[p] and cols[q] != cols[p]:
                 expected[cols[p], cols[q]] += 1 / (q - p)
-    following = _following(rows, cols, items, window)
+    following = follower_counts(rows, cols, items, window)
     assert following.toarray() == pytest.approx(expected, rel=1e-5)
+    # a holdout's counts (each user's first events, some none, some all), then the rest
+    counted = rng.integers(0, 25, size=40)
+    place = np.arange(len(rows)) - np.searchsorted(rows, rows)
+    first = place < counted[rows]
+    assert 0 < first.sum() < len(rows)
+    earlier = follower_counts(rows[first], cols[first], items, window)
+    later = follower_counts(rows, cols, items, window, counted=counted)
+    assert later.nnz > 0
+    assert (earlier + later).toarray() == pytest.approx(expected, rel=1e-5)
     # ties: weights of a few values, so many rows hold equal weights at the cut
     ties = sp.csr_matrix(np.round(expected * 2) / 2, dtype=np.float32)
     for k in (1, 3, 5):

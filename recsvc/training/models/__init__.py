@@ -32,7 +32,7 @@ from .base import Ranker
 from .blend import BlendModel
 from .ease import EaseModel, SparseEaseModel
 from .neighbours import WEIGHTINGS, BoughtTogetherModel, ItemKnnModel
-from .next_items import NextItemsModel
+from .next_items import NextItemsModel, follower_counts
 from .popularity import PopularityModel
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "SparseEaseModel",
     "check_model",
     "fit_als",
+    "follower_counts",
     "model_named",
     "warm_iterations",
 ]

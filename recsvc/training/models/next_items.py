@@ -38,12 +38,14 @@ class NextItemsModel(Ranker):
         recent: int,
         decay: float,
         neighbours: int,
+        counts: sp.csr_matrix | None = None,
     ) -> NextItemsModel:
         """Fit on events as :func:`~recsvc.training.matrix.sequences` orders them;
         ``shape``: (users, items) of the matrix the model ranks for; each item keeps
-        its ``neighbours`` most frequent followers (what scoring costs grows with them)."""
+        its ``neighbours`` most frequent followers (what scoring costs grows with them).
+        ``counts``: the events' :func:`follower_counts` (``window``), already counted."""
         users, items = shape
-        following = _following(rows, cols, items, window)
+        following = follower_counts(rows, cols, items, window) if counts is None else counts
         totals = np.asarray(following.sum(axis=1)).ravel()
         following = sp.diags(1 / np.maximum(totals, 1e-9)).astype(np.float32) @ following
         following = _strongest(following.tocsr(), neighbours)
@@ -73,17 +75,35 @@ class NextItemsModel(Ranker):
 SUMMING_THREADS = 2
 
 
-def _following(rows: np.ndarray, cols: np.ndarray, items: int, window: int) -> sp.csr_matrix:
+def follower_counts(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    items: int,
+    window: int,
+    *,
+    counted: np.ndarray | None = None,
+) -> sp.csr_matrix:
     """How often each item came within ``window`` events after another in a user's
     history (``rows``, ``cols`` as :func:`~recsvc.training.matrix.sequences` orders
-    them), each time weighing 1/distance: the distances are shared out among (at most
-    ``SUMMING_THREADS``) threads (numpy's masks and scipy's sparse sums run outside the
-    GIL), each summing its own, then their sums are added."""
+    them), each time weighing 1/distance: the sums :class:`NextItemsModel` makes each
+    item's followers of. ``counted``: each row's first events already counted (a
+    holdout's, whose history is each user's beginning): only the pairs whose later
+    event comes after them are, what the longer histories add to the earlier sums.
+
+    The distances are shared out among (at most ``SUMMING_THREADS``) threads (numpy's
+    masks and scipy's sparse sums run outside the GIL), each summing its own, then
+    their sums are added."""
+    new = None
+    if counted is not None:  # each event's place in its row, against the row's counted
+        starts = np.searchsorted(rows, np.arange(len(counted)))
+        new = np.arange(len(rows)) - starts[rows] >= counted[rows]
 
     def summed(distances: range) -> sp.csr_matrix:
         following = sp.csr_matrix((items, items), dtype=np.float32)
         for distance in distances:
             later = (rows[distance:] == rows[:-distance]) & (cols[distance:] != cols[:-distance])
+            if new is not None:
+                later &= new[distance:]
             following = following + sp.csr_matrix(
                 (np.full(int(later.sum()), 1.0 / distance, dtype=np.float32),
                  (cols[:-distance][later], cols[distance:][later])),
