@@ -173,11 +173,14 @@ def build_model(
         fitted_as = {"iterations": warm_iterations(config), "from": "the holdout's factors"}
     next_items = None
     if config.next_items_weight > 0:
-        earlier = start.take_followers(config) if start is not None else None
 
         def fit_next() -> NextItemsModel:
-            model, counted = fit_next_items(interactions, events, config, earlier=earlier)
-            if followers is not None:
+            # the start's counts passed on, not held here: let go as soon as added to
+            model, counted = fit_next_items(
+                interactions, events, config, keep=followers is not None,
+                earlier=start.take_followers(config) if start is not None else None,
+            )  # fmt: skip
+            if followers is not None and counted is not None:
                 followers(counted)
             return model
 
@@ -344,11 +347,17 @@ def fit_popularity(train: Interactions, events: Events, config: TrainingConfig) 
 
 
 def fit_next_items(
-    train: Interactions, events: Events, config: TrainingConfig, *, earlier: Followers | None = None
-) -> tuple[NextItemsModel, Followers]:
-    """What the users of ``train`` touch after each item, from ``events``, and the follower
-    counts it was fitted from. With ``earlier`` (the counts of the beginning of these
-    users' histories), only the pairs after it are counted and added."""
+    train: Interactions,
+    events: Events,
+    config: TrainingConfig,
+    *,
+    earlier: Followers | None = None,
+    keep: bool = False,
+) -> tuple[NextItemsModel, Followers | None]:
+    """What the users of ``train`` touch after each item, from ``events``, and with
+    ``keep`` the follower counts it was fitted from (kept apart: the model scales its
+    own). With ``earlier`` (the counts of the beginning of these users' histories), only
+    the pairs after it are counted and added."""
     rows, cols = sequences(events, train.users, train.items)
     window, items = config.next_items_window, len(train.items)
     if earlier is None:
@@ -358,12 +367,16 @@ def fit_next_items(
         counted = np.zeros(len(train.users), dtype=np.int64)
         counted[known >= 0] = earlier.counted[known[known >= 0]]
         counts = earlier.counts + follower_counts(rows, cols, items, window, counted=counted)
+        del earlier  # the caller's was its only other reference: let it go before fitting
+    kept = None
+    if keep:
+        lengths = np.bincount(rows, minlength=len(train.users))
+        kept = Followers(train.users, lengths, counts.copy(), window)
     model = NextItemsModel.fit(
         rows, cols, shape=train.matrix.shape, window=window, recent=config.next_items_recent,
         decay=config.next_items_decay, neighbours=config.next_items_neighbours, counts=counts,
     )  # fmt: skip
-    lengths = np.bincount(rows, minlength=len(train.users))
-    return model, Followers(train.users, lengths, counts, window)
+    return model, kept
 
 
 def data_window(events: Events) -> dict[str, Any]:

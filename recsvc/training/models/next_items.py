@@ -43,12 +43,12 @@ class NextItemsModel(Ranker):
         """Fit on events as :func:`~recsvc.training.matrix.sequences` orders them;
         ``shape``: (users, items) of the matrix the model ranks for; each item keeps
         its ``neighbours`` most frequent followers (what scoring costs grows with them).
-        ``counts``: the events' :func:`follower_counts` (``window``), already counted."""
+        ``counts``: the events' :func:`follower_counts` (``window``), already counted;
+        the model takes them (they are scaled in place: 1.6 GB at 50M events, not copied)."""
         users, items = shape
         following = follower_counts(rows, cols, items, window) if counts is None else counts
-        totals = np.asarray(following.sum(axis=1)).ravel()
-        following = sp.diags(1 / np.maximum(totals, 1e-9)).astype(np.float32) @ following
-        following = _strongest(following.tocsr(), neighbours)
+        _scale_rows(following, 1 / np.maximum(np.asarray(following.sum(axis=1)).ravel(), 1e-9))
+        following = _strongest(following, neighbours)
         # each event's distance from its user's latest event
         ends = np.cumsum(np.bincount(rows, minlength=users))
         back = ends[rows] - 1 - np.arange(len(rows))
@@ -121,6 +121,21 @@ def follower_counts(
     return functools.reduce(operator.add, sums)
 
 
+#: rows of a matrix scaled at once by :func:`_scale_rows`
+SCALED_ROWS = 1_024
+
+
+def _scale_rows(matrix: sp.csr_matrix, scale: np.ndarray) -> None:
+    """Multiply each row of a CSR matrix by its ``scale`` (float32), in place, a few rows
+    at a time (a factor per entry at once would be the size of the data)."""
+    counts = np.diff(matrix.indptr)
+    factors = scale.astype(np.float32)
+    for first in range(0, matrix.shape[0], SCALED_ROWS):
+        last = min(first + SCALED_ROWS, matrix.shape[0])
+        start, end = matrix.indptr[first], matrix.indptr[last]
+        matrix.data[start:end] *= np.repeat(factors[first:last], counts[first:last])
+
+
 def _strongest(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
     """Each row's ``k`` largest entries (ties broken by column)."""
     counts = np.diff(matrix.indptr)
@@ -135,5 +150,6 @@ def _strongest(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
         tied = tied[np.argsort(matrix.indices[start:end][tied], kind="stable")]
         keep[start:end] = data > kth
         keep[start + tied[: k - int(np.count_nonzero(data > kth))]] = True
-    rows = np.repeat(np.arange(matrix.shape[0]), counts)[keep]
-    return sp.csr_matrix((matrix.data[keep], (rows, matrix.indices[keep])), shape=matrix.shape)
+    # each row keeps min(its entries, k), in the order it held them
+    indptr = np.concatenate([[0], np.cumsum(np.minimum(counts, k))])
+    return sp.csr_matrix((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
