@@ -28,6 +28,7 @@ from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from ...scoring import spread
@@ -183,8 +184,12 @@ class Ranker(ABC):
             return _top_split(keys, self.split(some, rows), rows, k, exclude)
 
         # numpy's sorting and arithmetic, and implicit's top-k, release the GIL: one
-        # batch per core
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        # batch per core, each on one BLAS thread (BLAS's own threads on top took 1.5x
+        # as long: docs/training-speed.md)
+        with (
+            threadpool_limits(1, "blas"),
+            ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool,
+        ):
             done = tqdm(pool.map(top, parts), total=len(parts), desc="best items per user",
                         unit=" batches", disable=not show_progress)  # fmt: skip
             for part, (ids, values) in zip(parts, done, strict=True):
