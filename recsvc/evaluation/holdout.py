@@ -134,7 +134,11 @@ def make_holdout(
     scored.
     """
     test = holdout_mask(events, split=split, fraction=fraction, test_days=test_days)
-    items = items or IdMap.of(events.item_id)
+    # the ids encoded once, before the split: the training part keeps the encoding, and
+    # a fit on all the events (the version's) finds it made
+    for column in ("user_id", "item_id"):
+        events.distinct(column)
+    items = items or IdMap.of(events.distinct("item_id")[0])
     train_events = events.take(~test)
     train = build_interactions(
         train_events,

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow.compute as pc
+import pyarrow as pa
 import scipy.sparse as sp
 
 from ..data.events import DAY, Events
@@ -69,11 +69,11 @@ def build_interactions(
     """
     weight = event_weights(events, weights, half_life_days=half_life_days)
     if users is None:
-        counts = pc.value_counts(events.user_id)
-        enough = pc.greater_equal(counts.field("counts"), min_user_events)
-        users = IdMap.of(counts.field("values").filter(enough))
+        values, positions = events.distinct("user_id")
+        enough = np.bincount(positions, minlength=len(values)) >= min_user_events
+        users = IdMap.of(values.filter(pa.array(enough)))
     if items is None:
-        items = IdMap.of(events.item_id)
+        items = IdMap.of(events.distinct("item_id")[0])
     rows = events.codes("user_id", users)
     cols = events.codes("item_id", items)
     keep = (rows >= 0) & (cols >= 0)
