@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -108,6 +109,25 @@ class Holdout(Truth):
     model from them)."""
 
     train_events: Events
+    #: what ``train`` was built with (event weights, half-life, least events a user and
+    #: users an item), as :func:`build_interactions` takes them
+    train_settings: tuple[Any, ...] | None = None
+
+    def train_matrix(self, config: TrainingConfig, items: IdMap) -> Interactions | None:
+        """The training part's matrix, where ``config`` builds the same over ``items``."""
+        if self.train.items is not items or self.train_settings != _matrix_settings(
+            config.event_weights, config.half_life_days, config.min_user_events,
+            config.min_item_users,
+        ):  # fmt: skip
+            return None
+        return self.train
+
+
+def _matrix_settings(
+    weights: Mapping[str, float], half_life_days: float | None, min_user_events: int,
+    min_item_users: int,
+) -> tuple[Any, ...]:  # fmt: skip
+    return (sorted(weights.items()), half_life_days, min_user_events, min_item_users)
 
 
 def make_holdout(
@@ -165,6 +185,8 @@ def make_holdout(
     return Holdout(
         train=train, users=users, truth=sp.csr_matrix(truth[users] > 0),
         train_events=train_events, new_shoppers=new, sampled_from=sampled_from,
+        train_settings=_matrix_settings(weights, half_life_days, min_user_events,
+                                        min_item_users),
     )  # fmt: skip
 
 

@@ -52,7 +52,8 @@ def fit_for(
     ``followers``: given its next items' follower counts, as :func:`build_model`)."""
     scored = holdout.train.users.ids[holdout.users]
     return build_model(holdout.train_events, data, config, similar=similar,
-                       candidates_for=scored, fits=fits, followers=followers)  # fmt: skip
+                       candidates_for=scored, fits=fits, followers=followers,
+                       interactions=holdout.train_matrix(config, data.items))  # fmt: skip
 
 
 def holdout_metrics(

@@ -140,6 +140,7 @@ def build_model(
     fits: Fits | None = None,
     start: Start | None = None,
     followers: Callable[[Followers], None] | None = None,
+    interactions: Interactions | None = None,
 ) -> Model:
     """Everything a model version holds, fitted on ``events`` (all, or a holdout's training
     part) over the dataset's items and catalog.
@@ -150,12 +151,13 @@ def build_model(
     their parts through ``fits``. With ``start`` (and ``als_warm_iterations`` > 0), ALS
     runs its warm iterations from those factors, and next items add to its follower
     counts. ``followers`` is called with the follower counts of the next items fitted
-    here (a holdout's, for the version's :class:`Start`)."""
+    here (a holdout's, for the version's :class:`Start`). ``interactions``: the events'
+    matrix, where already built with the configuration's settings (a holdout's)."""
     fits = fits or Fits()
     matrix_key = ("matrices", *_settings(config, *_MATRIX))
     with timer("build matrix"):
         interactions, bought, purchased = fits.get(
-            matrix_key, lambda: _matrices(events, data, config)
+            matrix_key, lambda: _matrices(events, data, config, interactions)
         )
     warm = None  # the version's fit from the holdout's factors, a holdout's from random
     if start is not None and warm_iterations(config) > 0:
@@ -240,18 +242,22 @@ def build_model(
 
 
 def _matrices(
-    events: Events, data: Dataset, config: TrainingConfig
+    events: Events,
+    data: Dataset,
+    config: TrainingConfig,
+    interactions: Interactions | None = None,
 ) -> tuple[Interactions, sp.csr_matrix, sp.csr_matrix]:
-    """The weighted interactions, what each user bought or carted (bought together), and
-    what each user bought (1 where bought), over the dataset's items."""
-    interactions = build_interactions(
-        events,
-        config.event_weights,
-        half_life_days=config.half_life_days,
-        min_user_events=config.min_user_events,
-        min_item_users=config.min_item_users,
-        items=data.items,
-    )
+    """The weighted interactions (unless given), what each user bought or carted (bought
+    together), and what each user bought (1 where bought), over the dataset's items."""
+    if interactions is None:
+        interactions = build_interactions(
+            events,
+            config.event_weights,
+            half_life_days=config.half_life_days,
+            min_user_events=config.min_user_events,
+            min_item_users=config.min_item_users,
+            items=data.items,
+        )
     bought, purchased = (
         build_interactions(events.take(events.of_types(types)), config.event_weights,
                            users=interactions.users, items=data.items).matrix

@@ -71,3 +71,27 @@ def test_moments_are_scored_beside_their_baselines(ml100k: Path) -> None:
     # folding the session into the model's taste beats both baselines on MovieLens
     assert rows["session"]["ndcg@10"] > rows["co-occurrence (session)"]["ndcg@10"]
     assert rows["session"]["ndcg@10"] > rows["popular (excluding the session)"]["ndcg@10"]
+
+
+def test_a_holdout_s_fit_takes_its_training_matrix_where_built_with_the_same_settings(
+    ml100k: Path,
+) -> None:
+    """The holdout's fit does not build the training part's matrix again where the
+    settings it depends on are the holdout's (and the catalog the same); other weights,
+    half-life, least events or catalog build their own."""
+    from recsvc.data.ids import IdMap
+    from recsvc.evaluation.served import fit_for
+
+    config = TrainingConfig(model="als", als_iterations=1, candidates_per_user=5)
+    data = read_dataset(Files(ml100k / "events.csv", ml100k / "items.csv"), config)
+    holdout = holdout_for(data, config)
+    assert holdout.train_matrix(config, data.items) is holdout.train
+    assert fit_for(data, holdout, config).user_items is holdout.train.matrix
+    for other in (
+        config.replace(half_life_days=30.0),
+        config.replace(event_weights={**config.event_weights, "view": 0.5}),
+        config.replace(min_user_events=2),
+    ):
+        assert holdout.train_matrix(other, data.items) is None
+        assert fit_for(data, holdout, other).user_items is not holdout.train.matrix
+    assert holdout.train_matrix(config, IdMap(data.items.ids.copy())) is None
