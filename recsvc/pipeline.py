@@ -149,8 +149,14 @@ def _choose(
                                min_coverage=config.selection_min_coverage,
                                show_progress=show_progress)  # fmt: skip
     report.selection = chosen_record(chosen, tried, config, now=now)
-    say(f"chose {chosen.name}: validation NDCG@10 {chosen.metrics['ndcg@10']:.4f}"
-        f" of {len(tried)} candidates")  # fmt: skip
+    said = (f"chose {chosen.name}: validation NDCG@10 {chosen.metrics['ndcg@10']:.4f}"
+            f" of {len(tried)} candidates")  # fmt: skip
+    best = report.selection["best"]
+    if best["name"] != chosen.name:
+        said += (f" (the best, {best['name']}, {best['ndcg@10']:.4f}, is not better"
+                 f" within the validation's noise and costs {best['cost_ratio']:.1f}x as"
+                 " much)")  # fmt: skip
+    say(said)
     return chosen.config
 
 

@@ -97,10 +97,16 @@ def main(
         if selection:
             tried = selection["candidates"]  # best first
             seconds = sum(row["seconds"] for row in tried)
+            chosen = next(row for row in tried if row["name"] == selection["chosen"])
+            best = selection.get("best") or {"name": chosen["name"]}
             quality.append(f"chose {selection['chosen']}: validation NDCG@10"
-                           f" {tried[0]['ndcg@10']:.4f} of {len(tried)} candidates, validated"
+                           f" {chosen['ndcg@10']:.4f} of {len(tried)} candidates, validated"
                            f" on: {selection['validation']}; the candidates' own seconds"
                            f" {seconds:.1f}")  # fmt: skip
+            if best["name"] != chosen["name"]:
+                quality.append(f"  the best, {best['name']} ({best['ndcg@10']:.4f}), as good"
+                               f" within the noise, costs {best['cost_ratio']:.1f}x as"
+                               " much")  # fmt: skip
         quality += out[out.index("holdout (") :].splitlines()
         rows.append((size, train_s, train_mib, plain["fit_seconds"], plain_mib, steps, counts,
                      quality))  # fmt: skip

@@ -9,10 +9,12 @@ that window scores fewer than ``ENOUGH_SHOPPERS`` shoppers, the window before it
 many events, the candidate fitted on what precedes it) is scored too, and a
 candidate's metrics are over the shoppers of both: one small window's noise chose
 worse models than two windows' average on the shops measured (docs/quality.md). The
-best by NDCG@10 among candidates with at least ``min_coverage`` of the catalog wins;
-its settings are what ``recsvc train --model auto`` refits on all the data and
-publishes. A time budget bounds the search: candidates are tried cheapest and most
-likely first, and none starts after the budget is spent.
+best by NDCG@10 among candidates with at least ``min_coverage`` of the catalog wins,
+unless a cheaper one is as good within the validation's noise (:func:`chosen_of`:
+within one standard error of the best, on the same shoppers, at most half its cost):
+then the best of those. Its settings are what ``recsvc train --model auto`` refits
+on all the data and publishes. A time budget bounds the search: candidates are tried
+cheapest and most likely first, and none starts after the budget is spent.
 
 A shop of more than ``selection_max_events`` events is chosen for on a seeded sample of
 its shoppers (every event of each shopper sampled, the catalog whole): a candidate's
@@ -38,7 +40,7 @@ import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -52,7 +54,7 @@ from ..serving.recommender import Recommender
 from ..training.fit import Fits
 from ..training.models import AUTO, model_named
 from .holdout import DEFAULT_SPLIT, Holdout, holdout_for
-from .metrics import best_first, score
+from .metrics import best_first, per_user_scores, score
 from .served import fit_for, served_lists
 
 #: recency added to a taste: (weight, half-life in days)
@@ -65,6 +67,17 @@ ALS_GRID = ((64, 10.0), (128, 30.0), (32, 1.0), (64, 1.0))
 #: before the latest is added while those taken score fewer shoppers than this
 WINDOWS = 2
 ENOUGH_SHOPPERS = 5_000
+#: a cheaper candidate is chosen over the best where its NDCG@10 is within this many
+#: standard errors of the best's (the shoppers' differences: both are scored on the
+#: same shoppers) — the "one standard error" rule — and the best costs more than
+#: ``COST_RATIO`` times as much to fit and score (costs closer than that are within the
+#: run-to-run noise of a measured time, and a cheaper model that close is no saving)
+NOISE_ERRORS = 1.0
+COST_RATIO = 2.0
+#: ... and saves at least this many seconds of the choice's: on a small shop every
+#: candidate takes about a second, and which is cheaper is the noise of a busy
+#: machine, which stretches one candidate's time by a few seconds now and then
+COST_FLOOR = 5.0
 #: the settings a candidate's row in the manifest shows: those the choice sets
 SHOWN = ("model", "next_items_weight", "popularity_weight", "popularity_half_life_days",
          "half_life_days", "als_factors", "als_regularization")  # fmt: skip
@@ -72,19 +85,27 @@ SHOWN = ("model", "next_items_weight", "popularity_weight", "popularity_half_lif
 
 @dataclass(frozen=True)
 class Candidate:
-    """One candidate: its name, settings, validation metrics and fitting time, and what
-    it was validated on, in words."""
+    """One candidate: its name, settings, validation metrics, what it was validated on
+    (in words), and its time: ``seconds`` spent on it in the choice (its parts shared
+    with the candidates before it were not fitted again) and ``cost_seconds``, what
+    fitting and scoring it would have taken with nothing shared (its cost:
+    :meth:`~recsvc.training.fit.Fits.alone`).
+    ``ndcg`` holds each validation shopper's NDCG@10, in the same order for every
+    candidate of a choice."""
 
     name: str
     config: TrainingConfig
     metrics: dict[str, float]
     seconds: float
     validation: str
+    cost_seconds: float = 0.0
+    ndcg: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False, compare=False)
 
     def row(self) -> dict[str, Any]:
         """The candidate as a row of the manifest's table."""
         settings = {name: self.config.as_dict()[name] for name in SHOWN}
         return {"name": self.name, "settings": settings, "seconds": round(self.seconds, 2),
+                "cost_seconds": round(self.cost_seconds, 2),
                 **{k: round(v, 4) for k, v in self.metrics.items()}}  # fmt: skip
 
 
@@ -108,18 +129,23 @@ class Validation:
                     break
         self.windows: list[tuple[Holdout, Fits]] = [(window, Fits()) for window in windows]
 
-    def score(self, config: TrainingConfig) -> dict[str, float]:
-        """What ``recsvc train`` would publish with ``config``, fitted before each window
-        and scored through the serving recommender on its shoppers, all windows'
-        shoppers together (``windows``: how many)."""
-        lists, truths = [], []
+    def candidate(self, name: str, config: TrainingConfig) -> Candidate:
+        """The candidate ``name``: what ``recsvc train`` would publish with ``config``,
+        fitted before each window and scored through the serving recommender on its
+        shoppers, all windows' shoppers together (``windows``: how many)."""
+        start = time.perf_counter()
+        lists, truths, alone = [], [], 0.0
         for window, fits in self.windows:
-            recommender = Recommender(fit_for(self.data, window, config, fits=fits))
-            lists.append(served_lists(recommender, window))
+            found, seconds = fits.alone(lambda: served_lists(
+                Recommender(fit_for(self.data, window, config, fits=fits)), window))  # fmt: skip  # noqa: B023
+            lists.append(found)
             truths.append(window.truth)
-        found = score(np.vstack(lists), sp.csr_matrix(sp.vstack(truths)),
-                      item_count=len(self.data.items))  # fmt: skip
-        return {**found, "windows": len(self.windows)}
+            alone += seconds
+        recommended, truth = np.vstack(lists), sp.csr_matrix(sp.vstack(truths))
+        metrics = score(recommended, truth, item_count=len(self.data.items))
+        return Candidate(name, config, {**metrics, "windows": len(self.windows)},
+                         time.perf_counter() - start, self.described, alone,
+                         per_user_scores(recommended, truth)["ndcg@10"])  # fmt: skip
 
     @property
     def described(self) -> str:
@@ -229,12 +255,14 @@ def select(
     show_progress: bool = False,
     listed: Sequence[tuple[str, TrainingConfig]] | None = None,
     refine: bool | None = None,
+    cheaper_within_noise: bool = True,
     clock: Callable[[], float] = time.monotonic,
 ) -> tuple[Candidate, list[Candidate]]:
     """The best candidate on a validation split of ``data`` (forward by default: the
     question a shop asks; an evaluation on another protocol validates on its own), and
     every candidate tried, best first. ``listed`` replaces the first round's candidates
-    and ``refine`` (True unless ``listed`` is given) adds the second round's.
+    and ``refine`` (True unless ``listed`` is given) adds the second round's; without
+    ``cheaper_within_noise`` the best is chosen whatever its cost (:func:`chosen_of`).
     :class:`ConfigError` if none reaches ``min_coverage``."""
     validation = Validation(data, config, split=split)
     refine = listed is None if refine is None else refine
@@ -242,38 +270,67 @@ def select(
     deadline = clock() + budget
     tried: list[Candidate] = []
 
-    def best() -> Candidate:
+    def chosen() -> Candidate:
         eligible = [c for c in sorted(tried, key=lambda c: best_first(c.metrics))
                     if c.metrics["coverage"] >= min_coverage]  # fmt: skip
         if not eligible:
             raise ConfigError(f"no candidate reached catalog coverage {min_coverage:g}")
-        return eligible[0]
+        return chosen_of(eligible) if cheaper_within_noise else eligible[0]
 
     def run(round_: Sequence[tuple[str, TrainingConfig]], desc: str) -> None:
         for name, candidate in tqdm(round_, desc=desc, unit=" candidates",
                                     disable=not show_progress):  # fmt: skip
             if tried and clock() >= deadline:
                 return
-            start = clock()
-            metrics = validation.score(candidate)
-            tried.append(Candidate(name, candidate, metrics, clock() - start,
-                                   validation.described))  # fmt: skip
+            tried.append(validation.candidate(name, candidate))
 
     run(listed, "choosing the model")
     if refine and clock() < deadline:
-        winner = best()
+        winner = chosen()
         run(refinements(winner.name, winner.config), "refining the choice")
     tried.sort(key=lambda c: best_first(c.metrics))
-    return best(), tried
+    return chosen(), tried
+
+
+def chosen_of(eligible: Sequence[Candidate]) -> Candidate:
+    """Of candidates best first, the best (``eligible[0]``), or the best of those that
+    cost at most 1 / ``COST_RATIO`` of it, ``COST_FLOOR`` seconds less at least, and
+    score within ``NOISE_ERRORS`` standard errors of it: a choice that cannot tell two
+    candidates apart on the validation's shoppers takes the one cheaper to fit, serve
+    and retrain."""
+    best = eligible[0]
+    cheaper = (c for c in eligible[1:]
+               if c.cost_seconds <= min(best.cost_seconds / COST_RATIO,
+                                         best.cost_seconds - COST_FLOOR)
+               and not worse(c, best))  # fmt: skip
+    return next(cheaper, best)
+
+
+def worse(candidate: Candidate, best: Candidate) -> bool:
+    """Whether ``candidate``'s NDCG@10 is more than ``NOISE_ERRORS`` standard errors below
+    ``best``'s, the error that of the mean of their shoppers' differences."""
+    differences = best.ndcg - candidate.ndcg
+    if len(differences) < 2:
+        return bool(differences.sum() > 0)
+    error = differences.std(ddof=1) / np.sqrt(len(differences))
+    return bool(differences.mean() > NOISE_ERRORS * error)
 
 
 def chosen_record(
     chosen: Candidate, tried: Sequence[Candidate], config: TrainingConfig, *, now: dt.datetime
 ) -> dict[str, Any]:
     """What a manifest keeps of a choice (``selection``): the chosen candidate, when, its
-    settings, what it validated on, and every candidate tried."""
+    settings, what it validated on, the best by NDCG@10 (``tried`` is best first; the
+    chosen itself unless a cheaper one was as good within the noise: its name, NDCG@10
+    and cost in the chosen's), and every candidate tried."""
+    best = next(c for c in tried if c.metrics["coverage"] >= config.selection_min_coverage)
     return {
         "chosen": chosen.name,
+        "best": {
+            "name": best.name,
+            "ndcg@10": round(best.metrics["ndcg@10"], 4),
+            "cost_ratio": round(best.cost_seconds / max(chosen.cost_seconds, 1e-9), 2),
+        },
         "chosen_at": now.isoformat(timespec="seconds"),
         "settings": {name: chosen.config.as_dict()[name] for name in SHOWN},
         "validation": chosen.validation,

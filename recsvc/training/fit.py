@@ -8,6 +8,7 @@ similar items, bought together, popularity) over a dataset's items and catalog.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -45,17 +46,42 @@ class Fits:
     """Fitted parts shared by models fitted on the same events with the same weights (a
     selection's candidates, which differ in how the parts are put together): each part
     is fitted once, under a key naming every setting it depends on. Fitting is
-    deterministic (fixed seeds), so a shared part is the part each would have fitted."""
+    deterministic (fixed seeds), so a shared part is the part each would have fitted.
 
-    def __init__(self) -> None:
+    Each part's fitting time is kept (its own: less the parts it got while fitting), so
+    :meth:`alone` can tell what a piece of work would have cost without the sharing.
+    (Wall time: the process's CPU time counts the spinning of BLAS's idle threads
+    towards whatever runs then, by seconds.)"""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._clock = clock
         self._parts: dict[tuple[Any, ...], Any] = {}
+        self._seconds: dict[tuple[Any, ...], float] = {}
+        self._used: set[tuple[Any, ...]] = set()
+        self._fitted = 0.0  # seconds of the parts fitted since :meth:`alone` began
 
     def get(self, key: tuple[Any, ...], fit: Callable[[], T]) -> T:
         """The part under ``key``, fitted by ``fit`` the first time."""
         if key not in self._parts:
+            fitted_before, start = self._fitted, self._clock()
             self._parts[key] = fit()
+            took = self._clock() - start
+            # a part got inside ``fit`` counts as its own part, not twice
+            self._seconds[key] = took - (self._fitted - fitted_before)
+            self._fitted = fitted_before + took
+        self._used.add(key)
         part: T = self._parts[key]
         return part
+
+    def alone(self, work: Callable[[], T]) -> tuple[T, float]:
+        """``work``'s result and the seconds it would have taken with nothing shared: its
+        own time, less the parts it fitted, plus every part it got (fitted now or
+        before)."""
+        self._used, self._fitted = set(), 0.0
+        start = self._clock()
+        result = work()
+        took = self._clock() - start
+        return result, took - self._fitted + sum(self._seconds[key] for key in self._used)
 
 
 @dataclass(frozen=True)

@@ -141,3 +141,29 @@ def test_a_start_s_factors_go_to_the_same_ids_and_new_ones_start_small_and_rando
         assert np.all((new >= 0) & (new < 0.01))
     again, _ = start.aligned(IdMap(np.array(["u0", "u2", "u3"])), IdMap(np.array(["b"])), seed=1)
     assert np.array_equal(again, users)  # seeded
+
+
+def test_fits_tell_what_work_would_have_cost_with_nothing_shared() -> None:
+    from recsvc.training.fit import Fits
+
+    now = [0.0]
+
+    def taking(seconds: float, then: object = None) -> object:
+        now[0] += seconds
+        return then() if callable(then) else then
+
+    fits = Fits(clock=lambda: now[0])
+    # the first: fits the matrix (2 s) and ALS (10 s), and scores (1 s)
+    first, alone = fits.alone(lambda: (fits.get(("matrix",), lambda: taking(2.0, "m")),
+                                       fits.get(("als",), lambda: taking(10.0, "a")),
+                                       taking(1.0)))  # fmt: skip
+    assert first[:2] == ("m", "a")
+    assert alone == 13.0
+    # the second shares both (fitted before: no time now) and fits EASE, which gets the
+    # matrix inside its own fit (2 s of its own, counted once)
+    _, alone = fits.alone(lambda: (fits.get(("als",), lambda: taking(99.0)),
+                                   fits.get(("ease",), lambda: taking(
+                                       5.0, lambda: fits.get(("matrix",), lambda: taking(99.0)))),
+                                   taking(1.0)))  # fmt: skip
+    assert alone == 10.0 + 5.0 + 2.0 + 1.0
+    assert now[0] == 13.0 + 5.0 + 1.0  # what it took, shared
