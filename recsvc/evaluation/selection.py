@@ -41,6 +41,7 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -136,8 +137,7 @@ class Validation:
         start = time.perf_counter()
         lists, truths, alone = [], [], 0.0
         for window, fits in self.windows:
-            found, seconds = fits.alone(lambda: served_lists(
-                Recommender(fit_for(self.data, window, config, fits=fits)), window))  # fmt: skip  # noqa: B023
+            found, seconds = fits.alone(partial(self._served, window, fits, config))
             lists.append(found)
             truths.append(window.truth)
             alone += seconds
@@ -146,6 +146,10 @@ class Validation:
         return Candidate(name, config, {**metrics, "windows": len(self.windows)},
                          time.perf_counter() - start, self.described, alone,
                          per_user_scores(recommended, truth)["ndcg@10"])  # fmt: skip
+
+    def _served(self, window: Holdout, fits: Fits, config: TrainingConfig) -> np.ndarray:
+        """The lists served to ``window``'s shoppers by ``config`` fitted before it."""
+        return served_lists(Recommender(fit_for(self.data, window, config, fits=fits)), window)
 
     @property
     def described(self) -> str:
