@@ -77,6 +77,31 @@ def test_train_with_model_auto_publishes_the_choice_and_keeps_the_table(
     assert published["model"] == chosen["settings"]["model"] != "auto"
 
 
+def test_train_says_and_keeps_which_best_a_cheaper_choice_stood_in_for(
+    tmp_path: Path,
+    small_shop: tuple[Path, Path],
+    fast_config: TrainingConfig,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from recsvc.evaluation import selection
+
+    # the small shop's candidates all cost about the same: stand in the worst eligible
+    monkeypatch.setattr(selection, "chosen_of", lambda eligible: eligible[-1])
+    said: list[str] = []
+    config = fast_config.replace(model="auto", selection_budget=3.0)
+    train(Files(*small_shop), config=config, store=ModelStore(tmp_path / "m"), say=said.append)
+    record = ModelStore(tmp_path / "m").manifest()["selection"]
+    rows = record["candidates"]
+    assert record["best"]["name"] == rows[0]["name"] != record["chosen"]
+    assert record["best"]["ndcg@10"] == rows[0]["ndcg@10"]
+    chosen = next(row for row in rows if row["name"] == record["chosen"])
+    assert record["best"]["cost_ratio"] == pytest.approx(
+        rows[0]["cost_seconds"] / chosen["cost_seconds"], rel=0.1, abs=0.05
+    )
+    line = next(line for line in said if line.startswith("chose "))
+    assert f"the best, {rows[0]['name']}, {rows[0]['ndcg@10']:.4f}, is not better" in line
+
+
 def test_the_choice_in_train_never_reads_the_holdouts_future(
     tmp_path: Path,
     small_shop: tuple[Path, Path],
