@@ -275,10 +275,7 @@ def select(
     tried: list[Candidate] = []
 
     def chosen() -> Candidate:
-        eligible = [c for c in sorted(tried, key=lambda c: best_first(c.metrics))
-                    if c.metrics["coverage"] >= min_coverage]  # fmt: skip
-        if not eligible:
-            raise ConfigError(f"no candidate reached catalog coverage {min_coverage:g}")
+        eligible = best_eligible(tried, min_coverage)
         return chosen_of(eligible) if cheaper_within_noise else eligible[0]
 
     def run(round_: Sequence[tuple[str, TrainingConfig]], desc: str) -> None:
@@ -294,6 +291,16 @@ def select(
         run(refinements(winner.name, winner.config), "refining the choice")
     tried.sort(key=lambda c: best_first(c.metrics))
     return chosen(), tried
+
+
+def best_eligible(tried: Sequence[Candidate], min_coverage: float) -> list[Candidate]:
+    """The candidates with at least ``min_coverage`` of the catalog, best first;
+    :class:`ConfigError` if none."""
+    eligible = [c for c in sorted(tried, key=lambda c: best_first(c.metrics))
+                if c.metrics["coverage"] >= min_coverage]  # fmt: skip
+    if not eligible:
+        raise ConfigError(f"no candidate reached catalog coverage {min_coverage:g}")
+    return eligible
 
 
 def chosen_of(eligible: Sequence[Candidate]) -> Candidate:
@@ -324,10 +331,10 @@ def chosen_record(
     chosen: Candidate, tried: Sequence[Candidate], config: TrainingConfig, *, now: dt.datetime
 ) -> dict[str, Any]:
     """What a manifest keeps of a choice (``selection``): the chosen candidate, when, its
-    settings, what it validated on, the best by NDCG@10 (``tried`` is best first; the
+    settings, what it validated on, the best eligible by NDCG@10 (the
     chosen itself unless a cheaper one was as good within the noise: its name, NDCG@10
     and cost in the chosen's), and every candidate tried."""
-    best = next(c for c in tried if c.metrics["coverage"] >= config.selection_min_coverage)
+    best = best_eligible(tried, config.selection_min_coverage)[0]
     return {
         "chosen": chosen.name,
         "best": {
